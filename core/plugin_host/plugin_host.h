@@ -1,0 +1,79 @@
+// Finds, checks and loads backend plugins (lcake-<name>.so). The entry point's
+// name (lcake_plugin_entry_v<MAJOR>) is read from the symbol table with
+// Boost.DLL library_info before any plugin code runs; then the library is
+// loaded rtld_now and its descriptor checked. Libraries are never unloaded.
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lcake/plugin.hpp"
+
+namespace lcake::core {
+
+struct PluginInfo {
+  std::string name, version, summary;
+  unsigned api_major = 0, api_minor = 0;
+  std::vector<std::string> roles;          // "builder", "uploader", "verifier"
+  std::map<std::string, nlohmann::json> schemas;  // role -> parsed settings schema
+  std::map<std::string, std::string> schema_texts;  // role -> schema text as the plugin gave it
+  std::filesystem::path file;
+};
+
+class LoadedPlugin {
+ public:
+  const PluginInfo& info() const { return info_; }
+  bool has_role(const std::string& role) const;
+  // Settings must already be validated against the role's schema. Throw
+  // lcake::InputError naming the plugin file when the role is missing or the
+  // factory fails ("plugin 'x' (/p/lcake-x.so) failed to create its builder: <why>").
+  std::unique_ptr<lcake::Builder> make_builder(const nlohmann::json& settings) const;
+  std::unique_ptr<lcake::Uploader> make_uploader(const nlohmann::json& settings) const;
+  std::unique_ptr<lcake::Verifier> make_verifier(const nlohmann::json& settings) const;
+  std::unique_ptr<lcake::Role> make_role(const std::string& role, const nlohmann::json& settings) const;
+
+ private:
+  friend class PluginHost;
+  PluginInfo info_;
+  const lcake_plugin_descriptor* descriptor_ = nullptr;
+  std::shared_ptr<void> library_;  // keeps the library loaded for the life of the process
+};
+
+class PluginHost {
+ public:
+  explicit PluginHost(std::vector<std::filesystem::path> search_path);
+
+  // --plugin-path entries, then $LCAKE_PLUGIN_PATH (colon-separated), then the
+  // installed plugin dir (<dir of the lcake executable>/../lib/lcake/plugins).
+  static std::vector<std::filesystem::path> default_search_path(
+      const std::vector<std::filesystem::path>& cli_paths);
+
+  const std::vector<std::filesystem::path>& search_path() const { return search_path_; }
+
+  // Loads lcake-<name>.so from the first search-path dir that has it. Throws
+  // lcake::InputError (one line: file, what is wrong, what to do) when it is
+  // missing, unsafe (writable by others), not a shared library, lacks the entry
+  // point, has a wrong API major or a newer minor, or a different name inside.
+  // Cached: loading the same name twice returns the same plugin.
+  const LoadedPlugin& load(const std::string& name);
+
+  struct Discovered {
+    std::vector<PluginInfo> plugins;
+    std::vector<std::pair<std::filesystem::path, std::string>> errors;  // file, one-line error
+  };
+  // Every lcake-*.so in the search path. A name found twice is an error for the later file.
+  Discovered discover();
+
+  // Checks and loads one file (`lcake plugins inspect FILE`).
+  const LoadedPlugin& load_file(const std::filesystem::path& file);
+
+ private:
+  std::vector<std::filesystem::path> search_path_;
+  std::map<std::string, std::unique_ptr<LoadedPlugin>> by_name_;
+  std::map<std::string, LoadedPlugin*> by_file_;
+};
+
+}  // namespace lcake::core

@@ -1,0 +1,118 @@
+#pragma once
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "lcake/artifact.hpp"
+#include "lcake/communicator.hpp"
+#include "lcake/context.hpp"
+
+namespace lcake {
+
+struct LayerInfo {
+  std::string target;
+  std::string variant;
+  std::string layer;
+  std::string key;  // hex sha256 layer key
+  std::string lcake_version;
+};
+
+// Shared by the three roles: deleting what a role created.
+class Role {
+ public:
+  virtual ~Role() = default;
+  // Deletes a resource of a plugin-defined kind left in the ledger. Must be
+  // idempotent: a resource that is already gone is not an error.
+  virtual void reap(const LedgerEntry& entry, Context& ctx) {
+    (void)ctx;
+    throw BuildError("don't know how to delete a '" + entry.kind + "' resource");
+  }
+  // Does an artifact recorded earlier still exist? (cache hits need it)
+  virtual bool exists(const Artifact& artifact, Context& ctx) {
+    (void)artifact, (void)ctx;
+    return true;
+  }
+  // Deletes an artifact no longer wanted (`lcake gc`). Idempotent.
+  virtual void remove(const Artifact& artifact, Context& ctx) { (void)artifact, (void)ctx; }
+};
+
+// ---- Builder ---------------------------------------------------------------
+
+struct BuildRequest {
+  LayerInfo layer;
+  // First layer: the variant's source for this builder (pipeline
+  // variants.V.sources.<builder plugin>); null otherwise.
+  nlohmann::json source;
+  std::optional<Artifact> parent;  // the parent layer's built artifact
+  // The layer's options for this builder (pipeline layers.L.builder).
+  nlohmann::json options = nlohmann::json::object();
+};
+
+// A machine or container being built. The host runs the layer's provisioners
+// through communicator(), then calls finish() (or abort() on failure/cancel).
+class BuildSession {
+ public:
+  virtual ~BuildSession() = default;
+  virtual Communicator& communicator() = 0;
+  virtual Artifact finish(Context& ctx) = 0;
+  // Tear down and delete everything not yet an artifact. Must not throw.
+  virtual void abort(Context& ctx) noexcept = 0;
+};
+
+class Builder : public Role {
+ public:
+  virtual std::unique_ptr<BuildSession> start(const BuildRequest& request, Context& ctx) = 0;
+};
+
+// ---- Uploader --------------------------------------------------------------
+
+struct UploadRequest {
+  LayerInfo layer;
+  Artifact built;
+  // The parent layer's uploaded artifact, so only what changed need be sent.
+  std::optional<Artifact> parent_upload;
+  nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.uploader
+};
+
+struct PublishRequest {
+  LayerInfo layer;
+  nlohmann::json options = nlohmann::json::object();
+};
+
+class Uploader : public Role {
+ public:
+  virtual Artifact upload(const UploadRequest& request, Context& ctx) = 0;
+  // Make a verified upload public (moving tags, launch permissions...).
+  // Returns the artifact with any metadata the publication added.
+  virtual Artifact publish(const Artifact& uploaded, const PublishRequest& request, Context& ctx) {
+    (void)request, (void)ctx;
+    return uploaded;
+  }
+};
+
+// ---- Verifier --------------------------------------------------------------
+
+struct VerifyRequest {
+  LayerInfo layer;
+  Artifact candidate;  // the uploaded artifact when the layer was uploaded, else the built one
+  Artifact built;
+  nlohmann::json options = nlohmann::json::object();
+};
+
+// An instance or container made from the candidate; the host runs the verify
+// steps through communicator(), then calls finish().
+class VerifySession {
+ public:
+  virtual ~VerifySession() = default;
+  virtual Communicator& communicator() = 0;
+  virtual void finish(Context& ctx) = 0;
+  virtual void abort(Context& ctx) noexcept = 0;
+};
+
+class Verifier : public Role {
+ public:
+  virtual std::unique_ptr<VerifySession> start(const VerifyRequest& request, Context& ctx) = 0;
+};
+
+}  // namespace lcake

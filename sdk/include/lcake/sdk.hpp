@@ -1,0 +1,9 @@
+// Everything a plugin author needs: #include <lcake/sdk.hpp>
+#pragma once
+#include "lcake/artifact.hpp"
+#include "lcake/communicator.hpp"
+#include "lcake/context.hpp"
+#include "lcake/errors.hpp"
+#include "lcake/plugin.hpp"
+#include "lcake/roles.hpp"
+#include "lcake/version.hpp"
