@@ -10,7 +10,9 @@ PKGS=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libvalijson-dev doctest-dev
   libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
   # qemu backend and the test guest (scripts/build-guest.sh)
-  qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static
+  qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
+  # a real sshd for the SSH communicator tests
+  openssh-server dropbear-bin
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
   podman runc docker-registry skopeo uidmap
   # misc tools used by tests and benches
