@@ -1,0 +1,314 @@
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "lcake/errors.hpp"
+#include "lcake/version.hpp"
+#include "options.h"
+#include "plugin_host/plugin_host.h"
+#include "runner/cancel.h"
+#include "runner/event_log.h"
+#include "runner/reaper.h"
+#include "runner/runner.h"
+#include "state/state_store.h"
+
+#ifndef LCAKE_VERSION
+#define LCAKE_VERSION "0.0.0"
+#endif
+
+namespace lcake::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Parses a subcommand's arguments; prints help and returns false on --help.
+bool parse(const std::string& name, const std::string& usage_line, const std::vector<std::string>& args,
+           po::options_description& desc, po::positional_options_description* positional = nullptr,
+           po::variables_map* out = nullptr) {
+  po::variables_map vm;
+  auto parser = po::command_line_parser(args).options(desc);
+  if (positional) parser.positional(*positional);
+  po::store(parser.run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: lcake " << name << " " << usage_line << "\n\n" << desc << "\n";
+    return false;
+  }
+  po::notify(vm);
+  if (out) *out = vm;
+  return true;
+}
+
+struct Session {
+  CommonOptions opts;
+  std::unique_ptr<core::EventLog> log;
+  std::unique_ptr<core::StateStore> state;
+  std::unique_ptr<core::PluginHost> plugins;
+  core::LoadedConfig loaded;
+  core::ResolvedConfig resolved;
+
+  void open(bool needs_config) {
+    core::Redactor::instance().add_known_environment();
+    log = std::make_unique<core::EventLog>(stderr, opts.json, core::parse_log_level(opts.log_level));
+    state = core::StateStore::open(opts.state_dir.empty() ? core::StateStore::default_dir()
+                                                          : fs::path(opts.state_dir));
+    std::vector<fs::path> paths(opts.plugin_path.begin(), opts.plugin_path.end());
+    plugins = std::make_unique<core::PluginHost>(core::PluginHost::default_search_path(paths));
+    if (needs_config) {
+      loaded = core::load_config(opts.load);
+      resolved = core::resolve_config(loaded);
+    }
+  }
+};
+
+po::options_description all_run_options(CommonOptions& o) {
+  po::options_description d;
+  d.add(config_options(o)).add(run_options(o)).add(global_options(o));
+  return d;
+}
+
+int run_command(const std::string& name, const std::vector<std::string>& args) {
+  Session s;
+  auto desc = all_run_options(s.opts);
+  if (!parse(name, "--target T [OPTIONS]", args, desc)) return 0;
+  finish_options(s.opts, true);
+  s.open(true);
+  core::CancelSource cancel;
+  core::EventLog* log = s.log.get();
+  core::install_signal_cancel(
+      cancel, [log] { log->log(LogLevel::warn, "", "interrupted: cancelling and cleaning up (press Ctrl-C again to stop at once and leave cleanup to `lcake gc`)"); },
+      [log] { log->log(LogLevel::error, "", "stopped at once: run `lcake gc` to delete what this run left behind"); });
+  core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, cancel);
+  runner.prepare();
+  if (name == "verify") return runner.verify(s.opts.run);
+  if (name == "publish") return runner.publish(s.opts.run);
+  return runner.build(s.opts.run);
+}
+
+int cmd_build(const std::vector<std::string>& a) { return run_command("build", a); }
+int cmd_verify(const std::vector<std::string>& a) { return run_command("verify", a); }
+int cmd_publish(const std::vector<std::string>& a) { return run_command("publish", a); }
+
+int cmd_plan(const std::vector<std::string>& args) {
+  Session s;
+  auto desc = all_run_options(s.opts);
+  if (!parse("plan", "--target T [OPTIONS]", args, desc)) return 0;
+  finish_options(s.opts, true);
+  s.open(true);
+  core::CancelSource cancel;
+  core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, cancel);
+  runner.prepare();
+  auto plan = runner.plan(s.opts.run);
+  if (s.opts.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : plan)
+      for (const auto& l : v.layers)
+        out.push_back({{"variant", l.variant}, {"layer", l.layer}, {"key", l.key},
+                       {"selected", l.selected}, {"cached", l.build_cached},
+                       {"upload", l.upload_wanted}, {"upload_cached", l.upload_cached},
+                       {"verify", l.verify_wanted}, {"verified", l.verified},
+                       {"published", l.published}, {"previous_key", l.previous_key.value_or("")},
+                       {"reasons", l.reasons}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << "target " << s.resolved.target.name << ", pipeline " << s.resolved.pipeline_name << " ("
+            << s.loaded.pipeline_file.string() << ")\n";
+  for (const auto& v : plan) {
+    std::cout << v.variant << "\n";
+    for (const auto& l : v.layers) {
+      std::string action;
+      if (!l.selected) action = "skip (not selected)";
+      else if (l.build_cached) {
+        action = "cached";
+        if (l.upload_wanted && !l.upload_cached) action += ", upload";
+        if (l.verify_wanted) action += l.verified ? ", verified" : ", verify";
+        if (l.upload_wanted && l.published) action += ", published";
+      } else {
+        action = "build";
+        if (l.upload_wanted) action += ", upload";
+        if (l.verify_wanted) action += ", verify";
+      }
+      std::printf("  %-14s %s  %s\n", l.layer.c_str(), l.key.substr(0, 12).c_str(), action.c_str());
+      if (l.selected && !l.build_cached) {
+        if (l.previous_key) {
+          std::printf("  %-14s   was %s:", "", l.previous_key->substr(0, 12).c_str());
+          for (std::size_t i = 0; i < l.reasons.size(); ++i)
+            std::printf("%s %s", i ? ";" : "", l.reasons[i].c_str());
+          std::printf("\n");
+        } else {
+          std::printf("  %-14s   never built\n", "");
+        }
+      }
+    }
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+int cmd_gc(const std::vector<std::string>& args) {
+  Session s;
+  po::options_description desc;
+  desc.add(global_options(s.opts));
+  if (!parse("gc", "[OPTIONS]", args, desc)) return 0;
+  finish_options(s.opts, false);
+  s.open(false);
+  std::vector<core::LedgerRow> rows;
+  int skipped = 0;
+  for (auto& row : s.state->ledger_open()) {
+    // Never touch what a live lcake process is still working on.
+    if (s.state->run_alive(row.run_id)) ++skipped;
+    else rows.push_back(row);
+  }
+  core::CancelSource never;
+  core::Reaper reaper(*s.state, *s.plugins, *s.log, never, s.state->dir() / "work" / "gc");
+  int failed = reaper.reap(rows);
+  std::error_code ec;
+  fs::remove_all(s.state->dir() / "work" / "gc", ec);
+  // Work dirs of runs that are over.
+  for (const auto& run : s.state->runs())
+    if (!s.state->run_alive(run.id)) fs::remove_all(s.state->dir() / "work" / run.id, ec);
+  std::printf("gc: %zu deleted, %d failed, %d belong to running lcake processes\n",
+              rows.size() - static_cast<std::size_t>(failed), failed, skipped);
+  return failed ? 1 : 0;
+}
+
+int cmd_artifacts(const std::vector<std::string>& args) {
+  Session s;
+  po::options_description desc;
+  desc.add_options()("target,t", po::value(&s.opts.load.target), "only this target");
+  desc.add(global_options(s.opts));
+  if (!parse("artifacts", "[--target T] [OPTIONS]", args, desc)) return 0;
+  finish_options(s.opts, false);
+  s.open(false);
+  auto list = s.state->list_artifacts(s.opts.load.target);
+  if (s.opts.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& a : list)
+      out.push_back({{"target", a.target}, {"variant", a.variant}, {"layer", a.layer}, {"key", a.key},
+                     {"stage", a.stage}, {"artifact", a.artifact}, {"verified", a.verified},
+                     {"published", a.published}, {"created", a.created_at}, {"run", a.run_id}});
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("%-10s %-16s %-12s %-7s %-12s %-9s %s\n", "TARGET", "VARIANT", "LAYER", "STAGE", "KEY",
+              "STATUS", "ARTIFACT");
+  for (const auto& a : list) {
+    std::string status = a.published ? "published" : a.verified ? "verified" : "-";
+    std::printf("%-10s %-16s %-12s %-7s %-12s %-9s %s %s\n", a.target.c_str(), a.variant.c_str(),
+                a.layer.c_str(), a.stage.c_str(), a.key.substr(0, 12).c_str(), status.c_str(),
+                a.artifact.type.c_str(), a.artifact.id.c_str());
+  }
+  return 0;
+}
+
+int cmd_config(const std::vector<std::string>& args) {
+  Session s;
+  bool origin = false;
+  std::string action;
+  po::options_description desc;
+  desc.add_options()("origin", po::bool_switch(&origin), "show where each value came from")(
+      "action", po::value(&action), "show | validate");
+  desc.add(config_options(s.opts)).add(global_options(s.opts));
+  po::positional_options_description pos;
+  pos.add("action", 1);
+  if (!parse("config", "show|validate --target T [--origin] [OPTIONS]", args, desc, &pos)) return 0;
+  if (action != "show" && action != "validate")
+    throw InputError("lcake config: say `show` or `validate`");
+  finish_options(s.opts, true);
+  s.open(true);
+  if (action == "validate") {
+    core::CancelSource cancel;
+    core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, cancel);
+    runner.prepare();
+    std::printf("ok: target %s, pipeline %s, %zu variant(s)\n", s.resolved.target.name.c_str(),
+                s.resolved.pipeline_name.c_str(), s.resolved.variants.size());
+    return 0;
+  }
+  if (!origin) {
+    std::cout << core::Redactor::instance().apply(s.loaded.tree.dump(2)) << "\n";
+    return 0;
+  }
+  for (const auto& e : s.loaded.provenance.leaves()) {
+    nlohmann::json value;
+    try {
+      value = s.loaded.tree.at(nlohmann::json::json_pointer(e.pointer));
+    } catch (...) {
+      value = nullptr;  // deleted by an overlay
+    }
+    std::string line = e.pointer + " = " + value.dump() + "    # " + e.origin.describe();
+    if (!e.overridden.empty()) {
+      line += " (overrides ";
+      for (std::size_t i = 0; i < e.overridden.size(); ++i)
+        line += (i ? ", " : "") + e.overridden[i].describe();
+      line += ")";
+    }
+    std::cout << core::Redactor::instance().apply(line) << "\n";
+  }
+  return 0;
+}
+
+void print_plugin(const core::PluginInfo& p, bool schemas) {
+  std::string roles;
+  for (const auto& r : p.roles) roles += (roles.empty() ? "" : ",") + r;
+  std::printf("%-14s %-9s API %u.%-3u %-26s %s\n", p.name.c_str(), p.version.c_str(), p.api_major,
+              p.api_minor, roles.c_str(), p.file.c_str());
+  if (!schemas) return;
+  std::printf("  %s\n", p.summary.c_str());
+  for (const auto& [role, schema] : p.schemas) std::printf("  %s settings schema:\n%s\n", role.c_str(), schema.dump(2).c_str());
+}
+
+int cmd_plugins(const std::vector<std::string>& args) {
+  Session s;
+  std::vector<std::string> rest;
+  po::options_description desc;
+  desc.add_options()("args", po::value(&rest), "list | inspect FILE");
+  desc.add(global_options(s.opts));
+  po::positional_options_description pos;
+  pos.add("args", -1);
+  if (!parse("plugins", "list | inspect FILE [OPTIONS]", args, desc, &pos)) return 0;
+  if (rest.empty() || (rest[0] != "list" && rest[0] != "inspect") || (rest[0] == "inspect" && rest.size() != 2))
+    throw InputError("lcake plugins: say `list` or `inspect FILE`");
+  finish_options(s.opts, false);
+  std::vector<fs::path> paths(s.opts.plugin_path.begin(), s.opts.plugin_path.end());
+  core::PluginHost host(core::PluginHost::default_search_path(paths));
+  if (rest[0] == "inspect") {
+    print_plugin(host.load_file(rest[1]).info(), true);
+    return 0;
+  }
+  auto found = host.discover();
+  for (const auto& p : found.plugins) print_plugin(p, false);
+  for (const auto& [file, err] : found.errors) std::fprintf(stderr, "lcake: error: %s\n", err.c_str());
+  if (found.plugins.empty() && found.errors.empty()) {
+    std::string dirs;
+    for (const auto& d : host.search_path()) dirs += " " + d.string();
+    std::fprintf(stderr, "no plugins found in:%s\n", dirs.c_str());
+  }
+  return found.errors.empty() ? 0 : 2;
+}
+
+int cmd_version(const std::vector<std::string>&) {
+  std::printf("lcake %s (plugin API %d.%d)\n", LCAKE_VERSION, LCAKE_API_MAJOR, LCAKE_API_MINOR);
+  return 0;
+}
+
+}  // namespace
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"build", "build, upload, verify and publish the pipeline on a target (the default)", cmd_build},
+      {"plan", "show each layer's key and whether it is cached, and why it changed", cmd_plan},
+      {"verify", "run the verify steps again on built artifacts", cmd_verify},
+      {"publish", "publish verified uploads that are not published yet", cmd_publish},
+      {"gc", "delete what failed or killed runs left behind (the cleanup ledger)", cmd_gc},
+      {"artifacts", "list recorded artifacts", cmd_artifacts},
+      {"config", "show (--origin) or validate the merged configuration", cmd_config},
+      {"plugins", "list plugins, or inspect one plugin file", cmd_plugins},
+      {"version", "print lcake's version and plugin API version", cmd_version},
+  };
+  return table;
+}
+
+}  // namespace lcake::cli

@@ -1,0 +1,207 @@
+#include "provision.h"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "event_log.h"
+#include "lcake/errors.hpp"
+#include "table_compare.h"
+
+namespace lcake::core {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') out += "'\\''";
+    else out += c;
+  }
+  return out + "'";
+}
+
+namespace {
+
+std::string exports(const std::map<std::string, std::string>& env) {
+  std::string out;
+  for (const auto& [k, v] : env) out += "export " + k + "=" + shell_quote(v) + "\n";
+  return out;
+}
+
+// Runs a command, streaming whole output lines to the log and keeping them.
+struct CommandRun {
+  int exit_code = 0;
+  std::string output;
+};
+
+CommandRun run_logged(lcake::Communicator& comm, lcake::Context& ctx, const std::string& command,
+                      std::chrono::seconds timeout) {
+  CommandRun r;
+  LineSplitter out, err;
+  auto emit_out = [&](const std::string& l) { ctx.info(l); };
+  auto emit_err = [&](const std::string& l) { ctx.info(l); };
+  r.exit_code = comm.run(
+      command,
+      [&](std::string_view chunk, bool is_stderr) {
+        r.output.append(chunk);
+        if (is_stderr) err.feed(chunk, emit_err);
+        else out.feed(chunk, emit_out);
+      },
+      timeout);
+  out.flush(emit_out);
+  err.flush(emit_err);
+  return r;
+}
+
+std::string describe(const Provisioner& p) {
+  if (p.type == "file") return "file " + p.source.filename().string() + " -> " + p.destination;
+  if (p.type == "env") return "env";
+  if (p.script) return "shell script " + p.script->filename().string();
+  std::string first = p.inline_commands.empty() ? "" : p.inline_commands.front();
+  if (first.size() > 60) first = first.substr(0, 57) + "...";
+  return "shell: " + first + (p.inline_commands.size() > 1 ? " ..." : "");
+}
+
+void upload_path(lcake::Communicator& comm, lcake::Context& ctx, const std::filesystem::path& src,
+                 const std::string& dest) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(src)) throw lcake::InputError(src.string() + ": file to upload does not exist");
+  if (!fs::is_directory(src)) {
+    auto slash = dest.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      int rc = comm.run("mkdir -p " + shell_quote(dest.substr(0, slash)), nullptr, std::chrono::seconds(60));
+      if (rc != 0) throw lcake::BuildError("cannot create the directory for " + dest);
+    }
+    comm.upload(src, dest);
+    return;
+  }
+  // A directory: recreate its tree, file by file.
+  int rc = comm.run("mkdir -p " + shell_quote(dest), nullptr, std::chrono::seconds(60));
+  if (rc != 0) throw lcake::BuildError("cannot create directory " + dest);
+  std::vector<fs::path> files;
+  std::string dirs;
+  for (const auto& e : fs::recursive_directory_iterator(src)) {
+    auto rel = fs::relative(e.path(), src).generic_string();
+    if (e.is_directory()) dirs += " " + shell_quote(dest + "/" + rel);
+    else if (e.is_regular_file()) files.push_back(e.path());
+  }
+  if (!dirs.empty() && comm.run("mkdir -p" + dirs, nullptr, std::chrono::seconds(60)) != 0)
+    throw lcake::BuildError("cannot create directories under " + dest);
+  for (const auto& f : files) {
+    ctx.cancel().throw_if_cancelled();
+    comm.upload(f, dest + "/" + fs::relative(f, src).generic_string());
+  }
+}
+
+}  // namespace
+
+void run_provisioners(const std::vector<Provisioner>& steps, lcake::Communicator& comm,
+                      lcake::Context& ctx) {
+  std::map<std::string, std::string> env;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Provisioner& p = steps[i];
+    ctx.cancel().throw_if_cancelled();
+    if (p.type == "env") {
+      for (const auto& [k, v] : p.env) env[k] = v;
+      continue;
+    }
+    ctx.info("provisioner " + std::to_string(i + 1) + "/" + std::to_string(steps.size()) + ": " +
+             describe(p));
+    std::string last_error;
+    for (int attempt = 0; attempt <= p.retries; ++attempt) {
+      ctx.cancel().throw_if_cancelled();
+      if (attempt > 0) {
+        ctx.warn("retrying (" + std::to_string(attempt) + "/" + std::to_string(p.retries) +
+                 ") after: " + last_error);
+        if (ctx.cancel().wait_for(std::chrono::seconds(2))) throw lcake::Cancelled();
+      }
+      try {
+        if (p.type == "file") {
+          upload_path(comm, ctx, p.source, p.destination);
+          last_error.clear();
+          break;
+        }
+        std::string script;
+        if (p.script) {
+          std::string remote = "/tmp/lcake-provision-" + std::to_string(i) + ".sh";
+          comm.upload(*p.script, remote);
+          script = exports(env) + "sh " + shell_quote(remote) + "; rc=$?; rm -f " +
+                   shell_quote(remote) + "; exit $rc";
+        } else {
+          script = "set -e\n" + exports(env);
+          for (const auto& c : p.inline_commands) script += c + "\n";
+        }
+        CommandRun r = run_logged(comm, ctx, script, p.timeout);
+        if (r.exit_code == 0) {
+          last_error.clear();
+          break;
+        }
+        last_error = "exited with status " + std::to_string(r.exit_code);
+      } catch (const lcake::Cancelled&) {
+        throw;
+      } catch (const lcake::InputError&) {
+        throw;
+      } catch (const std::exception& e) {
+        last_error = e.what();
+      }
+    }
+    if (!last_error.empty())
+      throw lcake::BuildError("provisioner " + p.pointer + " (" + describe(p) + ") failed: " +
+                              last_error);
+  }
+}
+
+static std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw lcake::InputError(p.string() + ": cannot read the expected table");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void run_verify_steps(const std::vector<VerifyStep>& steps, lcake::Communicator& comm,
+                      lcake::Context& ctx) {
+  for (const auto& step : steps) {
+    ctx.cancel().throw_if_cancelled();
+    std::string name = step.name.empty() ? step.pointer : step.name;
+    ctx.info("verify step '" + name + "'");
+    if (!step.run.empty()) {
+      CommandRun r = run_logged(comm, ctx, step.run, step.timeout);
+      if (r.exit_code != step.expect_exit)
+        throw lcake::BuildError("verify step '" + name + "' exited with status " +
+                                std::to_string(r.exit_code) + ", expected " +
+                                std::to_string(step.expect_exit));
+      for (const auto& pattern : step.expect_output) {
+        std::regex re;
+        try {
+          re = std::regex(pattern);
+        } catch (const std::regex_error& e) {
+          throw lcake::InputError(step.pointer + "/expect_output: invalid regex '" + pattern + "'");
+        }
+        if (!std::regex_search(r.output, re))
+          throw lcake::BuildError("verify step '" + name + "': output did not match '" + pattern + "'");
+      }
+    }
+    if (step.compare) {
+      auto local = ctx.work_dir() / ("verify-actual-" + std::to_string(&step - steps.data()) + ".csv");
+      comm.download(step.compare->actual, local);
+      auto cmp = compare_tables(read_file(step.compare->expected), read_file(local),
+                                step.compare->abs_tol, step.compare->rel_tol);
+      if (!cmp.ok()) {
+        std::string detail = cmp.structural_error;
+        if (detail.empty()) {
+          detail = std::to_string(cmp.differences.size()) + " cell(s) outside tolerance: ";
+          for (std::size_t i = 0; i < cmp.differences.size() && i < 5; ++i)
+            detail += (i ? "; " : "") + cmp.differences[i].describe();
+          if (cmp.differences.size() > 5) detail += "; ...";
+          for (const auto& d : cmp.differences) ctx.warn("differs: " + d.describe());
+        }
+        throw lcake::BuildError("verify step '" + name + "': " + step.compare->actual + " vs " +
+                                step.compare->expected.string() + ": " + detail);
+      }
+      ctx.info("compare: " + step.compare->actual + " matches " +
+               step.compare->expected.filename().string());
+    }
+  }
+}
+
+}  // namespace lcake::core

@@ -1,0 +1,104 @@
+#include "reaper.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "lcake/errors.hpp"
+#include "step_context.h"
+
+namespace lcake::core {
+
+std::string process_start_time(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!in || !std::getline(in, stat)) return "";
+  // The command name (field 2) may contain spaces; fields resume after the last ')'.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return "";
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return field;
+  return "";
+}
+
+static bool process_gone(int pid) {
+  std::string state_line;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  if (!in || !std::getline(in, state_line)) return true;
+  auto close = state_line.rfind(')');
+  return close != std::string::npos && close + 2 < state_line.size() && state_line[close + 2] == 'Z';
+}
+
+static void kill_process(const nlohmann::json& how) {
+  int pid = how.value("pid", 0);
+  if (pid <= 1) return;  // intended but never started
+  std::string expected = how.contains("start_time") ? how["start_time"].is_string()
+                                                          ? how["start_time"].get<std::string>()
+                                                          : how["start_time"].dump()
+                                                    : "";
+  std::string actual = process_start_time(pid);
+  if (actual.empty() || (!expected.empty() && actual != expected)) return;  // gone, or pid reused
+  ::kill(pid, SIGTERM);
+  for (int i = 0; i < 50 && !process_gone(pid); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (!process_gone(pid)) ::kill(pid, SIGKILL);
+  for (int i = 0; i < 50 && !process_gone(pid); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (!process_gone(pid)) throw lcake::BuildError("process " + std::to_string(pid) + " survived SIGKILL");
+}
+
+Reaper::Reaper(StateStore& state, PluginHost& plugins, EventLog& log,
+               const lcake::CancelToken& cancel, std::filesystem::path work_root)
+    : state_(state), plugins_(plugins), log_(log), cancel_(cancel), work_root_(std::move(work_root)) {}
+
+void Reaper::reap_one(const LedgerRow& row) {
+  if (row.kind == "process") {
+    kill_process(row.how);
+  } else if (row.kind == "path") {
+    std::filesystem::path p = row.how.value("path", row.resource_id);
+    if (!p.empty()) std::filesystem::remove_all(p);
+  } else {
+    const LoadedPlugin& plugin = plugins_.load(row.plugin);
+    auto role = plugin.make_role(row.role, row.settings);
+    StepScope scope{row.run_id, "cleanup", row.plugin, row.role, row.settings,
+                    work_root_ / ("reap-" + std::to_string(row.id)), {}};
+    // A cancel token that never fires: cleanup must finish even after Ctrl-C.
+    struct Never : lcake::CancelToken {
+      bool cancelled() const override { return false; }
+      bool wait_for(std::chrono::milliseconds d) const override {
+        std::this_thread::sleep_for(d);
+        return false;
+      }
+    } never;
+    StepContext ctx(scope, state_, log_, never);
+    lcake::LedgerEntry entry{row.id, row.plugin, row.role, row.kind, row.resource_id, row.how};
+    role->reap(entry, ctx);
+  }
+}
+
+int Reaper::reap(const std::vector<LedgerRow>& rows) {
+  int failed = 0;
+  for (const auto& row : rows) {
+    std::string what = row.kind + " " + (row.resource_id.empty() ? row.how.dump() : row.resource_id);
+    try {
+      reap_one(row);
+      state_.ledger_release(row.id);
+      log_.event("cleanup", {{"entry", row.id}, {"kind", row.kind}, {"resource", row.resource_id}},
+                 "cleanup", "deleted " + what + " (" + row.plugin + ")");
+    } catch (const std::exception& e) {
+      ++failed;
+      log_.log(lcake::LogLevel::error, "cleanup",
+               "could not delete " + what + " (" + row.plugin + "): " + e.what() +
+                   "; it stays in the ledger: run `lcake gc` to retry");
+    }
+  }
+  (void)cancel_;
+  return failed;
+}
+
+}  // namespace lcake::core

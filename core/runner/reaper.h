@@ -1,0 +1,33 @@
+// Deletes what the cleanup ledger says is still out there: local processes and
+// paths directly, everything else through the owning plugin's reap().
+#pragma once
+#include <string>
+#include <vector>
+
+#include "event_log.h"
+#include "plugin_host/plugin_host.h"
+#include "state/state_store.h"
+
+namespace lcake::core {
+
+// Field 22 of /proc/PID/stat, or "" when the process is gone.
+std::string process_start_time(int pid);
+
+class Reaper {
+ public:
+  Reaper(StateStore& state, PluginHost& plugins, EventLog& log, const lcake::CancelToken& cancel,
+         std::filesystem::path work_root);
+  // Deletes the entries (given newest first) and releases each one deleted.
+  // Returns how many could not be deleted (each reported on the log).
+  int reap(const std::vector<LedgerRow>& rows);
+
+ private:
+  void reap_one(const LedgerRow& row);
+  StateStore& state_;
+  PluginHost& plugins_;
+  EventLog& log_;
+  const lcake::CancelToken& cancel_;
+  std::filesystem::path work_root_;
+};
+
+}  // namespace lcake::core

@@ -1,0 +1,61 @@
+// The Context a plugin role sees while one step (build, upload, verify, publish,
+// reap) runs: logging under the step's scope, the run's cancel token, a ledger
+// bound to the run, plugin and role, scratch and store dirs, secrets, SSH.
+#pragma once
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "event_log.h"
+#include "lcake/context.hpp"
+#include "state/state_store.h"
+
+namespace lcake::core {
+
+struct StepScope {
+  std::string run_id;
+  std::string scope;   // "tiny-dropbear/stack" (log prefix)
+  std::string plugin;  // owning plugin of the ledger entries
+  std::string role;    // "builder" | "uploader" | "verifier"
+  nlohmann::json settings = nlohmann::json::object();  // the role's settings, kept for gc
+  std::filesystem::path work_dir;   // created now, removed by the destructor
+  std::filesystem::path store_dir;  // created now, kept
+};
+
+class StepContext : public lcake::Context, private lcake::CleanupLedger {
+ public:
+  StepContext(StepScope scope, StateStore& state, EventLog& log, const lcake::CancelToken& cancel);
+  ~StepContext() override;
+
+  void log(lcake::LogLevel level, std::string_view message) override;
+  void progress(double fraction, std::string_view what) override;
+  const lcake::CancelToken& cancel() const override { return cancel_; }
+  lcake::CleanupLedger& ledger() override { return *this; }
+  const std::filesystem::path& work_dir() const override { return scope_.work_dir; }
+  const std::filesystem::path& store_dir() const override { return scope_.store_dir; }
+  std::optional<std::string> secret(const std::string& name) override;
+  void redact(const std::string& value) override;
+  std::string generate_ssh_key(const std::filesystem::path& dir) override;
+  std::unique_ptr<lcake::SshCommunicator> connect_ssh(const lcake::SshOptions& options) override;
+
+  // Ledger entries this context created that are not released yet.
+  std::vector<std::int64_t> open_entries() const;
+  const StepScope& scope() const { return scope_; }
+  EventLog& events() { return log_; }
+
+ private:
+  std::int64_t intend(const std::string& kind, const std::string& resource_id,
+                      const nlohmann::json& how) override;
+  void confirm(std::int64_t entry, const std::string& resource_id, const nlohmann::json& how) override;
+  void release(std::int64_t entry) override;
+
+  StepScope scope_;
+  StateStore& state_;
+  EventLog& log_;
+  const lcake::CancelToken& cancel_;
+  mutable std::mutex mu_;
+  std::vector<std::int64_t> entries_;
+};
+
+}  // namespace lcake::core
