@@ -1,0 +1,245 @@
+// The runner end to end: the real lcake binary with the test suite's localdir
+// backend (directories as machines, /bin/sh as communicator).
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "lcake_process.h"
+
+namespace fs = std::filesystem;
+using namespace lcake::test;
+
+namespace {
+
+struct Project {
+  fs::path dir = make_temp_dir("lcake-e2e");
+  fs::path resources = dir / "cloud";   // stand-in cloud resources live here
+  fs::path remote = dir / "remote";     // the uploader's destination
+
+  Project() {
+    write_file(dir / "configs/targets/local.json", nlohmann::json({
+      {"name", "local"}, {"pipeline", "demo"},
+      {"builder", {{"plugin", "localdir"}, {"settings", {{"resource_dir", resources.string()}}}}},
+      {"uploader", {{"plugin", "localdir"}, {"settings", {{"remote_dir", remote.string()}}}}},
+      {"verifier", {{"plugin", "localdir"}, {"settings", {{"resource_dir", resources.string()}}}}}}).dump(2));
+    write_file(dir / "configs/pipelines/files/newinstall.sh", "echo bootstrap > newinstall.txt\n");
+    write_file(dir / "configs/pipelines/files/expected.csv", "id,value,flag\n1,2.5,ok\n2,10,ok\n");
+    write_file(dir / "configs/pipelines/demo.json", R"({
+      "name": "demo",
+      "variables": {"TAG": {"default": "w_2016_05"}, "SLEEP": {"default": "0"}, "FAIL": {"default": "0"},
+                    "VALUE": {"default": "2.5"}},
+      "variants": {"a": {"sources": {"localdir": {}}}, "b": {"sources": {"localdir": {}}}},
+      "layers": {
+        "base": {"provisioners": [{"type": "shell", "inline": ["echo base-${variant} > base.txt"]}]},
+        "newinstall": {"from": "base", "provisioners": [
+          {"type": "file", "source": "files/newinstall.sh", "destination": "/opt/newinstall.sh"},
+          {"type": "shell", "inline": ["sh opt/newinstall.sh"]}]},
+        "stack": {"from": "newinstall", "provisioners": [
+          {"type": "env", "vars": {"STACK_TAG": "${var.TAG}"}},
+          {"type": "shell", "inline": ["echo \"installed $STACK_TAG\"", "echo $STACK_TAG > stack.txt",
+                                         "sleep ${var.SLEEP}", "test ${var.FAIL} = 0",
+                                         "printf 'id,value,flag\\n1,${var.VALUE},ok\\n2,10,ok\\n' > output.csv"]}]}
+      },
+      "verify": [
+        {"name": "demo", "run": "cat stack.txt newinstall.txt base.txt", "expect_output": ["w_2016_05|tag-", "bootstrap"]},
+        {"name": "compare", "compare": {"actual": "/output.csv", "expected": "files/expected.csv"}}
+      ]
+    })");
+  }
+
+  ProcessResult lcake(std::vector<std::string> args, RunSpec spec = {}) {
+    std::vector<std::string> all = {"--config-dir", (dir / "configs").string(), "--state-dir",
+                                    (dir / "state").string(), "--plugin-path",
+                                    (fs::path(std::getenv("LCAKE_BINARY_DIR")) / "tests/plugins/localdir").string()};
+    if (!args.empty() && args[0].rfind("-", 0) != 0) all.insert(all.begin(), args[0]), args.erase(args.begin());
+    all.insert(all.end(), args.begin(), args.end());
+    spec.args = all;
+    spec.cwd = dir;
+    spec.env["XDG_CONFIG_HOME"] = (dir / "xdg").string();
+    auto r = run_process(lcake_binary().string(), spec);
+    MESSAGE("lcake " << args.size() << " args -> " << r.exit_code << "\n" << r.err);
+    return r;
+  }
+
+  std::size_t resources_left() const {
+    if (!fs::exists(resources)) return 0;
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(resources), fs::directory_iterator()));
+  }
+
+  int count(const std::string& text, const std::string& needle) const {
+    int n = 0;
+    for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
+    return n;
+  }
+
+  nlohmann::json artifacts() { return nlohmann::json::parse(lcake({"artifacts", "--json"}).out); }
+
+  ~Project() { fs::remove_all(dir); }
+};
+
+}  // namespace
+
+TEST_CASE("build two variants, then everything is cached") {
+  Project p;
+  auto r = p.lcake({"--target", "local"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(p.count(r.err, "building") == 6);
+  CHECK(r.err.find("==> a/stack: installed w_2016_05") != std::string::npos);
+  CHECK(fs::exists(p.remote / "a" / "stack.published"));
+  CHECK(fs::exists(p.remote / "b" / "base.published"));
+  // Each layer's changes are in the final artifact, the parent's upload was passed on.
+  auto arts = p.artifacts();
+  int verified = 0;
+  for (auto& a : arts) {
+    if (a["stage"] == "build" && a["layer"] == "stack") {
+      fs::path root = a["artifact"]["id"].get<std::string>();
+      CHECK(read_file(root / "base.txt") == "base-" + a["variant"].get<std::string>() + "\n");
+      CHECK(read_file(root / "newinstall.txt") == "bootstrap\n");
+      CHECK(read_file(root / "stack.txt") == "w_2016_05\n");
+    }
+    if (a["stage"] == "upload" && a["layer"] == "stack")
+      CHECK(a["artifact"]["metadata"]["parent_upload"].get<std::string>().find("newinstall") != std::string::npos);
+    verified += a["verified"].get<bool>();
+  }
+  CHECK(arts.size() == 12);
+  CHECK(verified == 4);  // stack, built and uploaded, for both variants
+  CHECK(p.resources_left() == 0);
+
+  auto again = p.lcake({"--target", "local"});
+  REQUIRE(again.exit_code == 0);
+  CHECK(p.count(again.err, "building") == 0);
+  CHECK(p.count(again.err, "cached") == 6);
+  CHECK(again.err.find("verifying") == std::string::npos);
+}
+
+TEST_CASE("an input change rebuilds that layer and its children, and plan says why") {
+  Project p;
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  write_file(p.dir / "configs/pipelines/files/newinstall.sh", "echo bootstrap2 > newinstall.txt\n");
+  auto plan = p.lcake({"plan", "--target", "local"});
+  REQUIRE(plan.exit_code == 0);
+  CHECK(std::regex_search(plan.out, std::regex(R"(base\s+[0-9a-f]{12}  cached)")));
+  CHECK(plan.out.find("input files/newinstall.sh changed") != std::string::npos);
+  CHECK(plan.out.find("parent layer changed") != std::string::npos);
+  CHECK(plan.out.find("never built") != std::string::npos);  // variant b
+  auto r = p.lcake({"--target", "local", "--only", "a", "--var", "TAG=tag-2"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("==> a/base: cached") != std::string::npos);
+  CHECK(r.err.find("==> a/newinstall: building") != std::string::npos);
+  CHECK(r.err.find("==> a/stack: building") != std::string::npos);
+  CHECK(r.err.find("==> b/") == std::string::npos);
+}
+
+TEST_CASE("a failing provisioner fails the variant, cleans up, publishes nothing") {
+  Project p;
+  auto r = p.lcake({"--target", "local", "--var", "FAIL=1", "--only", "a"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("==> a/stack: error: build failed: provisioner /pipeline/layers/stack/provisioners/1") != std::string::npos);
+  CHECK(p.resources_left() == 0);
+  CHECK(!fs::exists(p.remote / "a" / "stack.published"));
+  CHECK(!fs::exists(p.remote / "a" / "base.published"));
+  auto gc = p.lcake({"gc"});
+  CHECK(gc.out.find("gc: 0 deleted") != std::string::npos);
+}
+
+TEST_CASE("a verify failure blocks publishing and names the differing rows") {
+  Project p;
+  auto r = p.lcake({"--target", "local", "--var", "VALUE=2.6", "--only", "b"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("row 1 column value: expected 2.5, got 2.6") != std::string::npos);
+  CHECK(!fs::exists(p.remote / "b" / "stack.published"));
+  CHECK(p.resources_left() == 0);
+}
+
+TEST_CASE("Ctrl-C cancels the running provisioner and cleans up") {
+  Project p;
+  RunSpec spec;
+  spec.signal = SIGINT;
+  spec.signal_when = "installed";
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = p.lcake({"--target", "local", "--var", "SLEEP=60", "--only", "a"}, spec);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20));
+  CHECK(r.exit_code == 130);
+  CHECK(r.err.find("interrupted") != std::string::npos);
+  CHECK(p.resources_left() == 0);
+  CHECK(p.lcake({"gc"}).out.find("gc: 0 deleted") != std::string::npos);
+}
+
+TEST_CASE("--on-error abort keeps a failed step's resources; gc deletes them") {
+  Project p;
+  auto r = p.lcake({"--target", "local", "--var", "FAIL=1", "--only", "a", "--on-error", "abort"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("left for inspection: fake-vm a-stack-build") != std::string::npos);
+  CHECK(p.resources_left() == 1);
+  auto gc = p.lcake({"gc"});
+  CHECK(gc.exit_code == 0);
+  CHECK(p.resources_left() == 0);
+  CHECK(p.lcake({"gc"}).out.find("gc: 0 deleted") != std::string::npos);  // safe twice
+}
+
+TEST_CASE("a killed lcake leaves its resources to gc") {
+  Project p;
+  RunSpec spec;
+  spec.signal = SIGKILL;
+  spec.signal_when = "installed";
+  auto r = p.lcake({"--target", "local", "--var", "SLEEP=3", "--only", "a"}, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  CHECK(p.resources_left() == 1);
+  auto gc = p.lcake({"gc"});
+  CHECK(gc.exit_code == 0);
+  CHECK(p.resources_left() == 0);
+  // The killed run's provisioner (sleep) is not ours to track, but the machine dir is gone.
+  CHECK(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+}
+
+TEST_CASE("bad input: one line, exit 2") {
+  Project p;
+  auto unknown_target = p.lcake({"--target", "nope"});
+  CHECK(unknown_target.exit_code == 2);
+  CHECK(unknown_target.err.find("nope") != std::string::npos);
+  write_file(p.dir / "configs/targets/bad.json", R"({"name": "bad", "pipeline": "demo", "builder": {"plugin": "nosuchplugin"}})");
+  auto bad_plugin = p.lcake({"--target", "bad"});
+  CHECK(bad_plugin.exit_code == 2);
+  CHECK(bad_plugin.err.find("nosuchplugin") != std::string::npos);
+  write_file(p.dir / "configs/targets/typed.json", R"({"name": "typed", "pipeline": "demo", "builder": {"plugin": "localdir", "settings": {"memory": "2G"}}})");
+  auto typed = p.lcake({"--target", "typed"});
+  CHECK(typed.exit_code == 2);
+  CHECK(typed.err.find("typed.json") != std::string::npos);
+  CHECK(typed.err.find("/target/builder/settings/memory") != std::string::npos);
+  auto bad_var = p.lcake({"--target", "local", "--var", "NOEQUALS"});
+  CHECK(bad_var.exit_code == 2);
+  auto bad_flag = p.lcake({"--target", "local", "--bogus"});
+  CHECK(bad_flag.exit_code == 2);
+  for (auto* res : {&unknown_target, &bad_plugin, &typed, &bad_var, &bad_flag})
+    CHECK(p.count(res->err, "\n") == 1);
+}
+
+TEST_CASE("--json emits one JSON event per line; secrets never printed") {
+  Project p;
+  RunSpec spec;
+  spec.env["AWS_SECRET_ACCESS_KEY"] = "s3cr3t-value-xyz";
+  auto r = p.lcake({"--target", "local", "--only", "a/base", "--json", "--set", "/pipeline/layers/base/provisioners/0/inline/0=echo s3cr3t-value-xyz"}, spec);
+  REQUIRE(r.exit_code == 0);
+  std::istringstream lines(r.err);
+  std::string line;
+  int events = 0;
+  while (std::getline(lines, line)) {
+    auto j = nlohmann::json::parse(line);
+    CHECK(j.contains("event"));
+    ++events;
+  }
+  CHECK(events > 3);
+  CHECK(r.err.find("s3cr3t-value-xyz") == std::string::npos);
+  CHECK(r.err.find("<redacted>") != std::string::npos);
+}
+
+TEST_CASE("config show --origin names the file and what was overridden") {
+  Project p;
+  write_file(p.dir / "configs/sites/mysite.json", "{\n  \"vars\": {\n    \"TAG\": \"site-tag\"\n  }\n}\n");
+  auto r = p.lcake({"config", "show", "--origin", "--target", "local", "--site", "mysite", "--var", "TAG=cli-tag"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find("/vars/TAG = \"cli-tag\"    # --var TAG=cli-tag (overrides") != std::string::npos);
+  CHECK(r.out.find("mysite.json:3") != std::string::npos);
+}
