@@ -1,0 +1,170 @@
+#include "plan/layer_key.h"
+
+#include <openssl/evp.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <set>
+
+#include "lcake/errors.hpp"
+
+namespace lcake::core {
+namespace {
+
+// Bump when what goes into a key changes: every key changes with it, on purpose.
+constexpr const char* kKeyFormat = "lcake-layer-key/1";
+
+using DigestCtx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+
+DigestCtx new_sha256() {
+  DigestCtx ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL: cannot start a sha256 digest");
+  return ctx;
+}
+
+std::string finish_hex(EVP_MD_CTX* ctx) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx, md, &len) != 1) throw std::runtime_error("OpenSSL: sha256 digest failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 0xf];
+  }
+  return out;
+}
+
+// Canonical JSON: nlohmann::json keeps objects in a std::map, so dump()
+// writes keys sorted, with no whitespace and a fixed number format. The
+// same value therefore always gives the same bytes, whatever order the
+// config files wrote its keys in.
+std::string canonical(const nlohmann::json& value) { return value.dump(); }
+
+std::string hash_json(const nlohmann::json& value) { return sha256_hex(canonical(value)); }
+
+const nlohmann::json& field(const nlohmann::json& obj, const char* name) {
+  static const nlohmann::json null;
+  if (!obj.is_object()) return null;
+  auto it = obj.find(name);
+  return it == obj.end() ? null : *it;
+}
+
+std::string text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump(); }
+
+// Compares two {name: sha} maps: "<what> 'name' added/removed/changed".
+void diff_map(const nlohmann::json& before, const nlohmann::json& after, const std::string& what,
+              std::vector<std::string>& out) {
+  std::set<std::string> names;
+  for (const auto* m : {&before, &after})
+    if (m->is_object())
+      for (auto it = m->begin(); it != m->end(); ++it) names.insert(it.key());
+  for (const auto& name : names) {
+    const auto& b = field(before, name.c_str());
+    const auto& a = field(after, name.c_str());
+    if (b == a) continue;
+    out.push_back(what + " " + name + (b.is_null() ? " added" : a.is_null() ? " removed" : " changed"));
+  }
+}
+
+}  // namespace
+
+std::string sha256_hex(std::string_view bytes) {
+  auto ctx = new_sha256();
+  EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+  return finish_hex(ctx.get());
+}
+
+std::string sha256_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw lcake::InputError("cannot read input file " + file.string() + ": " + std::strerror(errno) +
+                            "; fix the path in the layer's \"inputs\" or provisioners");
+  auto ctx = new_sha256();
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad())
+    throw lcake::InputError("cannot read input file " + file.string() + ": read error; check the file");
+  return finish_hex(ctx.get());
+}
+
+LayerKey compute_layer_key(const KeyInputs& in) {
+  nlohmann::json inputs = nlohmann::json::object();
+  for (const auto& [name, path] : in.inputs) inputs[name] = sha256_file(path);
+
+  nlohmann::json doc = {
+      {"format", kKeyFormat},
+      {"recipe", in.recipe},
+      {"parent_key", in.parent_key},
+      {"source", in.source},
+      {"inputs", inputs},
+      {"plugin", {{"name", in.plugin_name}, {"version", in.plugin_version}, {"settings", in.plugin_settings}}},
+  };
+
+  LayerKey key;
+  key.hex = sha256_hex(canonical(doc));
+
+  nlohmann::json recipe = nlohmann::json::object();
+  if (in.recipe.is_object())
+    for (auto it = in.recipe.begin(); it != in.recipe.end(); ++it) recipe[it.key()] = hash_json(it.value());
+  else if (!in.recipe.is_null())
+    recipe["(recipe)"] = hash_json(in.recipe);
+  key.components = {
+      {"format", kKeyFormat},
+      {"recipe", recipe},
+      {"inputs", inputs},
+      {"parent", in.parent_key},
+      {"source", hash_json(in.source)},
+      {"plugin", {{"name", in.plugin_name}, {"version", in.plugin_version}, {"settings", hash_json(in.plugin_settings)}}},
+  };
+  return key;
+}
+
+std::vector<std::string> explain_key_change(const nlohmann::json& before, const nlohmann::json& after) {
+  std::vector<std::string> out;
+  if (!before.is_object() || before.empty()) {
+    out.push_back("no earlier key recorded for this layer");
+    return out;
+  }
+  if (field(before, "format") != field(after, "format"))
+    out.push_back("layer key format changed (" + text(field(before, "format")) + " -> " +
+                  text(field(after, "format")) + ")");
+
+  std::set<std::string> fields;
+  for (const auto* c : {&before, &after})
+    if (const auto& r = field(*c, "recipe"); r.is_object())
+      for (auto it = r.begin(); it != r.end(); ++it) fields.insert(it.key());
+  for (const auto& name : fields) {
+    const auto& b = field(field(before, "recipe"), name.c_str());
+    const auto& a = field(field(after, "recipe"), name.c_str());
+    if (b == a) continue;
+    out.push_back("recipe field '" + name + "' " + (b.is_null() ? "added" : a.is_null() ? "removed" : "changed"));
+  }
+
+  diff_map(field(before, "inputs"), field(after, "inputs"), "input", out);
+
+  const auto& parent_b = field(before, "parent");
+  const auto& parent_a = field(after, "parent");
+  if (parent_b != parent_a) out.push_back("parent layer changed");
+  if (field(before, "source") != field(after, "source")) out.push_back("source image changed");
+
+  const auto& pb = field(before, "plugin");
+  const auto& pa = field(after, "plugin");
+  auto name_b = text(field(pb, "name")), name_a = text(field(pa, "name"));
+  auto version_b = text(field(pb, "version")), version_a = text(field(pa, "version"));
+  if (name_b != name_a)
+    out.push_back("builder plugin " + name_b + " " + version_b + " -> " + name_a + " " + version_a);
+  else if (version_b != version_a)
+    out.push_back("builder plugin " + name_a + " " + version_b + " -> " + version_a);
+  if (field(pb, "settings") != field(pa, "settings")) out.push_back("builder settings changed");
+  return out;
+}
+
+}  // namespace lcake::core
