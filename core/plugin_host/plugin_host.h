@@ -74,6 +74,9 @@ class PluginHost {
   std::vector<std::filesystem::path> search_path_;
   std::map<std::string, std::unique_ptr<LoadedPlugin>> by_name_;
   std::map<std::string, LoadedPlugin*> by_file_;
+  // Plugins whose name was already taken by another file (load_file of a file
+  // outside the search path); kept alive like the rest.
+  std::vector<std::unique_ptr<LoadedPlugin>> shadowed_;
 };
 
 }  // namespace lcake::core

@@ -1,17 +1,24 @@
-# lcake_add_plugin(NAME SOURCES src... [LIBS lib...] [INSTALL_DIR dir])
+# lcake_add_plugin(NAME SOURCES src... [LIBS lib...] [INSTALL_DIR dir] [OUTPUT_DIR dir] [NO_INSTALL])
 # Builds lcake-NAME.so, the file name lcake's plugin host looks for.
+# INSTALL_DIR: where `cmake --install` puts it (default: the plugin dir of the
+# lcake it was built against). OUTPUT_DIR: where the build puts it. NO_INSTALL:
+# build only (test plugins).
 function(lcake_add_plugin name)
-  cmake_parse_arguments(P "" "INSTALL_DIR" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "NO_INSTALL" "INSTALL_DIR;OUTPUT_DIR" "SOURCES;LIBS" ${ARGN})
   set(tgt lcake-${name})
   add_library(${tgt} MODULE ${P_SOURCES})
   target_link_libraries(${tgt} PRIVATE lcake::sdk ${P_LIBS})
-  set_target_properties(${tgt} PROPERTIES PREFIX "" OUTPUT_NAME lcake-${name}
+  set_target_properties(${tgt} PROPERTIES PREFIX "" OUTPUT_NAME lcake-${name} SUFFIX ".so"
     CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   target_link_options(${tgt} PRIVATE -Wl,--no-undefined)
-  if(DEFINED LCAKE_PLUGIN_OUTPUT_DIR)
+  if(P_OUTPUT_DIR)
+    set_target_properties(${tgt} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${P_OUTPUT_DIR})
+  elseif(DEFINED LCAKE_PLUGIN_OUTPUT_DIR)
     set_target_properties(${tgt} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${LCAKE_PLUGIN_OUTPUT_DIR})
   endif()
-  if(P_INSTALL_DIR)
+  if(P_NO_INSTALL)
+    return()
+  elseif(P_INSTALL_DIR)
     install(TARGETS ${tgt} LIBRARY DESTINATION ${P_INSTALL_DIR})
   elseif(DEFINED LCAKE_PLUGIN_INSTALL_DIR)
     install(TARGETS ${tgt} LIBRARY DESTINATION ${LCAKE_PLUGIN_INSTALL_DIR})

@@ -1,0 +1,263 @@
+// Loads the real test plugins built from tests/plugins/broken/ (good.cc and one
+// source per way a plugin can be wrong) and checks each failure is one clear line.
+#include "plugin_host/plugin_host.h"
+
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "lcake/sdk.hpp"
+
+namespace fs = std::filesystem;
+using lcake::core::PluginHost;
+
+namespace {
+
+const fs::path kDir = LCAKE_TEST_PLUGIN_DIR;
+
+fs::path plugin(const std::string& name) { return kDir / ("lcake-" + name + ".so"); }
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string t = (fs::temp_directory_path() / "lcake-plugin-host-XXXXXX").string();
+    REQUIRE(mkdtemp(t.data()));
+    path = t;
+    fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  fs::path copy(const fs::path& from, const std::string& name = "") const {
+    fs::path to = path / (name.empty() ? from.filename().string() : name);
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+    fs::permissions(to, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                            fs::perms::others_read);
+    return to;
+  }
+};
+
+// The InputError message `f` throws; fails the test on any other outcome.
+template <class F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const lcake::InputError& e) {
+    std::string m = e.what();
+    CHECK_MESSAGE(m.find('\n') == std::string::npos, m);
+    return m;
+  } catch (const std::exception& e) {
+    FAIL("expected lcake::InputError, got: " << e.what());
+  }
+  FAIL("expected lcake::InputError, nothing was thrown");
+  return {};
+}
+
+std::string load_error(const fs::path& file) {
+  PluginHost host({});
+  std::string m = input_error([&] { host.load_file(file); });
+  CHECK_MESSAGE(m.rfind(file.string() + ": ", 0) == 0, m);  // starts with the file
+  return m;
+}
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Enough of a Context to call a role method that ignores it.
+class QuietContext : public lcake::Context {
+ public:
+  void log(lcake::LogLevel, std::string_view) override {}
+  void progress(double, std::string_view) override {}
+  const lcake::CancelToken& cancel() const override { throw std::logic_error("unused"); }
+  lcake::CleanupLedger& ledger() override { throw std::logic_error("unused"); }
+  const fs::path& work_dir() const override { return dir_; }
+  const fs::path& store_dir() const override { return dir_; }
+  std::optional<std::string> secret(const std::string&) override { return std::nullopt; }
+  void redact(const std::string&) override {}
+  std::string generate_ssh_key(const fs::path&) override { return {}; }
+  std::unique_ptr<lcake::SshCommunicator> connect_ssh(const lcake::SshOptions&) override {
+    return nullptr;
+  }
+
+ private:
+  fs::path dir_ = "/nonexistent";
+};
+
+}  // namespace
+
+TEST_CASE("a good plugin reports its name, version, roles and schemas, and makes its roles") {
+  PluginHost host({kDir});
+  const auto& p = host.load("good");
+  CHECK(p.info().name == "good");
+  CHECK(p.info().version == "1.2.3");
+  CHECK(p.info().summary == "All three roles, doing nothing");
+  CHECK(p.info().api_major == LCAKE_API_MAJOR);
+  CHECK(p.info().api_minor == LCAKE_API_MINOR);
+  CHECK(p.info().roles == std::vector<std::string>{"builder", "uploader", "verifier"});
+  CHECK(p.info().schemas.at("builder").at("properties").contains("greeting"));
+  CHECK(p.info().schema_texts.at("uploader") == "{}");
+  CHECK(fs::equivalent(p.info().file, plugin("good")));
+  CHECK(p.has_role("verifier"));
+  CHECK(&host.load("good") == &p);  // cached
+  CHECK(&host.load_file(plugin("good")) == &p);
+
+  QuietContext ctx;
+  auto builder = p.make_builder({{"greeting", "hello"}});
+  lcake::BuildRequest req;
+  req.layer.layer = "base";
+  auto artifact = builder->start(req, ctx)->finish(ctx);
+  CHECK(artifact.id == "hello:base");
+  CHECK(artifact.metadata.at("greeting") == "hello");
+  CHECK(builder->exists(artifact, ctx));
+  // SDK exception types thrown inside the plugin are caught by type in the host.
+  CHECK_THROWS_AS(builder->exists({"null", "throw", {}, ""}, ctx), lcake::BuildError);
+
+  auto uploader = p.make_role("uploader", nlohmann::json::object());
+  REQUIRE(uploader);
+  CHECK(p.make_verifier(nullptr) != nullptr);
+  CHECK(has(input_error([&] { p.make_role("frobnicator", {}); }), "unknown plugin role"));
+}
+
+TEST_CASE("a plugin missing from the search path names the file and the fix") {
+  TempDir dir;
+  PluginHost host({dir.path});
+  std::string m = input_error([&] { host.load("nope"); });
+  CHECK(has(m, "lcake-nope.so"));
+  CHECK(has(m, dir.path.string()));
+  CHECK(has(m, "--plugin-path"));
+  CHECK(has(input_error([&] { host.load("../good"); }), "not a plugin name"));
+}
+
+TEST_CASE("a library without an entry point is not an lcake plugin") {
+  std::string m = load_error(plugin("no-entry"));
+  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v1): is it an lcake plugin? "
+               "rebuild with LCAKE_PLUGIN(...)"));
+}
+
+TEST_CASE("a plugin for another API major is refused before it runs") {
+  CHECK(has(load_error(plugin("wrong-major")),
+            "built for lcake plugin API 2, this lcake supports 1: rebuild it against this "
+            "lcake's SDK"));
+}
+
+TEST_CASE("a plugin needing a newer minor asks to upgrade lcake") {
+  CHECK(has(load_error(plugin("newer-minor")), "needs API 1.99, this lcake has 1.0: upgrade lcake"));
+}
+
+TEST_CASE("a descriptor too short for the fields the host reads is refused") {
+  CHECK(has(load_error(plugin("short-struct")), "descriptor is 12 bytes"));
+  CHECK(has(load_error(plugin("null-descriptor")), "returned no descriptor"));
+}
+
+TEST_CASE("a library with an undefined symbol fails at load (rtld_now), not at first call") {
+  std::string m = load_error(plugin("unresolved"));
+  CHECK(has(m, "cannot load it"));
+  CHECK(has(m, "lcake_test_symbol_nobody_defines"));
+}
+
+TEST_CASE("a factory that throws becomes an InputError naming the plugin and file") {
+  PluginHost host({kDir});
+  const auto& p = host.load("throwing");
+  std::string m = input_error([&] { p.make_builder({}); });
+  CHECK(m == "plugin 'throwing' (" + p.info().file.string() +
+                 ") failed to create its builder: cannot reach the build farm (second line)");
+
+  const auto& hand = host.load("handmade");
+  CHECK(has(input_error([&] { hand.make_uploader({}); }),
+            "failed to create its uploader: hand-written plugins make nothing"));
+  CHECK(input_error([&] { hand.make_builder({}); }) ==
+        "plugin 'handmade' (" + hand.info().file.string() +
+            ") has no builder: choose a plugin that provides one");
+}
+
+TEST_CASE("a file that is not ELF is not a shared library") {
+  TempDir dir;
+  fs::path junk = dir.path / "lcake-junk.so";
+  std::ofstream(junk) << "#!/bin/sh\necho not a library\n";
+  fs::permissions(junk, fs::perms::owner_read | fs::perms::owner_write);
+  CHECK(has(load_error(junk), "not a shared library"));
+  fs::path empty = dir.path / "lcake-empty.so";
+  std::ofstream{empty};
+  fs::permissions(empty, fs::perms::owner_read | fs::perms::owner_write);
+  CHECK(has(load_error(empty), "not a shared library"));
+  CHECK(has(load_error(dir.path / "lcake-absent.so"), "no such file"));
+}
+
+TEST_CASE("a plugin anyone else can replace is refused") {
+  TempDir dir;
+  fs::path file = dir.copy(plugin("good"));
+  fs::permissions(file, fs::perms::others_write, fs::perm_options::add);
+  CHECK(has(load_error(file),
+            file.string() + " is writable by others; fix with chmod go-w " + file.string()));
+
+  fs::permissions(file, fs::perms::others_write, fs::perm_options::remove);
+  fs::permissions(dir.path, fs::perms::group_write, fs::perm_options::add);
+  CHECK(has(load_error(file), dir.path.string() + " is writable by others; fix with chmod go-w " +
+                                  dir.path.string()));
+}
+
+TEST_CASE("the name inside must match the file name") {
+  CHECK(has(load_error(plugin("misnamed")),
+            "the plugin calls itself 'something-else' but the file is named for 'misnamed': "
+            "rename it to lcake-something-else.so"));
+  TempDir dir;
+  CHECK(has(load_error(dir.copy(plugin("good"), "good.so")), "must be named lcake-NAME.so: rename it to lcake-good.so"));
+}
+
+TEST_CASE("a settings schema that is not JSON names the plugin and role") {
+  std::string m = load_error(plugin("bad-schema"));
+  CHECK(has(m, "plugin 'bad-schema' has a bad uploader settings schema"));
+  CHECK(has(m, "parse error"));
+}
+
+TEST_CASE("discover lists good plugins and one error per broken file") {
+  PluginHost host({kDir});
+  auto found = host.discover();
+  std::vector<std::string> names;
+  for (const auto& info : found.plugins) names.push_back(info.name);
+  CHECK(names == std::vector<std::string>{"good", "handmade", "throwing"});
+  std::vector<std::string> bad;
+  for (const auto& [file, error] : found.errors) {
+    bad.push_back(file.filename().string());
+    CHECK_MESSAGE(error.rfind(file.string(), 0) == 0, error);
+    CHECK(error.find('\n') == std::string::npos);
+  }
+  CHECK(bad == std::vector<std::string>{"lcake-bad-schema.so", "lcake-misnamed.so",
+                                        "lcake-newer-minor.so", "lcake-no-entry.so",
+                                        "lcake-null-descriptor.so", "lcake-short-struct.so",
+                                        "lcake-unresolved.so", "lcake-wrong-major.so"});
+}
+
+TEST_CASE("the same plugin name in two dirs: the first is used, the later is an error") {
+  TempDir a, b;
+  fs::path first = a.copy(plugin("good"));
+  fs::path later = b.copy(plugin("good"));
+  PluginHost host({a.path, b.path, a.path});
+  CHECK(host.search_path().size() == 2);
+  auto found = host.discover();
+  REQUIRE(found.plugins.size() == 1);
+  CHECK(found.plugins[0].file == first);
+  REQUIRE(found.errors.size() == 1);
+  CHECK(found.errors[0].first == later);
+  CHECK(found.errors[0].second == later.string() + ": plugin 'good' is also in " + first.string() +
+                                      ", which comes first in the plugin path and is used; "
+                                      "remove one of them");
+  CHECK(host.load("good").info().file == first);
+}
+
+TEST_CASE("default search path: flags, then $LCAKE_PLUGIN_PATH, then the installed dir") {
+  setenv("LCAKE_PLUGIN_PATH", "/env/a::/env/b", 1);
+  auto path = PluginHost::default_search_path({"/cli"});
+  unsetenv("LCAKE_PLUGIN_PATH");
+  REQUIRE(path.size() == 4);
+  CHECK(path[0] == "/cli");
+  CHECK(path[1] == "/env/a");
+  CHECK(path[2] == "/env/b");
+  // This test binary sits in <build>/tests, like lcake in <build>/bin.
+  const char* build = std::getenv("LCAKE_BINARY_DIR");
+  REQUIRE(build);
+  CHECK(fs::weakly_canonical(path[3]) ==
+        fs::weakly_canonical(fs::path(build) / "lib/lcake/plugins"));
+}
