@@ -4,6 +4,7 @@
 # the layers and the verify steps run them in a guest, under a temporary
 # STACK_ROOT; then compares the demo's tables with files/expected/.
 # Needs busybox (Debian: busybox-static) and python3. Exit 0: all agree.
+# KEEP=DIR: copy the demo's tables there.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 busybox=$(command -v busybox) || { echo "check-local.sh: busybox not found (apt-get install busybox-static)" >&2; exit 1; }
