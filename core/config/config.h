@@ -41,8 +41,18 @@ class Provenance {
   // Origin of the value at pointer, or of its nearest recorded ancestor.
   std::optional<Origin> origin_of(const std::string& pointer) const;
   std::vector<ProvenanceEntry> leaves() const;  // sorted by pointer
+
+  // Added by core/config. An object (not a leaf) first created at pointer; an
+  // object that ends up empty is reported by leaves() like a leaf.
+  void open_object(const std::string& pointer, const Origin& origin);
+  // Keys a null deleted and that nothing set again: origin is who deleted it,
+  // overridden who had set it. Not part of leaves(): the key is not in the tree.
+  std::vector<ProvenanceEntry> deletions() const;  // sorted by pointer
+
  private:
   std::map<std::string, ProvenanceEntry> entries_;
+  std::map<std::string, Origin> objects_;          // where each object was opened
+  std::map<std::string, ProvenanceEntry> deleted_;
 };
 
 struct LoadOptions {
