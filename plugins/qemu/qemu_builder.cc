@@ -1,0 +1,225 @@
+#include <fstream>
+
+#include "accelerator.h"
+#include "disk_image.h"
+#include "qemu_machine.h"
+#include "qemu_roles.h"
+#include "source_fetch.h"
+
+namespace fs = std::filesystem;
+
+namespace lcake::qemu {
+namespace {
+
+// pipeline layers.L.builder
+struct LayerOptions {
+  bool flatten = false, compress = false;
+  std::string format = "qcow2";
+
+  static LayerOptions parse(const nlohmann::json& o, const std::string& where) {
+    LayerOptions l;
+    if (!o.is_object()) return l;
+    for (auto& [key, value] : o.items()) {
+      if ((key == "flatten" || key == "compress") && !value.is_boolean())
+        throw InputError(where + "/" + key + " must be true or false");
+      if (key == "format" && !(value == "qcow2" || value == "raw"))
+        throw InputError(where + "/format must be \"qcow2\" or \"raw\"");
+      if (key != "flatten" && key != "compress" && key != "format")
+        throw InputError(where + "/" + key + " is not a qemu builder option (flatten, compress, format)");
+    }
+    l.flatten = o.value("flatten", false);
+    l.compress = o.value("compress", false);
+    l.format = o.value("format", "qcow2");
+    if (l.compress && l.format != "qcow2") throw InputError(where + "/compress needs format qcow2");
+    return l;
+  }
+  bool standalone() const { return flatten || compress || format != "qcow2"; }
+};
+
+// Copies a boot file (kernel, initrd) named by the source into the store.
+std::string store_boot_file(const nlohmann::json& source, const char* key, const std::string& where,
+                            const fs::path& dest) {
+  if (!source.contains(key) || source[key].is_null()) return "";
+  auto from = strip_file_scheme(source[key].get<std::string>());
+  if (!fs::is_regular_file(from))
+    throw InputError(where + "/" + key + ": no such file " + from + ": fix the path");
+  fs::copy_file(from, dest, fs::copy_options::overwrite_existing);
+  return dest.string();
+}
+
+// "ssh-ed25519 AAAA..." literally, or a file holding it (e.g. host_key.pub).
+std::string read_host_key(const nlohmann::json& source, const std::string& where) {
+  auto value = source.value("host_key", std::string());
+  if (value.empty() || value.rfind("ssh-", 0) == 0 || value.rfind("ecdsa-", 0) == 0) return value;
+  std::ifstream in(strip_file_scheme(value));
+  std::string type, key;
+  if (!(in >> type >> key)) throw InputError(where + "/host_key: cannot read a public key from " + value);
+  return type + " " + key;
+}
+
+class QemuBuildSession : public BuildSession {
+ public:
+  QemuBuildSession(BootedGuest guest, MachineSettings settings, LayerOptions options, LayerInfo layer,
+                   fs::path overlay, std::int64_t overlay_entry, GuestFacts facts, nlohmann::json backing,
+                   nlohmann::json store_files)
+      : guest_(std::move(guest)), settings_(std::move(settings)), options_(options), layer_(std::move(layer)),
+        overlay_(std::move(overlay)), overlay_entry_(overlay_entry), facts_(std::move(facts)),
+        backing_(std::move(backing)), store_files_(std::move(store_files)) {}
+
+  Communicator& communicator() override {
+    if (!guest_.ssh) throw BuildError("the qemu build session is finished");
+    return *guest_.ssh;
+  }
+
+  Artifact finish(Context& ctx) override {
+    try {
+      return finish_or_throw(ctx);
+    } catch (...) {
+      abort(ctx);
+      throw;
+    }
+  }
+
+  void abort(Context& ctx) noexcept override {
+    try {
+      guest_.ssh.reset();
+      if (guest_.machine) guest_.machine->kill(ctx);
+      std::error_code ec;
+      for (auto& [path, entry] : std::vector<std::pair<fs::path, std::int64_t>>{{overlay_, overlay_entry_},
+                                                                                {temp_, temp_entry_}}) {
+        if (!entry) continue;
+        fs::remove(path, ec);
+        ctx.ledger().release(entry);
+      }
+      overlay_entry_ = temp_entry_ = 0;
+    } catch (...) {
+      // abort must not throw; what is left stays in the ledger for the host.
+    }
+  }
+
+ private:
+  Artifact finish_or_throw(Context& ctx) {
+    ctx.info("shutting down the guest");
+    if (!shut_down(*guest_.machine, std::move(guest_.ssh), settings_.shutdown_timeout, ctx))
+      throw BuildError("guest of layer " + layer_.layer + " did not shut down within " +
+                       std::to_string(settings_.shutdown_timeout.count()) +
+                       " s, so its disk may be incomplete: raise /target/builder/settings/shutdown_timeout");
+    if (auto note = check_disk(overlay_, "qcow2", ctx.cancel()); !note.empty()) ctx.warn(note);
+
+    fs::path disk = overlay_;
+    if (options_.standalone()) {
+      auto final_disk = overlay_.parent_path() / (layer_.layer + "." + options_.format);
+      temp_ = final_disk.string() + ".tmp";
+      temp_entry_ = ctx.ledger().intend("path", temp_.string(), {{"path", temp_.string()}});
+      ctx.info("converting to a standalone " + options_.format + (options_.compress ? " (compressed)" : ""));
+      convert_disk(overlay_, temp_, options_.format, options_.compress, ctx.cancel());
+      fs::remove(overlay_);
+      ctx.ledger().release(overlay_entry_);
+      fs::rename(temp_, final_disk);
+      overlay_entry_ = temp_entry_, temp_entry_ = 0;
+      overlay_ = disk = final_disk;
+      backing_ = nullptr;
+    }
+    auto info = disk_info(disk, ctx.cancel());
+    Artifact a;
+    a.type = options_.format;
+    a.id = fs::absolute(disk).string();
+    a.metadata = {{"backing", backing_}, {"format", options_.format},
+                  {"virtual_size", info.virtual_size}, {"disk_bytes", info.disk_bytes}};
+    facts_.to_metadata(a.metadata);
+    if (!store_files_.empty()) a.metadata["store_files"] = store_files_;
+    ctx.ledger().release(overlay_entry_);  // now an artifact
+    overlay_entry_ = 0;
+    return a;
+  }
+
+  BootedGuest guest_;
+  MachineSettings settings_;
+  LayerOptions options_;
+  LayerInfo layer_;
+  fs::path overlay_, temp_;
+  std::int64_t overlay_entry_ = 0, temp_entry_ = 0;
+  GuestFacts facts_;
+  nlohmann::json backing_, store_files_;
+};
+
+}  // namespace
+
+QemuBuilder::QemuBuilder(const nlohmann::json& settings) : settings_(MachineSettings::from_json(settings)) {}
+
+std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Context& ctx) {
+  auto options = LayerOptions::parse(request.options, "layers." + request.layer.layer + ".builder");
+  const auto& store = ctx.store_dir();
+  fs::create_directories(store);
+  GuestFacts facts;
+  fs::path backing;
+  std::string backing_format;
+  auto store_files = nlohmann::json::array();
+  if (request.parent) {
+    facts = GuestFacts::from_metadata(request.parent->metadata);
+    backing = request.parent->id;
+    backing_format = request.parent->metadata.value("format", request.parent->type);
+    if (!fs::is_regular_file(backing))
+      throw BuildError("parent artifact " + backing.string() + " of layer " + request.layer.layer +
+                       " is missing: rebuild the parent layer (--force)");
+  } else {
+    auto where = "variants." + request.layer.variant + ".sources.qemu";
+    if (!request.source.is_object())
+      throw InputError(where + " is required for the first layer: {\"disk\": …, \"checksum\": \"sha256:…\"}");
+    const auto& source = request.source;
+    auto disk = fetch_source_disk(source, where, store, ctx);
+    backing = disk.path, backing_format = disk.format;
+    facts.kernel = store_boot_file(source, "kernel", where, store / "vmlinuz");
+    facts.initrd = store_boot_file(source, "initrd", where, store / "initrd.img");
+    facts.append = source.value("append", std::string());
+    facts.cloud_init = source.value("cloud_init", true);
+    facts.ssh_user = source.value("ssh_user", std::string());
+    facts.host_key = read_host_key(source, where);
+    if (source.contains("ssh_private_key"))
+      facts.ssh_private_key = fs::absolute(strip_file_scheme(source["ssh_private_key"].get<std::string>()));
+    for (auto& f : {disk.path.string(), facts.kernel, facts.initrd})
+      if (!f.empty()) store_files.push_back(f);
+  }
+  if (facts.ssh_user.empty()) facts.ssh_user = settings_.ssh_user;
+
+  MachineSpec spec;
+  spec.settings = settings_;
+  spec.accelerator = choose_accelerator(settings_.accelerator, settings_.qemu_binary, ctx.work_dir() / "probe", ctx);
+  spec.guest = facts;
+  spec.work_dir = ctx.work_dir();
+  spec.name = "lcake-build-" + request.layer.variant + "-" + request.layer.layer;
+
+  // The parent is never written: the guest runs on an overlay backed by it.
+  auto overlay = store / (request.layer.layer + ".qcow2");
+  auto entry = ctx.ledger().intend("path", overlay.string(), {{"path", overlay.string()}});
+  try {
+    create_overlay(overlay, backing, backing_format, ctx.cancel());
+    spec.disk = overlay;
+    ctx.info("booting " + overlay.filename().string() + " on " + backing.string() + " (" + spec.accelerator + ")");
+    auto guest = boot_guest(spec, ctx);
+    if (facts.host_key.empty()) facts.host_key = guest.ssh->host_key();  // learned on first contact
+    return std::make_unique<QemuBuildSession>(std::move(guest), settings_, options, request.layer, overlay, entry,
+                                              facts, nlohmann::json(fs::absolute(backing).string()), store_files);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(overlay, ec);
+    ctx.ledger().release(entry);
+    throw;
+  }
+}
+
+bool QemuBuilder::exists(const Artifact& artifact, Context& ctx) {
+  auto facts = GuestFacts::from_metadata(artifact.metadata);
+  for (auto& f : {facts.kernel, facts.initrd})
+    if (!f.empty() && !fs::exists(f)) return false;
+  return backing_chain_intact(artifact.id, ctx.cancel());
+}
+
+void QemuBuilder::remove(const Artifact& artifact, Context& ctx) {
+  (void)ctx;
+  std::error_code ec;
+  fs::remove(artifact.id, ec);
+  for (auto& f : artifact.metadata.value("store_files", nlohmann::json::array())) fs::remove(f.get<std::string>(), ec);
+}
+
+}  // namespace lcake::qemu

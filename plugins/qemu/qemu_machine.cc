@@ -1,0 +1,305 @@
+#include "qemu_machine.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "cloud_init_seed.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace lcake::qemu {
+
+// QEMU option values escape a comma by doubling it.
+static std::string opt(const fs::path& p) {
+  std::string out;
+  for (char c : p.string()) out += c == ',' ? std::string(",,") : std::string(1, c);
+  return out;
+}
+
+std::vector<std::string> qemu_args(const MachineSpec& spec, int ssh_port, const fs::path& qmp_socket,
+                                   const fs::path& console) {
+  const auto& s = spec.settings;
+  std::vector<std::string> a = {
+      "-name", spec.name, "-machine", s.machine, "-accel", spec.accelerator,
+      "-m", std::to_string(s.memory_mib), "-smp", std::to_string(s.cpus),
+      "-nodefaults", "-display", "none",
+      "-drive", "file=" + opt(spec.disk) + ",format=" + spec.disk_format + ",if=virtio,discard=unmap",
+      // restrict=on: the guest reaches nothing outside; the host reaches its sshd.
+      "-nic", "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:" + std::to_string(ssh_port) + "-:22",
+      "-chardev", "socket,id=qmp,path=" + opt(qmp_socket) + ",server=on,wait=off",
+      "-mon", "chardev=qmp,mode=control",
+      "-chardev", "file,id=console,path=" + opt(console),
+      "-serial", "chardev:console"};
+  if (!spec.seed.empty()) {
+    a.push_back("-drive");
+    a.push_back("file=" + opt(spec.seed) + ",format=raw,if=virtio,readonly=on");
+  }
+  if (!spec.guest.kernel.empty()) {
+    a.insert(a.end(), {"-kernel", spec.guest.kernel});
+    if (!spec.guest.initrd.empty()) a.insert(a.end(), {"-initrd", spec.guest.initrd});
+    auto append = spec.guest.append;
+    // The serial console is where boot failures are diagnosed from.
+    if (append.find("console=") == std::string::npos) append += (append.empty() ? "" : " ") + std::string("console=ttyS0");
+    a.insert(a.end(), {"-append", append});
+  }
+  a.insert(a.end(), s.qemuargs.begin(), s.qemuargs.end());
+  return a;
+}
+
+static int free_local_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (fd >= 0 && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  if (fd >= 0) ::close(fd);
+  if (!port) throw BuildError("cannot find a free TCP port on 127.0.0.1 for the guest's SSH");
+  return port;
+}
+
+// One request/reply over QMP: greeting, qmp_capabilities, then `command`.
+static bool qmp_exchange(const fs::path& socket_path, const std::string& command,
+                         std::chrono::milliseconds timeout) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return false;
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string buffer;
+  // Reads messages until one is a reply ("return"/"error") or a greeting ("QMP").
+  auto read_reply = [&]() -> bool {
+    for (;;) {
+      for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n')) {
+        auto line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        auto msg = nlohmann::json::parse(line, nullptr, false);
+        if (msg.is_object() && (msg.contains("return") || msg.contains("QMP"))) return true;
+        if (msg.is_object() && msg.contains("error")) return false;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char chunk[4096];
+      auto n = ::recv(fd, chunk, sizeof chunk, 0);
+      if (n <= 0) return false;
+      buffer.append(chunk, static_cast<size_t>(n));
+    }
+  };
+  auto send = [&](const std::string& name) {
+    auto text = nlohmann::json{{"execute", name}}.dump() + "\n";
+    return ::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+  };
+  bool ok = read_reply() && send("qmp_capabilities") && read_reply() && send(command) &&
+            (command == "quit" || read_reply());
+  ::close(fd);
+  return ok;
+}
+
+std::unique_ptr<QemuMachine> QemuMachine::launch(const MachineSpec& spec, Context& ctx) {
+  std::unique_ptr<QemuMachine> m(new QemuMachine());
+  auto exe = find_program(spec.settings.qemu_binary, "/target/builder/settings/qemu_binary");
+  fs::create_directories(spec.work_dir);
+  m->console_ = spec.work_dir / "console.log";
+  m->log_ = spec.work_dir / "qemu.log";
+  m->qmp_socket_ = spec.work_dir / "qmp.sock";
+  if (m->qmp_socket_.string().size() >= sizeof(sockaddr_un{}.sun_path)) {
+    // A unix socket path has a ~108 byte limit: use a short directory instead.
+    std::string tmpl = "/tmp/lcake-qmp-XXXXXX";
+    if (!::mkdtemp(tmpl.data())) throw BuildError("cannot create a directory under /tmp for the QMP socket");
+    m->socket_dir_ = tmpl;
+    m->socket_dir_entry_ = ctx.ledger().intend("path", tmpl, {{"path", tmpl}});
+    m->qmp_socket_ = m->socket_dir_ / "qmp.sock";
+  }
+  try {
+    m->start(spec, exe, ctx);
+  } catch (...) {
+    m->kill(ctx);
+    throw;
+  }
+  return m;
+}
+
+void QemuMachine::start(const MachineSpec& spec, const fs::path& exe, Context& ctx) {
+  for (int attempt = 1;; ++attempt) {
+    port_ = free_local_port();
+    std::error_code ec;
+    fs::remove(qmp_socket_, ec);
+    ledger_entry_ = ctx.ledger().intend("process", spec.name, nlohmann::json::object());
+    try {
+      process_ = std::make_unique<ChildProcess>(exe, qemu_args(spec, port_, qmp_socket_, console_), log_);
+    } catch (...) {
+      ctx.ledger().release(ledger_entry_);
+      throw;
+    }
+    ctx.ledger().confirm(ledger_entry_, spec.name,
+                         {{"pid", process_->pid()}, {"start_time", process_->start_time()}});
+    ctx.debug("qemu pid " + std::to_string(process_->pid()) + ", ssh forwarded from 127.0.0.1:" +
+              std::to_string(port_));
+    // The monitor answers only once qemu finished setting up (including hostfwd).
+    auto deadline = std::chrono::steady_clock::now() + 30s;
+    bool up = false;
+    while (!up) {
+      if (!process_->running()) break;
+      up = qmp_exchange(qmp_socket_, "query-status", 2s);
+      if (up) break;
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw BuildError("qemu did not answer on its monitor within 30 s; see " + log_.string());
+      }
+      if (ctx.cancel().wait_for(100ms)) throw Cancelled();
+    }
+    if (up) return;
+    auto log = file_tail(log_, 5);
+    ctx.ledger().release(ledger_entry_);
+    ledger_entry_ = 0;
+    if (log.find("host forwarding") != std::string::npos && attempt < 5) {
+      ctx.debug("port " + std::to_string(port_) + " was taken; retrying with another");
+      continue;
+    }
+    while (!log.empty() && log.back() == '\n') log.pop_back();
+    for (auto& c : log) c = c == '\n' ? ' ' : c;
+    throw BuildError("qemu failed to start (exit " + std::to_string(process_->exit_code().value_or(-1)) +
+                     "): " + log + " (see /target/builder/settings)");
+  }
+}
+
+QemuMachine::~QemuMachine() {
+  process_.reset();  // kills a still running qemu
+  if (!socket_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(socket_dir_, ec);
+  }
+}
+
+std::string QemuMachine::console_tail(int lines) const { return file_tail(console_, lines); }
+
+void QemuMachine::throw_if_exited() {
+  if (process_->running()) return;
+  auto log = file_tail(log_, 1);
+  while (!log.empty() && log.back() == '\n') log.pop_back();
+  throw BuildError("qemu exited (code " + std::to_string(process_->exit_code().value_or(-1)) +
+                   ") before the guest was reachable over SSH" + (log.empty() ? "" : ": " + log) +
+                   "\nserial console (last 20 lines):\n" + console_tail(20));
+}
+
+std::unique_ptr<SshCommunicator> QemuMachine::connect(Context& ctx, const std::string& user,
+                                                      const fs::path& private_key,
+                                                      const std::string& expected_host_key,
+                                                      std::chrono::seconds timeout) {
+  SshOptions o;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.user = user;
+  o.private_key = private_key;
+  o.expected_host_key = expected_host_key;
+  o.connect_timeout = timeout;
+  o.diagnostics = [this] { return "serial console (last 20 lines):\n" + console_tail(20); };
+  o.still_alive = [this] { throw_if_exited(); };
+  return ctx.connect_ssh(o);
+}
+
+bool QemuMachine::qmp(const std::string& command) {
+  return process_->running() && qmp_exchange(qmp_socket_, command, 5s);
+}
+
+bool QemuMachine::wait_exit(std::chrono::milliseconds d, const CancelToken& cancel) {
+  return process_->wait_for(d, cancel);
+}
+
+void QemuMachine::kill(Context& ctx) {
+  if (process_) process_->kill_and_wait();
+  forget(ctx);
+}
+
+void QemuMachine::forget(Context& ctx) {
+  bool gone = !process_ || !process_->running();
+  if (!gone) return;
+  if (ledger_entry_) ctx.ledger().release(ledger_entry_);
+  ledger_entry_ = 0;
+  if (!socket_dir_.empty()) {
+    std::error_code ec;
+    fs::remove_all(socket_dir_, ec);
+    socket_dir_.clear();
+    ctx.ledger().release(socket_dir_entry_);
+  }
+}
+
+bool shut_down(QemuMachine& machine, std::unique_ptr<SshCommunicator> ssh, std::chrono::seconds timeout,
+               Context& ctx) {
+  auto first = std::max<std::chrono::seconds>(timeout / 2, std::min<std::chrono::seconds>(timeout, 5s));
+  if (ssh) {
+    try {
+      // The connection may drop as the guest goes down: that is expected.
+      ssh->run("if [ \"$(id -u)\" = 0 ]; then poweroff; else sudo -n poweroff; fi",
+               [](std::string_view, bool) {}, 15s);
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const std::exception& e) {
+      ctx.debug(std::string("poweroff over SSH: ") + e.what());
+    }
+    ssh.reset();
+    if (machine.wait_exit(first, ctx.cancel())) return machine.forget(ctx), true;
+    ctx.info("guest did not power off within " + std::to_string(first.count()) +
+             " s after poweroff over SSH; sending ACPI power-down");
+  }
+  machine.qmp("system_powerdown");
+  if (machine.wait_exit(timeout - first, ctx.cancel())) return machine.forget(ctx), true;
+  ctx.warn("guest did not shut down within " + std::to_string(timeout.count()) +
+           " s (shutdown_timeout); killing qemu");
+  machine.kill(ctx);
+  return false;
+}
+
+static std::string random_id() {
+  std::random_device rd;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
+  return buf;
+}
+
+BootedGuest boot_guest(MachineSpec spec, Context& ctx) {
+  BootedGuest g;
+  auto user = spec.guest.ssh_user.empty() ? spec.settings.ssh_user : spec.guest.ssh_user;
+  fs::path private_key;
+  if (spec.guest.cloud_init) {
+    auto key_dir = spec.work_dir / "ssh";
+    fs::create_directories(key_dir);
+    g.public_key = ctx.generate_ssh_key(key_dir);
+    private_key = key_dir / "id_ed25519";
+    spec.seed = spec.work_dir / "seed.img";
+    write_nocloud_seed(spec.seed, {g.public_key, user, "lcake-" + random_id()}, ctx.cancel());
+  } else {
+    if (spec.guest.ssh_private_key.empty())
+      throw InputError("source has cloud_init false but no ssh_private_key: set one the image accepts, "
+                       "or enable cloud_init");
+    private_key = spec.guest.ssh_private_key;
+  }
+  g.machine = QemuMachine::launch(spec, ctx);
+  try {
+    g.ssh = g.machine->connect(ctx, user, private_key, spec.guest.host_key, spec.settings.ssh_timeout);
+  } catch (...) {
+    g.machine->kill(ctx);
+    throw;
+  }
+  return g;
+}
+
+}  // namespace lcake::qemu

@@ -1,0 +1,90 @@
+// One QEMU guest: launch (ledgered, on a free localhost port forwarded to the
+// guest's sshd), QMP for power-down, serial console to a file, and the way in
+// over SSH. Shared by the builder and the verifier.
+#pragma once
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "child_process.h"
+#include "lcake/context.hpp"
+#include "qemu_settings.h"
+
+namespace lcake::qemu {
+
+struct MachineSpec {
+  MachineSettings settings;
+  std::string accelerator;  // resolved: "kvm" | "tcg"
+  std::filesystem::path disk;
+  std::string disk_format = "qcow2";
+  std::filesystem::path seed;  // NoCloud seed image; empty: none
+  GuestFacts guest;            // kernel/initrd/append
+  std::filesystem::path work_dir;  // QMP socket, console and qemu log live here
+  std::string name = "lcake";
+};
+
+// The qemu command line for `spec` (everything but the port-specific -nic and the paths of
+// the QMP socket and console).
+std::vector<std::string> qemu_args(const MachineSpec& spec, int ssh_port,
+                                   const std::filesystem::path& qmp_socket,
+                                   const std::filesystem::path& console);
+
+class QemuMachine {
+ public:
+  // Starts qemu and waits until its monitor answers. Records the process in the
+  // ledger before spawning it; retries with another port if qemu cannot bind one.
+  static std::unique_ptr<QemuMachine> launch(const MachineSpec& spec, Context& ctx);
+  ~QemuMachine();  // kills qemu if it still runs
+
+  int ssh_port() const { return port_; }
+  bool running() { return process_->running(); }
+  const std::filesystem::path& console_file() const { return console_; }
+  std::string console_tail(int lines = 20) const;
+  // Throws BuildError (with the console tail) when qemu has exited.
+  void throw_if_exited();
+
+  // Logs in over SSH, retrying while the guest boots (up to `timeout`).
+  std::unique_ptr<SshCommunicator> connect(Context& ctx, const std::string& user,
+                                           const std::filesystem::path& private_key,
+                                           const std::string& expected_host_key,
+                                           std::chrono::seconds timeout);
+
+  // Sends a QMP command ("system_powerdown", "quit"); false when qemu did not answer.
+  bool qmp(const std::string& command);
+  // Waits for qemu to exit; true if it did within `d`. Throws Cancelled.
+  bool wait_exit(std::chrono::milliseconds d, const CancelToken& cancel);
+  // Kills qemu if needed and releases its ledger entry.
+  void kill(Context& ctx);
+  // Releases the ledger entry once qemu has exited on its own.
+  void forget(Context& ctx);
+
+ private:
+  QemuMachine() = default;
+  void start(const MachineSpec& spec, const std::filesystem::path& exe, Context& ctx);
+  std::unique_ptr<ChildProcess> process_;
+  std::int64_t ledger_entry_ = 0;
+  int port_ = 0;
+  std::filesystem::path qmp_socket_, console_, log_;
+  std::filesystem::path socket_dir_;  // under /tmp when work_dir is too long for a socket path
+  std::int64_t socket_dir_entry_ = 0;
+};
+
+// Powers the guest off: `poweroff` over SSH (connection drop ignored), then QMP
+// system_powerdown, then kill. Returns true when it exited cleanly within `timeout`.
+bool shut_down(QemuMachine& machine, std::unique_ptr<SshCommunicator> ssh,
+               std::chrono::seconds timeout, Context& ctx);
+
+// A booted guest one can SSH into: seed made, qemu launched, SSH connected.
+struct BootedGuest {
+  std::unique_ptr<QemuMachine> machine;  // declared first: outlives ssh
+  std::unique_ptr<SshCommunicator> ssh;
+  std::string public_key;  // the per-boot key installed through the seed
+};
+
+// Generates a per-boot key and seed (when spec.guest.cloud_init), launches, connects.
+// On failure nothing is left running and the ledger entries are released.
+BootedGuest boot_guest(MachineSpec spec, Context& ctx);
+
+}  // namespace lcake::qemu

@@ -1,0 +1,39 @@
+// Settings of the qemu roles, and the guest facts an artifact carries down the
+// layer chain (kernel, initrd, append, host key, SSH user...).
+#pragma once
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace lcake::qemu {
+
+// /target/builder/settings (the verifier uses the same names, fewer of them).
+struct MachineSettings {
+  std::string accelerator = "auto";  // "kvm" | "tcg" | "auto"
+  int memory_mib = 512;
+  int cpus = 1;
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::string machine = "q35";  // boots a little faster than "pc" under TCG here
+  std::chrono::seconds ssh_timeout{300};
+  std::chrono::seconds shutdown_timeout{60};
+  std::string ssh_user = "root";
+  std::vector<std::string> qemuargs;
+
+  static MachineSettings from_json(const nlohmann::json& settings);
+};
+
+// What it takes to boot a disk again: carried in artifact metadata from the
+// source down the chain.
+struct GuestFacts {
+  std::string kernel, initrd, append;  // direct kernel boot when kernel is set
+  std::string host_key;                // "ssh-ed25519 AAAA..."; empty: learn on first contact
+  std::string ssh_user;
+  bool cloud_init = true;              // attach a NoCloud seed with a per-boot key
+  std::string ssh_private_key;         // only when cloud_init is off: a key the image accepts
+
+  static GuestFacts from_metadata(const nlohmann::json& metadata);
+  void to_metadata(nlohmann::json& metadata) const;
+};
+
+}  // namespace lcake::qemu

@@ -1,0 +1,317 @@
+// Drives the qemu plugin's roles against real guests under QEMU (TCG here):
+// the guest is a tiny Debian-package system built once into tests/guest.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "accelerator.h"
+#include "child_process.h"
+#include "cloud_init_seed.h"
+#include "disk_image.h"
+#include "qemu_roles.h"
+#include "source_fetch.h"
+#include "test_context.h"
+
+namespace fs = std::filesystem;
+using namespace lcake;
+using namespace lcake::qemu;
+using lcake::qemu::test::TestCancel;
+using lcake::qemu::test::TestContext;
+using nlohmann::json;
+
+namespace {
+
+fs::path env_dir(const char* name, const fs::path& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? fs::path(v) : fallback;
+}
+
+struct Guest {
+  fs::path dir;
+  bool seeded = true;  // reads SSH keys from a NoCloud seed (scripts/build-guest.sh)
+};
+
+// Built once per build tree; rebuilt only when missing.
+const Guest& test_guest() {
+  static Guest guest = [] {
+    Guest g;
+    auto source_dir = env_dir("LCAKE_SOURCE_DIR", fs::path(__FILE__).parent_path().parent_path().parent_path());
+    g.dir = env_dir("LCAKE_BINARY_DIR", fs::current_path()) / "tests" / "guest";
+    if (!fs::exists(g.dir / "base.qcow2")) {
+      fs::create_directories(g.dir);
+      auto script = source_dir / "scripts" / "build-guest.sh";
+      std::string cmd = fs::exists(script)
+                            ? "bash '" + script.string() + "' '" + g.dir.string() + "'"
+                            : "OUT='" + g.dir.string() + "' bash /work/shared/reference/build-guest-min.sh";
+      MESSAGE("building the test guest: " << cmd);
+      REQUIRE(std::system((cmd + " > '" + g.dir.string() + ".log' 2>&1").c_str()) == 0);
+    }
+    // The reference recipe bakes a key in instead of reading a seed.
+    g.seeded = !fs::exists(g.dir / "id_ed25519") || fs::exists(g.dir / "host_key.pub");
+    return g;
+  }();
+  return guest;
+}
+
+struct TempRoot {
+  fs::path path;
+  TempRoot() {
+    std::string tmpl = "/tmp/lcake-qemu-test-XXXXXX";
+    path = ::mkdtemp(tmpl.data());
+  }
+  ~TempRoot() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+const fs::path& temp_root() {
+  static TempRoot root;
+  return root.path;
+}
+
+json source_for(const Guest& g) {
+  TestCancel cancel;
+  json s = {{"disk", (g.dir / "base.qcow2").string()},
+            {"checksum", "sha256:" + sha256_file(g.dir / "base.qcow2", cancel)},
+            {"kernel", (g.dir / "vmlinuz").string()},
+            {"initrd", (g.dir / "initrd.img").string()},
+            {"append", "quiet"}};
+  if (fs::exists(g.dir / "base.qcow2.sha256")) s["checksum"] = "file:" + (g.dir / "base.qcow2.sha256").string();
+  if (fs::exists(g.dir / "host_key.pub")) s["host_key"] = (g.dir / "host_key.pub").string();
+  if (!g.seeded) {
+    s["cloud_init"] = false;
+    s["ssh_private_key"] = (g.dir / "id_ed25519").string();
+  }
+  return s;
+}
+
+const json kSettings = {{"accelerator", "auto"}, {"memory", 256}, {"ssh_timeout", 60}, {"shutdown_timeout", 30}};
+
+LayerInfo layer_info(const std::string& layer) { return {"qemu", "test", layer, "key-" + layer, "0.1.0"}; }
+
+std::string run_in(Communicator& c, const std::string& command, int* exit_code = nullptr) {
+  std::string out;
+  int rc = c.run(command, [&](std::string_view chunk, bool) { out += chunk; }, std::chrono::seconds(60));
+  if (exit_code) *exit_code = rc;
+  else CHECK_MESSAGE(rc == 0, command << ": " << out);
+  return out;
+}
+
+// Nothing of ours still runs, and every ledger entry was released.
+void check_nothing_left(const TestContext& ctx) {
+  CHECK(ctx.ledger_.open_entries().empty());
+  for (auto& e : ctx.ledger_.all_entries())
+    if (e.kind == "process" && e.how.contains("pid"))
+      CHECK_MESSAGE(!test::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
+}
+
+std::string file_text(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct BuiltLayer {
+  Artifact artifact;
+  std::string provision_output;
+};
+
+BuiltLayer build_layer(const std::string& layer, const json& source, const std::optional<Artifact>& parent,
+                       const std::string& provision, const json& options = json::object()) {
+  TestContext ctx(temp_root(), layer);
+  QemuBuilder builder(kSettings);
+  BuildRequest request{layer_info(layer), source, parent, options};
+  auto session = builder.start(request, ctx);
+  BuiltLayer built;
+  built.provision_output = run_in(session->communicator(), provision);
+  built.artifact = session->finish(ctx);
+  check_nothing_left(ctx);
+  return built;
+}
+
+const BuiltLayer& first_layer() {
+  static BuiltLayer built = build_layer("base", source_for(test_guest()), std::nullopt,
+                                        "echo layer-one > /root/layer1 && sync && cat /root/layer1");
+  return built;
+}
+
+}  // namespace
+
+TEST_CASE("the probe boot sector exits QEMU with code 3 under TCG; auto falls back to TCG here") {
+  TestContext ctx(temp_root(), "accel");
+  CHECK(probe_boot_sector().size() == 512);
+  CHECK(boot_probe("qemu-system-x86_64", "tcg", ctx.work_dir(), std::chrono::seconds(10), ctx));
+  auto accel = choose_accelerator("auto", "qemu-system-x86_64", ctx.work_dir(), ctx);
+  // This machine's KVM hangs silently (or has no vmx/svm): auto must not pick it.
+  CHECK(accel == "tcg");
+  CHECK(ctx.logged("accelerator auto:"));
+  CHECK(ctx.logged("using TCG"));
+  CHECK(choose_accelerator("kvm", "qemu-system-x86_64", ctx.work_dir(), ctx) == "kvm");  // trusted
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("NoCloud seed: vfat labelled cidata with user-data and meta-data") {
+  TestContext ctx(temp_root(), "seed");
+  auto image = ctx.work_dir() / "seed.img";
+  write_nocloud_seed(image, {"ssh-ed25519 AAAATEST lcake", "root", "lcake-1"}, ctx.cancel());
+  auto label = run_checked({"blkid", "-o", "value", "-s", "LABEL", image.string()}, ctx.cancel());
+  CHECK(label.find("cidata") != std::string::npos);
+  auto user_data = run_checked({"mtype", "-i", image.string(), "::user-data"}, ctx.cancel());
+  CHECK(user_data.rfind("#cloud-config", 0) == 0);
+  CHECK(user_data.find("ssh-ed25519 AAAATEST lcake") != std::string::npos);
+  CHECK(run_checked({"mtype", "-i", image.string(), "::meta-data"}, ctx.cancel()).find("instance-id: lcake-1") !=
+        std::string::npos);
+}
+
+TEST_CASE("first layer: boots from the verified source, provisions over SSH, yields a checked qcow2") {
+  const auto& built = first_layer();
+  const auto& a = built.artifact;
+  CHECK(built.provision_output.find("layer-one") != std::string::npos);
+  CHECK(a.type == "qcow2");
+  CHECK(fs::path(a.id).is_absolute());
+  CHECK(a.id.find((temp_root() / "store" / "base").string()) == 0);
+  TestCancel cancel;
+  CHECK(run_command({"qemu-img", "check", a.id}, cancel).exit_code == 0);
+  // The overlay sits on the copy of the source in the store, not the user's file.
+  REQUIRE(a.metadata["backing"].is_string());
+  CHECK(a.metadata["backing"].get<std::string>().find((temp_root() / "store").string()) == 0);
+  CHECK(disk_info(a.id, cancel).backing == a.metadata["backing"].get<std::string>());
+  CHECK(a.metadata["host_key"].get<std::string>().rfind("ssh-", 0) == 0);
+  CHECK(a.metadata["kernel"].is_string());
+  CHECK(a.metadata["virtual_size"].get<std::uint64_t>() > 0);
+  QemuBuilder builder(kSettings);
+  TestContext ctx(temp_root(), "exists");
+  CHECK(builder.exists(a, ctx));
+}
+
+struct ChildBuild {
+  BuiltLayer child;
+  std::string parent_sum_before;
+};
+const ChildBuild& child_layer() {
+  static ChildBuild built = [] {
+    const auto& parent = first_layer().artifact;
+    TestCancel cancel;
+    ChildBuild b;
+    b.parent_sum_before = sha256_file(parent.id, cancel);
+    b.child = build_layer("child", nullptr, parent,
+                          "cat /root/layer1 && dd if=/dev/urandom of=/root/blob bs=1M count=8 2>/dev/null && sync");
+    return b;
+  }();
+  return built;
+}
+
+TEST_CASE("child layer: an overlay on the parent; the parent is never written") {
+  const auto& parent = first_layer().artifact;
+  TestCancel cancel;
+  const auto& child = child_layer().child;
+  const auto& parent_sum = child_layer().parent_sum_before;
+  CHECK(child.provision_output.find("layer-one") != std::string::npos);  // sees the parent's files
+  CHECK(child.artifact.metadata["backing"] == parent.id);
+  CHECK(disk_info(child.artifact.id, cancel).backing == parent.id);
+  CHECK(sha256_file(parent.id, cancel) == parent_sum);
+  CHECK(child.artifact.metadata["host_key"] == parent.metadata["host_key"]);
+  CHECK(child.artifact.metadata["kernel"] == parent.metadata["kernel"]);
+  // The overlay holds what changed (8 MiB plus filesystem metadata), not the whole disk.
+  auto bytes = child.artifact.metadata["disk_bytes"].get<std::uint64_t>();
+  CHECK(bytes >= 8u << 20);
+  CHECK(bytes < 24u << 20);
+  CHECK(bytes < child.artifact.metadata["virtual_size"].get<std::uint64_t>() / 20);
+}
+
+TEST_CASE("verifier boots a throwaway overlay; the candidate is unchanged") {
+  const auto& child = child_layer().child;
+  TestCancel cancel;
+  {
+    auto child_sum = sha256_file(child.artifact.id, cancel);
+    TestContext ctx(temp_root(), "verify");
+    QemuVerifier verifier(json{{"accelerator", "tcg"}, {"memory", 256}, {"ssh_timeout", 60}});
+    auto session = verifier.start({layer_info("child"), child.artifact, child.artifact, json::object()}, ctx);
+    CHECK(run_in(session->communicator(), "cat /root/layer1; ls -l /root/blob").find("layer-one") != std::string::npos);
+    run_in(session->communicator(), "echo scribble > /root/verify-was-here; sync");
+    session->finish(ctx);
+    CHECK(!fs::exists(ctx.work_dir() / "verify.qcow2"));
+    CHECK(sha256_file(child.artifact.id, cancel) == child_sum);
+    check_nothing_left(ctx);
+  }
+}
+
+TEST_CASE("uploader writes a standalone copy with its boot files and a description") {
+  const auto& child = child_layer().child;
+  TestCancel cancel;
+  {
+    TestContext ctx(temp_root(), "upload");
+    auto out = temp_root() / "published";
+    QemuUploader uploader(json{{"output_directory", out.string()}});
+    auto up = uploader.upload({layer_info("child"), child.artifact, std::nullopt, json::object()}, ctx);
+    CHECK(up.id == (out / "test" / "child.qcow2").string());
+    CHECK(!disk_info(up.id, cancel).backing);
+    CHECK(run_command({"qemu-img", "check", up.id}, cancel).exit_code == 0);
+    CHECK(fs::exists(out / "test" / "child.json"));
+    CHECK(json::parse(file_text(out / "test" / "child.json"))["disk"] == up.id);
+    CHECK(fs::exists(up.metadata["kernel"].get<std::string>()));
+    CHECK(uploader.exists(up, ctx));
+    uploader.remove(up, ctx);
+    CHECK(!uploader.exists(up, ctx));
+    CHECK(!fs::exists(out / "test" / "child.json"));
+    check_nothing_left(ctx);
+
+    QemuUploader passthrough(json::object());
+    CHECK(passthrough.upload({layer_info("child"), child.artifact, std::nullopt, json::object()}, ctx).id ==
+          child.artifact.id);
+  }
+}
+
+TEST_CASE("a flattened layer is a standalone qcow2") {
+  const auto& parent = first_layer().artifact;
+  auto flat = build_layer("flat", nullptr, parent, "cat /root/layer1", {{"flatten", true}});
+  TestCancel cancel;
+  CHECK(flat.artifact.metadata["backing"].is_null());
+  CHECK(!disk_info(flat.artifact.id, cancel).backing);
+  CHECK(run_command({"qemu-img", "check", flat.artifact.id}, cancel).exit_code == 0);
+}
+
+TEST_CASE("wrong source checksum: one clear error, nothing left behind") {
+  auto source = source_for(test_guest());
+  source["checksum"] = "sha256:" + std::string(64, '0');
+  TestContext ctx(temp_root(), "badsum");
+  QemuBuilder builder(kSettings);
+  std::string error;
+  try {
+    builder.start({layer_info("badsum"), source, std::nullopt, json::object()}, ctx);
+  } catch (const BuildError& e) {
+    error = e.what();
+  }
+  CHECK(error.find("checksum mismatch") != std::string::npos);
+  CHECK(error.find("base.qcow2") != std::string::npos);
+  CHECK(error.find(std::string(64, '0')) != std::string::npos);
+  TestCancel cancel;
+  CHECK(error.find(sha256_file(test_guest().dir / "base.qcow2", cancel)) != std::string::npos);
+  CHECK(error.find('\n') == std::string::npos);
+  CHECK(fs::is_empty(ctx.store_dir()));
+  check_nothing_left(ctx);
+
+  source.erase("checksum");
+  CHECK_THROWS_AS(builder.start({layer_info("badsum"), source, std::nullopt, json::object()}, ctx), InputError);
+}
+
+TEST_CASE("a guest that never boots: error with the console tail, no qemu left, ledger clean") {
+  auto source = source_for(test_guest());
+  source["append"] = "rdinit=/nonexistent root=/dev/nonexistent panic=1 console=ttyS0";
+  TestContext ctx(temp_root(), "noboot");
+  auto settings = kSettings;
+  settings["ssh_timeout"] = 15;
+  QemuBuilder builder(settings);
+  std::string error;
+  try {
+    builder.start({layer_info("noboot"), source, std::nullopt, json::object()}, ctx);
+  } catch (const BuildError& e) {
+    error = e.what();
+  }
+  MESSAGE(error);
+  CHECK(error.find("serial console") != std::string::npos);
+  CHECK((error.find("Kernel panic") != std::string::npos || error.find("VFS") != std::string::npos));
+  CHECK(!fs::exists(ctx.store_dir() / "noboot.qcow2"));
+  check_nothing_left(ctx);
+  ctx.ledger_.reap_open();  // what the host would do: nothing should be left to do
+}

@@ -1,0 +1,182 @@
+#include "source_fetch.h"
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "disk_image.h"
+
+namespace fs = std::filesystem;
+
+namespace lcake::qemu {
+
+std::string strip_file_scheme(const std::string& location) {
+  return location.rfind("file://", 0) == 0 ? location.substr(7) : location;
+}
+
+static bool is_http(const std::string& location) {
+  return location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0;
+}
+
+static std::string lower_hex(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+static bool is_sha256_hex(const std::string& s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::string expected_sha256(const nlohmann::json& checksum, const std::string& disk_name,
+                            const std::string& where) {
+  if (!checksum.is_string())
+    throw InputError(where + "/checksum is required: \"sha256:HEX\" or \"file:PATH\" (a sha256sum file)");
+  auto text = checksum.get<std::string>();
+  if (text.rfind("sha256:", 0) == 0) {
+    auto hex = lower_hex(text.substr(7));
+    if (!is_sha256_hex(hex)) throw InputError(where + "/checksum: '" + text + "' is not sha256:<64 hex digits>");
+    return hex;
+  }
+  if (text.rfind("file:", 0) == 0) {
+    auto sums = strip_file_scheme(text.substr(0, 7) == "file://" ? text : text.substr(5));
+    std::ifstream in(sums);
+    if (!in) throw InputError(where + "/checksum: cannot read checksum file " + sums);
+    // sha256sum lines: "HEX  NAME" or "HEX *NAME"; pick the disk's line, or the only one.
+    std::string line, only;
+    int lines = 0;
+    auto base = fs::path(disk_name).filename().string();
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string hex, name;
+      if (!(fields >> hex)) continue;
+      fields >> name;
+      if (!name.empty() && name[0] == '*') name.erase(0, 1);
+      ++lines, only = hex;
+      if (fs::path(name).filename() == base && is_sha256_hex(lower_hex(hex))) return lower_hex(hex);
+    }
+    if (lines == 1 && is_sha256_hex(lower_hex(only))) return lower_hex(only);
+    throw InputError(where + "/checksum: no sha256 for '" + base + "' in " + sums);
+  }
+  throw InputError(where + "/checksum: '" + text + "' must start with sha256: or file:");
+}
+
+std::string sha256_file(const fs::path& file, const CancelToken& cancel) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw BuildError("cannot read " + file.string());
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    cancel.throw_if_cancelled();
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    EVP_DigestUpdate(md.get(), buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) out += hex[digest[i] >> 4], out += hex[digest[i] & 15];
+  return out;
+}
+
+namespace {
+struct Transfer {
+  Context* ctx;
+  std::FILE* out;
+};
+size_t write_body(char* data, size_t size, size_t n, void* user) {
+  return std::fwrite(data, size, n, static_cast<Transfer*>(user)->out) * size;
+}
+int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->ctx->cancel().cancelled()) return 1;  // aborts the transfer
+  t->ctx->progress(total > 0 ? static_cast<double>(now) / static_cast<double>(total) : -1.0,
+                   "downloading source disk");
+  return 0;
+}
+}  // namespace
+
+void download(const std::string& url, const fs::path& dest, Context& ctx) {
+  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)curl_ready;
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
+  std::FILE* out = std::fopen(dest.c_str(), "wbe");
+  if (!out) throw BuildError("cannot write " + dest.string());
+  Transfer t{&ctx, out};
+  char error[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write_body);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
+  // A stalled server: give up after 60 s below 1 byte/s.
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
+  CURLcode rc = curl_easy_perform(curl.get());
+  bool write_ok = std::fclose(out) == 0;
+  if (rc == CURLE_ABORTED_BY_CALLBACK) throw Cancelled();
+  if (rc != CURLE_OK)
+    throw BuildError("download of " + url + " failed: " + (error[0] ? error : curl_easy_strerror(rc)));
+  if (!write_ok) throw BuildError("cannot write " + dest.string());
+}
+
+SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& where,
+                             const fs::path& store_dir, Context& ctx) {
+  if (!source.is_object() || !source.contains("disk") || !source["disk"].is_string())
+    throw InputError(where + "/disk is required: a path, file:// or http(s):// URL of the source disk");
+  auto location = source["disk"].get<std::string>();
+  auto want = expected_sha256(source.value("checksum", nlohmann::json()), location, where);
+  auto want_format = source.value("format", std::string());
+
+  // Cached by checksum: a copy is renamed into place only after it verified.
+  fs::create_directories(store_dir);
+  auto cached = store_dir / ("source-" + want.substr(0, 16) + ".img");
+  if (!fs::exists(cached)) {
+    auto part = fs::path(cached.string() + ".part");
+    auto entry = ctx.ledger().intend("path", part.string(), {{"path", part.string()}});
+    try {
+      if (is_http(location)) {
+        ctx.info("downloading source disk " + location);
+        download(location, part, ctx);
+      } else {
+        auto local = strip_file_scheme(location);
+        if (!fs::is_regular_file(local))
+          throw InputError(where + "/disk: no such file " + local + ": fix the path");
+        // Copy first, then hash the copy: what is verified is what is used.
+        fs::copy_file(local, part, fs::copy_options::overwrite_existing);
+      }
+      auto got = sha256_file(part, ctx.cancel());
+      if (got != want)
+        throw BuildError("source disk " + location + ": checksum mismatch: expected sha256:" + want +
+                         ", got sha256:" + got + " (" + where + "/checksum): fix the checksum or the disk");
+      fs::rename(part, cached);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(part, ec);
+      ctx.ledger().release(entry);
+      throw;
+    }
+    ctx.ledger().release(entry);
+  }
+  auto info = disk_info(cached, ctx.cancel());
+  if (info.backing)
+    throw InputError(where + "/disk: " + location + " has a backing file; give a standalone image");
+  SourceDisk disk{cached, info.format, want};
+  if (disk.format != "qcow2" && disk.format != "raw")
+    throw InputError(where + "/disk: format '" + disk.format + "' is not supported: use qcow2 or raw");
+  if (!want_format.empty() && want_format != disk.format)
+    throw InputError(where + "/format says " + want_format + " but " + location + " is " + disk.format);
+  return disk;
+}
+
+}  // namespace lcake::qemu
