@@ -59,13 +59,21 @@ void Provenance::set(const std::string& pointer, const Origin& origin) {
   // Deleted keys first: their history is older than anything set after the delete.
   take_subtree(deleted_, pointer, entry.overridden);
   take_subtree(entries_, pointer, entry.overridden);
+  // Set again under a deleted key: the deletion is now history of this leaf.
+  for (std::string p = pointer; !p.empty();) {
+    p = parent_pointer(p);
+    if (auto it = deleted_.find(p); it != deleted_.end()) {
+      for (const auto& o : it->second.overridden) append_unique(entry.overridden, o);
+      append_unique(entry.overridden, it->second.origin);
+      deleted_.erase(it);
+    }
+  }
   drop_subtree(objects_, pointer);
   entries_[pointer] = std::move(entry);
 }
 
 void Provenance::open_object(const std::string& pointer, const Origin& origin) {
   if (auto it = entries_.find(pointer); it != entries_.end()) entries_.erase(it);  // a scalar became an object
-  if (auto it = deleted_.find(pointer); it != deleted_.end()) deleted_.erase(it);
   objects_.emplace(pointer, origin);
 }
 
@@ -102,7 +110,9 @@ std::vector<ProvenanceEntry> Provenance::leaves() const {
 
 std::vector<ProvenanceEntry> Provenance::deletions() const {
   std::vector<ProvenanceEntry> out;
-  for (const auto& [pointer, entry] : deleted_) out.push_back(entry);
+  for (const auto& [pointer, entry] : deleted_) {
+    if (!objects_.contains(pointer)) out.push_back(entry);  // re-created as an object since
+  }
   return out;
 }
 

@@ -44,7 +44,8 @@ ResolvedConfig resolve_config(const LoadedConfig& loaded) {
 
   // A pipeline without variants still builds: one column named "default".
   std::vector<std::string> names;
-  for (const auto& [name, _] : pipeline.value("variants", nlohmann::json::object()).items()) names.push_back(name);
+  const nlohmann::json variants = pipeline.value("variants", nlohmann::json::object());
+  for (const auto& [name, _] : variants.items()) names.push_back(name);
   if (names.empty()) names.push_back("default");
 
   for (const auto& name : names) {
