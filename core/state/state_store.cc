@@ -183,11 +183,26 @@ void exec(sqlite3* db, const std::filesystem::path& path, const char* sql) {
   throw_db_error(rc, path, why);
 }
 
+// Flushes the WAL to disk for the duration of one transaction (see write_txn).
+struct FullSync {
+  FullSync(sqlite3* db, const std::filesystem::path& path, bool on) : db_(db), on_(on) {
+    if (on_) exec(db, path, "PRAGMA synchronous=FULL");
+  }
+  ~FullSync() {
+    if (on_) sqlite3_exec(db_, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+  }
+  sqlite3* db_;
+  bool on_;
+};
+
 // Runs fn in one BEGIN IMMEDIATE transaction. The busy timeout covers most
 // waits; what still comes back SQLITE_BUSY is retried from the start with a
 // growing pause, so a write never fails just because another lcake wrote.
+// Every commit survives the process dying; a `durable` one also survives the
+// machine dying (fsync), for records that must not be lost.
 template <class Fn>
-auto write_txn(sqlite3* db, const std::filesystem::path& path, Fn&& fn) {
+auto write_txn(sqlite3* db, const std::filesystem::path& path, Fn&& fn, bool durable = false) {
+  FullSync sync(db, path, durable);
   for (int attempt = 0;; ++attempt) {
     try {
       exec(db, path, "BEGIN IMMEDIATE");
@@ -273,16 +288,17 @@ std::unique_ptr<StateStore> StateStore::open(const std::filesystem::path& dir) {
   sqlite3_busy_timeout(store->db_, 10000);
   sqlite3* db = store->db_;
   try {
-    auto pragma_int = [&](const char* sql) {
-      Stmt s(db, path, sql);
-      return s.step() ? s.integer(0) : 0;
-    };
-    // Refuse another program's database before changing anything in it.
+    // Refuse another program's database before changing anything in it. One
+    // statement reads one snapshot, so a schema another process commits
+    // meanwhile is seen whole or not at all.
     auto check_ours = [&] {
-      auto app = pragma_int("PRAGMA application_id");
-      auto tables = pragma_int("SELECT count(*) FROM sqlite_master");
+      Stmt s(db, path,
+             "SELECT (SELECT application_id FROM pragma_application_id),"
+             " (SELECT count(*) FROM sqlite_master),"
+             " (SELECT user_version FROM pragma_user_version)");
+      s.step();
+      auto app = s.integer(0), tables = s.integer(1), version = s.integer(2);
       if ((app != 0 && app != kApplicationId) || (app == 0 && tables > 0)) fail("not an lcake state database");
-      auto version = pragma_int("PRAGMA user_version");
       if (version > kSchemaVersion)
         fail("written by a newer lcake (schema " + std::to_string(version) + ", this lcake knows " +
              std::to_string(kSchemaVersion) + "); upgrade lcake");
@@ -301,6 +317,9 @@ std::unique_ptr<StateStore> StateStore::open(const std::filesystem::path& dir) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
+    // In WAL mode NORMAL skips the fsync per commit but still never loses a
+    // commit when the process is killed; ledger intents ask for FULL.
+    exec(db, path, "PRAGMA synchronous=NORMAL");
     write_txn(db, path, [&] {
       // Checked again inside the write lock: another process may have created it meanwhile.
       if (check_ours() < kSchemaVersion) {
@@ -472,7 +491,7 @@ std::int64_t StateStore::ledger_intend(const std::string& run_id, const std::str
     std::int64_t id = s.step() ? s.integer(0) : 0;
     s.run();
     return id;
-  });
+  }, /*durable=*/true);  // the resource is created next: its record must outlive a power cut
 }
 
 void StateStore::ledger_confirm(std::int64_t id, const std::string& resource_id, const nlohmann::json& how) {
