@@ -1,0 +1,11 @@
+// lcake-docker.so: container images through the Docker Engine API (or podman's).
+#include <lcake/sdk.hpp>
+
+#include "docker_builder.h"
+#include "docker_uploader.h"
+#include "docker_verifier.h"
+
+LCAKE_PLUGIN("docker", "0.1.0", "Container images via the Docker Engine API; pushes to OCI registries",
+             lcake::builder<lcake::docker::DockerBuilder>(lcake::docker::kBuilderSchema),
+             lcake::uploader<lcake::docker::DockerUploader>(lcake::docker::kUploaderSchema),
+             lcake::verifier<lcake::docker::DockerVerifier>(lcake::docker::kVerifierSchema))

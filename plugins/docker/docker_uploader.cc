@@ -1,0 +1,268 @@
+#include "docker_uploader.h"
+
+#include <regex>
+
+#include "engine_client.h"
+#include "image_pull.h"
+#include "lcake/errors.hpp"
+#include "registry_auth.h"
+#include "registry_client.h"
+
+namespace lcake::docker {
+
+const char* const kUploaderSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "registry": {"type": "string", "default": "127.0.0.1:5000", "description": "host[:port] of the OCI registry"},
+    "repository": {"type": "string", "default": "lcake/stack", "pattern": "^[a-z0-9]+([._/-][a-z0-9]+)*$"},
+    "tls_verify": {"type": "boolean", "default": true},
+    "scheme": {"enum": ["auto", "https", "http"], "default": "auto",
+               "description": "auto: http for localhost/127.x, https elsewhere"},
+    "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+             "default": ["${variant}-${layer}-${key12}"],
+             "description": "immutable tags pushed at upload; templates"},
+    "moving_tags": {"type": "array", "items": {"type": "string"}, "default": [],
+                    "description": "tags moved at publish for every published layer; templates"},
+    "docker_host": {"type": "string"},
+    "api_timeout": {"type": "integer", "minimum": 1, "default": 60},
+    "transfer_timeout": {"type": "integer", "minimum": 1, "default": 3600}
+  }
+})schema";
+
+namespace {
+
+// "127.0.0.1:5000/lcake/stack@sha256:…" → {registry, repository, digest}
+struct PushedRef {
+  std::string registry, repository, digest;
+};
+
+PushedRef parse_pushed(const lcake::Artifact& a) {
+  PushedRef p;
+  p.registry = a.metadata.value("registry", std::string());
+  p.repository = a.metadata.value("repository", std::string());
+  p.digest = a.metadata.value("digest", std::string());
+  auto at = a.id.find('@');
+  if (p.digest.empty() && at != std::string::npos) p.digest = a.id.substr(at + 1);
+  if ((p.registry.empty() || p.repository.empty()) && at != std::string::npos) {
+    std::string name = a.id.substr(0, at);
+    auto slash = name.find('/');
+    p.registry = name.substr(0, slash);
+    p.repository = slash == std::string::npos ? "" : name.substr(slash + 1);
+  }
+  if (p.registry.empty() || p.repository.empty() || p.digest.rfind("sha256:", 0) != 0) {
+    throw lcake::BuildError("artifact " + a.id + " is not an image the docker uploader pushed (REGISTRY/REPO@sha256:…)");
+  }
+  return p;
+}
+
+std::vector<std::string> string_list(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_array()) return {};
+  std::vector<std::string> out;
+  for (const auto& v : j[key]) {
+    if (v.is_string()) out.push_back(v);
+  }
+  return out;
+}
+
+// Puts the moving tags this publish already moved back where they were. A tag
+// that did not exist before can only go by deleting the manifest (distribution
+// deletes by digest, dropping every tag on it), so the other tags that pointed
+// at it are written again afterwards. Returns a note for the error message.
+std::string rollback(const RegistryClient& cancellable, const std::string& repo, const Manifest& manifest,
+                     const std::vector<std::string>& moved, std::map<std::string, std::optional<Manifest>>& before,
+                     lcake::Context& ctx) {
+  if (moved.empty()) return "; no moving tag was changed";
+  RegistryClient registry = cancellable.uncancellable();
+  std::vector<std::string> created;
+  std::string failed;
+  for (const auto& t : moved) {
+    if (!before[t]) {
+      created.push_back(t);
+      continue;
+    }
+    try {
+      registry.put_manifest(repo, t, *before[t]);
+    } catch (const std::exception& e) {
+      failed += " " + t;
+      ctx.warn(std::string("could not restore moving tag ") + t + ": " + e.what());
+    }
+  }
+  if (!created.empty()) {
+    try {
+      std::vector<std::string> keep;
+      for (const auto& t : registry.list_tags(repo)) {
+        if (std::find(created.begin(), created.end(), t) != created.end()) continue;
+        if (registry.head_manifest(repo, t).value_or("") == manifest.digest) keep.push_back(t);
+      }
+      registry.delete_manifest(repo, manifest.digest);
+      for (const auto& t : keep) registry.put_manifest(repo, t, manifest);
+    } catch (const std::exception& e) {
+      for (const auto& t : created) failed += " " + t;
+      ctx.warn(std::string("could not remove new moving tags: ") + e.what());
+    }
+  }
+  if (!failed.empty()) return "; could not undo moving tags" + failed + " (fix them by hand)";
+  return "; moving tags already changed were put back";
+}
+
+}  // namespace
+
+std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, const std::string& where) {
+  std::map<std::string, std::string> vars = {
+      {"variant", layer.variant}, {"layer", layer.layer}, {"key", layer.key},
+      {"key12", layer.key.substr(0, std::min<size_t>(12, layer.key.size()))},
+      {"target", layer.target}, {"lcake_version", layer.lcake_version}};
+  std::string out;
+  for (size_t i = 0; i < tmpl.size();) {
+    if (tmpl.compare(i, 2, "${") == 0) {
+      auto close = tmpl.find('}', i);
+      if (close == std::string::npos) throw lcake::InputError(where + ": unclosed ${ in tag template '" + tmpl + "'");
+      std::string name = tmpl.substr(i + 2, close - i - 2);
+      auto it = vars.find(name);
+      if (it == vars.end()) {
+        throw lcake::InputError(where + ": unknown ${" + name + "} in tag template '" + tmpl +
+                                "'; use ${variant}, ${layer}, ${key}, ${key12}, ${target}, ${lcake_version} or ${var.NAME}");
+      }
+      out += it->second;
+      i = close + 1;
+    } else {
+      out += tmpl[i++];
+    }
+  }
+  // The registry also limits length (128); the charset is checked here since tags go into URLs.
+  static const std::regex kTag("[A-Za-z0-9_][A-Za-z0-9_.-]*");
+  if (!std::regex_match(out, kTag)) {
+    throw lcake::InputError(where + ": '" + out + "' (from '" + tmpl +
+                            "') is not a valid image tag; use letters, digits, '_', '.' and '-'");
+  }
+  return out;
+}
+
+DockerUploader::DockerUploader(const nlohmann::json& settings) : settings_(settings) {
+  registry_ = settings_.value("registry", "127.0.0.1:5000");
+  repository_ = settings_.value("repository", "lcake/stack");
+  EngineClient probe(engine_options(settings_, nullptr));
+  (void)probe;
+}
+
+RegistryClient DockerUploader::registry_client(lcake::Context& ctx, const std::string& registry) const {
+  RegistryOptions o;
+  o.registry = registry;
+  o.scheme = registry_scheme(settings_.value("scheme", "auto"), registry);
+  o.tls_verify = settings_.value("tls_verify", true);
+  o.credentials = find_registry_credentials(registry);
+  if (o.credentials && !o.credentials->password.empty()) ctx.redact(o.credentials->password);
+  o.timeout = std::chrono::seconds(settings_.value("api_timeout", 60));
+  o.cancel = &ctx.cancel();
+  return RegistryClient(o);
+}
+
+lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcake::Context& ctx) {
+  if (request.built.type != "oci-image") {
+    throw lcake::InputError("the docker uploader pushes 'oci-image' artifacts, not '" + request.built.type +
+                            "': pair it with the docker builder");
+  }
+  std::vector<std::string> templates = settings_.value("tags", std::vector<std::string>{"${variant}-${layer}-${key12}"});
+  std::vector<std::string> tags;
+  for (size_t i = 0; i < templates.size(); ++i) {
+    tags.push_back(render_tag(templates[i], request.layer, "uploader setting tags/" + std::to_string(i)));
+  }
+  EngineClient engine(engine_options(settings_, &ctx.cancel()));
+  engine.negotiate();
+  if (!engine.inspect_image(request.built.id)) {
+    throw lcake::BuildError("built image " + request.built.id + " is not in the Docker engine at " + engine.docker_host() +
+                            ": rebuild the layer (lcake build --force)");
+  }
+  auto creds = find_registry_credentials(registry_);
+  if (creds && !creds->password.empty()) ctx.redact(creds->password);
+  if (creds && !creds->identity_token.empty()) ctx.redact(creds->identity_token);
+  std::string auth = engine_registry_auth(registry_, creds);
+  if (!auth.empty()) ctx.redact(auth);
+  bool tls_verify = settings_.value("tls_verify", true);
+  std::string name = registry_ + "/" + repository_;
+  std::string digest;
+  for (const auto& tag : tags) {
+    engine.tag_image(request.built.id, name, tag);
+    ctx.info("pushing " + name + ":" + tag);
+    std::string pushed;
+    try {
+      pushed = engine.push_image(name, tag, auth, tls_verify, [&](const std::string& s) { ctx.debug(s); });
+    } catch (const lcake::BuildError& e) {
+      throw lcake::BuildError("push of " + name + ":" + tag + " failed: " + e.what());
+    }
+    if (pushed.empty()) pushed = registry_client(ctx, registry_).head_manifest(repository_, tag).value_or("");
+    if (pushed.empty()) throw lcake::BuildError("pushed " + name + ":" + tag + " but the registry does not show it");
+    if (!digest.empty() && pushed != digest) {
+      throw lcake::BuildError("pushing " + name + " gave two digests (" + digest + ", " + pushed + ") for one image");
+    }
+    digest = pushed;
+  }
+  lcake::Artifact a;
+  a.type = "oci-image";
+  a.id = name + "@" + digest;
+  a.metadata = {{"digest", digest},
+                {"tags", tags},
+                {"image_id", request.built.id},
+                {"registry", registry_},
+                {"repository", repository_},
+                {"reference", name + ":" + tags.front()}};
+  return a;
+}
+
+lcake::Artifact DockerUploader::publish(const lcake::Artifact& uploaded, const lcake::PublishRequest& request,
+                                        lcake::Context& ctx) {
+  auto ref = parse_pushed(uploaded);
+  std::vector<std::string> tags;
+  auto add = [&](const std::vector<std::string>& templates, const std::string& where) {
+    for (size_t i = 0; i < templates.size(); ++i) {
+      std::string t = render_tag(templates[i], request.layer, where + "/" + std::to_string(i));
+      if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
+    }
+  };
+  add(string_list(settings_, "moving_tags"), "uploader setting moving_tags");
+  add(string_list(request.options, "moving_tags"), "layers/" + request.layer.layer + "/publish/moving_tags");
+  lcake::Artifact out = uploaded;
+  out.metadata["moving_tags"] = tags;
+  if (tags.empty()) return out;
+
+  auto registry = registry_client(ctx, ref.registry);
+  auto manifest = registry.get_manifest(ref.repository, ref.digest);
+  if (!manifest) {
+    throw lcake::BuildError("registry " + ref.registry + " no longer has " + uploaded.id + ": upload the layer again");
+  }
+  manifest->digest = ref.digest;
+  // What each moving tag pointed at before, to put it back if a later tag fails.
+  std::map<std::string, std::optional<Manifest>> before;
+  for (const auto& t : tags) before[t] = registry.get_manifest(ref.repository, t);
+
+  std::vector<std::string> moved;
+  for (const auto& t : tags) {
+    if (before[t] && before[t]->digest == ref.digest) continue;
+    try {
+      registry.put_manifest(ref.repository, t, *manifest);
+      moved.push_back(t);
+      ctx.info("tagged " + ref.registry + "/" + ref.repository + ":" + t + " → " + ref.digest.substr(0, 19));
+    } catch (const lcake::Cancelled&) {
+      rollback(registry, ref.repository, *manifest, moved, before, ctx);
+      throw;
+    } catch (const std::exception& e) {
+      std::string undone = rollback(registry, ref.repository, *manifest, moved, before, ctx);
+      throw lcake::BuildError("publishing moving tag " + t + " failed: " + e.what() + undone);
+    }
+  }
+  return out;
+}
+
+bool DockerUploader::exists(const lcake::Artifact& artifact, lcake::Context& ctx) {
+  auto ref = parse_pushed(artifact);
+  return registry_client(ctx, ref.registry).head_manifest(ref.repository, ref.digest).has_value();
+}
+
+void DockerUploader::remove(const lcake::Artifact& artifact, lcake::Context& ctx) {
+  auto ref = parse_pushed(artifact);
+  registry_client(ctx, ref.registry).delete_manifest(ref.repository, ref.digest);
+}
+
+}  // namespace lcake::docker

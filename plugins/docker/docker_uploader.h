@@ -1,0 +1,36 @@
+// Pushes built images to an OCI registry under immutable per-key tags, and at
+// publish (after verification) points the moving tags at the pushed manifest,
+// all or nothing.
+#pragma once
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lcake/roles.hpp"
+
+namespace lcake::docker {
+
+extern const char* const kUploaderSchema;
+
+// Expands ${variant} ${layer} ${key} ${key12} ${target} ${lcake_version} in a tag
+// template and checks the result is a tag; `where` names the setting in errors.
+std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, const std::string& where);
+
+class DockerUploader : public lcake::Uploader {
+ public:
+  explicit DockerUploader(const nlohmann::json& settings);
+  lcake::Artifact upload(const lcake::UploadRequest& request, lcake::Context& ctx) override;
+  lcake::Artifact publish(const lcake::Artifact& uploaded, const lcake::PublishRequest& request,
+                          lcake::Context& ctx) override;
+  bool exists(const lcake::Artifact& artifact, lcake::Context& ctx) override;
+  void remove(const lcake::Artifact& artifact, lcake::Context& ctx) override;
+
+ private:
+  class RegistryClient registry_client(lcake::Context& ctx, const std::string& registry) const;
+  nlohmann::json settings_;
+  std::string registry_;
+  std::string repository_;
+};
+
+}  // namespace lcake::docker

@@ -1,0 +1,61 @@
+// The OCI distribution (registry HTTP API v2) calls the uploader needs beyond a
+// push through the engine: read, write and delete manifests, list tags. Handles
+// Basic and Bearer-token auth challenges with credentials from the Docker config.
+#pragma once
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http_client.h"
+#include "lcake/context.hpp"
+#include "registry_auth.h"
+
+namespace lcake::docker {
+
+struct Manifest {
+  std::string body;        // the exact bytes: their digest is the manifest's identity
+  std::string media_type;
+  std::string digest;      // "sha256:…"
+};
+
+struct RegistryOptions {
+  std::string registry;              // "127.0.0.1:5000"
+  std::string scheme = "https";      // "https" | "http"
+  bool tls_verify = true;
+  std::optional<RegistryCredentials> credentials;
+  std::chrono::seconds timeout{60};
+  const lcake::CancelToken* cancel = nullptr;
+};
+
+// "auto": plain HTTP for localhost and 127.0.0.0/8 (as docker does), HTTPS elsewhere.
+std::string registry_scheme(const std::string& setting, const std::string& registry);
+
+class RegistryClient {
+ public:
+  explicit RegistryClient(RegistryOptions options) : options_(std::move(options)) {}
+  // The same registry, deaf to cancellation: for undoing after a cancel.
+  RegistryClient uncancellable() const {
+    RegistryClient copy = *this;
+    copy.options_.cancel = nullptr;
+    return copy;
+  }
+  std::optional<Manifest> get_manifest(const std::string& repo, const std::string& reference);
+  std::optional<std::string> head_manifest(const std::string& repo, const std::string& reference);
+  std::string put_manifest(const std::string& repo, const std::string& reference, const Manifest& manifest);
+  // Deleting by digest removes every tag that points at it (distribution has no tag delete).
+  void delete_manifest(const std::string& repo, const std::string& digest);
+  std::vector<std::string> list_tags(const std::string& repo);
+
+ private:
+  HttpResponse send(HttpRequest request, const std::string& what);
+  [[noreturn]] void fail(const std::string& what, const HttpResponse& r);
+  std::string base() const { return options_.scheme + "://" + options_.registry; }
+  bool fetch_token(const std::string& challenge);
+
+  RegistryOptions options_;
+  std::string authorization_;  // "Basic …" or "Bearer …": a secret
+};
+
+}  // namespace lcake::docker
