@@ -56,8 +56,8 @@ const nlohmann::json& field(const nlohmann::json& obj, const char* name) {
 
 std::string text(const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.is_null() ? "" : v.dump(); }
 
-// Compares two {name: sha} maps: "<what> 'name' added/removed/changed".
-void diff_map(const nlohmann::json& before, const nlohmann::json& after, const std::string& what,
+// Compares two {name: sha} maps: "<what> <name> added/removed/changed".
+void diff_map(const nlohmann::json& before, const nlohmann::json& after, const std::string& what, bool quote,
               std::vector<std::string>& out) {
   std::set<std::string> names;
   for (const auto* m : {&before, &after})
@@ -67,7 +67,8 @@ void diff_map(const nlohmann::json& before, const nlohmann::json& after, const s
     const auto& b = field(before, name.c_str());
     const auto& a = field(after, name.c_str());
     if (b == a) continue;
-    out.push_back(what + " " + name + (b.is_null() ? " added" : a.is_null() ? " removed" : " changed"));
+    out.push_back(what + " " + (quote ? "'" + name + "'" : name) +
+                  (b.is_null() ? " added" : a.is_null() ? " removed" : " changed"));
   }
 }
 
@@ -80,6 +81,9 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 std::string sha256_file(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw lcake::InputError("input " + file.string() + " is a directory; list the files in it instead");
   std::ifstream in(file, std::ios::binary);
   if (!in)
     throw lcake::InputError("cannot read input file " + file.string() + ": " + std::strerror(errno) +
@@ -137,18 +141,8 @@ std::vector<std::string> explain_key_change(const nlohmann::json& before, const 
     out.push_back("layer key format changed (" + text(field(before, "format")) + " -> " +
                   text(field(after, "format")) + ")");
 
-  std::set<std::string> fields;
-  for (const auto* c : {&before, &after})
-    if (const auto& r = field(*c, "recipe"); r.is_object())
-      for (auto it = r.begin(); it != r.end(); ++it) fields.insert(it.key());
-  for (const auto& name : fields) {
-    const auto& b = field(field(before, "recipe"), name.c_str());
-    const auto& a = field(field(after, "recipe"), name.c_str());
-    if (b == a) continue;
-    out.push_back("recipe field '" + name + "' " + (b.is_null() ? "added" : a.is_null() ? "removed" : "changed"));
-  }
-
-  diff_map(field(before, "inputs"), field(after, "inputs"), "input", out);
+  diff_map(field(before, "recipe"), field(after, "recipe"), "recipe field", true, out);
+  diff_map(field(before, "inputs"), field(after, "inputs"), "input", false, out);
 
   const auto& parent_b = field(before, "parent");
   const auto& parent_a = field(after, "parent");

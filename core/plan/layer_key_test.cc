@@ -93,6 +93,9 @@ TEST_CASE("sha256_file streams large files and names a missing one") {
   }
   CHECK(msg.find("missing.sh") != std::string::npos);
   CHECK(msg.find('\n') == std::string::npos);
+
+  fs::create_directory(tmp.path / "files");
+  CHECK_THROWS_AS(lcake::core::sha256_file(tmp.path / "files"), lcake::InputError);
 }
 
 TEST_CASE("key is stable: same inputs, any object key order") {
