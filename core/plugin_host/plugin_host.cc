@@ -264,6 +264,7 @@ std::vector<fs::path> PluginHost::default_search_path(const std::vector<fs::path
 }
 
 const LoadedPlugin& PluginHost::load(const std::string& name) {
+  std::lock_guard lock(mu_);
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
     throw lcake::InputError("'" + name + "' is not a plugin name: use the NAME of lcake-NAME.so");
   std::string file_name = kFilePrefix + name + kFileSuffix;
@@ -279,6 +280,7 @@ const LoadedPlugin& PluginHost::load(const std::string& name) {
 }
 
 const LoadedPlugin& PluginHost::load_file(const fs::path& given) {
+  std::lock_guard lock(mu_);
   std::error_code ec;
   fs::path file = fs::weakly_canonical(fs::absolute(given), ec);
   if (ec) file = fs::absolute(given);
@@ -314,6 +316,7 @@ const LoadedPlugin& PluginHost::load_file(const fs::path& given) {
 }
 
 PluginHost::Discovered PluginHost::discover() {
+  std::lock_guard lock(mu_);
   Discovered out;
   std::map<std::string, fs::path> first_file;  // plugin name -> first file that has it
   for (const fs::path& dir : search_path_) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -77,6 +78,7 @@ class PluginHost {
   // Plugins whose name was already taken by another file (load_file of a file
   // outside the search path); kept alive like the rest.
   std::vector<std::unique_ptr<LoadedPlugin>> shadowed_;
+  std::recursive_mutex mu_;  // load/load_file/discover may be called from parallel variants
 };
 
 }  // namespace lcake::core

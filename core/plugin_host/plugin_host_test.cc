@@ -183,6 +183,14 @@ TEST_CASE("a file that is not ELF is not a shared library") {
   fs::permissions(empty, fs::perms::owner_read | fs::perms::owner_write);
   CHECK(has(load_error(empty), "not a shared library"));
   CHECK(has(load_error(dir.path / "lcake-absent.so"), "no such file"));
+  fs::path truncated = dir.path / "lcake-truncated.so";
+  std::string elf(4000, '\0');
+  std::ifstream(plugin("good"), std::ios::binary).read(elf.data(), elf.size());
+  std::ofstream(truncated, std::ios::binary) << elf;
+  fs::permissions(truncated, fs::perms::owner_read | fs::perms::owner_write);
+  CHECK(has(load_error(truncated), "not a shared library"));
+  fs::create_directory(dir.path / "lcake-dir.so");
+  CHECK(has(load_error(dir.path / "lcake-dir.so"), "not a regular file"));
 }
 
 TEST_CASE("a plugin anyone else can replace is refused") {
