@@ -48,11 +48,15 @@ class Provenance {
   // Keys a null deleted and that nothing set again: origin is who deleted it,
   // overridden who had set it. Not part of leaves(): the key is not in the tree.
   std::vector<ProvenanceEntry> deletions() const;  // sorted by pointer
+  // A position inside a leaf array (e.g. /pipeline/layers/x/provisioners/2/timeout),
+  // so origin_of can name its exact line. Not a leaf; forgotten when the array is replaced.
+  void set_inner(const std::string& pointer, const Origin& origin);
 
  private:
   std::map<std::string, ProvenanceEntry> entries_;
   std::map<std::string, Origin> objects_;          // where each object was opened
   std::map<std::string, ProvenanceEntry> deleted_;
+  std::map<std::string, Origin> inner_;
 };
 
 struct LoadOptions {

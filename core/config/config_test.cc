@@ -620,6 +620,20 @@ TEST_CASE("resolve: provisioner and verify shapes beyond the schema") {
   check(R"({"provisioners": [{"type": "shell", "inline": [], "timeout": "5 minutes"}]})", "/provisioners/0/timeout: expected a duration like \"90s\"");
   check(R"({"verify": [{"name": "x"}]})", "/pipeline/layers/stack/verify/0: a verify step needs \"run\"");
   check(R"({"verify": [{"run": "x", "expect_output": ["(unclosed"]}]})", "/verify/0/expect_output/0: not a valid regular expression");
+
+  // Errors inside an array name the element's own line, not the array's.
+  box.write("configs/sites/s.json", "{\"pipeline\": {\"layers\": {\"stack\": {\"provisioners\": [\n"
+                                    "  {\"type\": \"shell\", \"inline\": []},\n"
+                                    "  {\"type\": \"shell\",\n"
+                                    "   \"inline\": [], \"timeout\": \"soon\"}\n"
+                                    "]}}}}\n");
+  CHECK(contains(resolve_error(options), "s.json:4: /pipeline/layers/stack/provisioners/1/timeout: expected a duration"));
+  box.write("configs/sites/s.json", "{\"pipeline\": {\"layers\": {\"stack\": {\"provisioners\": [\n"
+                                    "  {\"type\": \"shell\", \"inline\": [\n"
+                                    "     \"ok\",\n"
+                                    "     7]}\n"
+                                    "]}}}}\n");
+  CHECK(contains(resolve_error(options), "s.json:4: /pipeline/layers/stack/provisioners/0/inline/1: expected string, got integer 7"));
 }
 
 TEST_CASE("resolve: layers are ordered parents first; bad graphs name the layer") {

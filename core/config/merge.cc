@@ -42,6 +42,13 @@ void merge_member(nlohmann::json& base, const std::string& key, const nlohmann::
   } else {
     base[key] = value;
     from.provenance.set(absolute, from.origin(relative));
+    if (value.is_array() && from.lines) {
+      // Arrays replace as a whole, but errors inside them should still name their line.
+      const std::string prefix = relative + "/";
+      for (auto it = from.lines->lower_bound(prefix); it != from.lines->end() && it->first.starts_with(prefix); ++it) {
+        from.provenance.set_inner(absolute + it->first.substr(relative.size()), Origin{from.source, it->second});
+      }
+    }
   }
 }
 

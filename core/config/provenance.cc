@@ -69,12 +69,18 @@ void Provenance::set(const std::string& pointer, const Origin& origin) {
     }
   }
   drop_subtree(objects_, pointer);
+  drop_subtree(inner_, pointer);
   entries_[pointer] = std::move(entry);
 }
 
 void Provenance::open_object(const std::string& pointer, const Origin& origin) {
   if (auto it = entries_.find(pointer); it != entries_.end()) entries_.erase(it);  // a scalar became an object
+  drop_subtree(inner_, pointer);
   objects_.emplace(pointer, origin);
+}
+
+void Provenance::set_inner(const std::string& pointer, const Origin& origin) {
+  inner_[pointer] = origin;
 }
 
 void Provenance::erase_subtree(const std::string& pointer, const Origin& by) {
@@ -85,11 +91,13 @@ void Provenance::erase_subtree(const std::string& pointer, const Origin& by) {
     if (auto it = objects_.find(pointer); it != objects_.end()) entry.overridden.push_back(it->second);
   }
   drop_subtree(objects_, pointer);
+  drop_subtree(inner_, pointer);
   deleted_[pointer] = std::move(entry);
 }
 
 std::optional<Origin> Provenance::origin_of(const std::string& pointer) const {
   for (std::string p = pointer;; p = parent_pointer(p)) {
+    if (auto it = inner_.find(p); it != inner_.end()) return it->second;
     if (auto it = entries_.find(p); it != entries_.end()) return it->second.origin;
     if (auto it = objects_.find(p); it != objects_.end()) return it->second;
     if (p.empty()) return std::nullopt;
