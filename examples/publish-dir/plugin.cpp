@@ -59,6 +59,9 @@ class DirUploader : public lcake::Uploader {
     fs::path src = meta.is_object() && meta.contains("path") ? meta["path"].get<std::string>() : r.built.id;
     if (!fs::is_regular_file(src))
       throw lcake::BuildError("publish-dir: '" + src.string() + "' is not a file; it copies file artifacts");
+    if (meta.is_object() && meta.contains("backing") && meta["backing"].is_string())
+      ctx.warn("publish-dir: " + src.string() + " is an overlay on " + meta["backing"].get<std::string>() +
+               "; publish a standalone image (qemu builder option \"flatten\": true)");
     std::string name = name_;
     for (auto [k, v] : {std::pair{"{variant}", r.layer.variant}, {"{layer}", r.layer.layer},
                         {"{key}", r.layer.key}, {"{file}", src.filename().string()}})
