@@ -172,6 +172,11 @@ TEST_CASE("json_lines: a parse error is one line naming file and line") {
   CHECK_THROWS_WITH_AS(parse_json_document("", "e.json"), doctest::Contains("e.json:1: invalid JSON:"), InputError);
 }
 
+TEST_CASE("json_lines: a byte order mark does not shift anything") {
+  auto doc = parse_json_document("\xEF\xBB\xBF{\n\"a\": 1}", "bom.json");
+  CHECK(doc.lines.at("/a") == 2);
+}
+
 TEST_CASE("json_lines: a missing file says so") {
   CHECK_THROWS_WITH_AS(read_json_document("/nonexistent/x.json", "x.json"), "x.json: no such file", InputError);
 }
@@ -405,6 +410,47 @@ TEST_CASE("load: bad flags and files are one-line errors naming them") {
   options = box.options();
   options.var_files = {box.write("list.json", "[1, 2]")};
   CHECK(contains(load_error(options), "list.json:1: a var file must be a JSON object, not array"));
+}
+
+TEST_CASE("load: ./lcake.json is the pipeline when there is no --pipeline") {
+  Sandbox box;
+  box.standard();
+  box.write("lcake.json", R"({"name": "local", "layers": {"a": {}}})");
+  InDirectory cwd(box.root);
+  auto loaded = load_config(box.options());
+  CHECK(loaded.tree["pipeline"]["name"] == "local");
+  CHECK(loaded.sources[1] == "lcake.json");
+}
+
+TEST_CASE("load: user overlays default to $XDG_CONFIG_HOME/lcake") {
+  Sandbox box;
+  box.standard();
+  box.write("xdg/lcake/me.json", R"({"vars": {"TAG": "mine"}})");
+  auto options = box.options();
+  options.user_overlay_dir.reset();
+  const char* saved = getenv("XDG_CONFIG_HOME");
+  std::string saved_value = saved ? saved : "";
+  setenv("XDG_CONFIG_HOME", (box.root / "xdg").c_str(), 1);
+  auto loaded = load_config(options);
+  if (saved) {
+    setenv("XDG_CONFIG_HOME", saved_value.c_str(), 1);
+  } else {
+    unsetenv("XDG_CONFIG_HOME");
+  }
+  CHECK(loaded.tree["vars"]["TAG"] == "mine");
+  CHECK(contains(loaded.provenance.origin_of("/vars/TAG")->describe(), "xdg/lcake/me.json:1"));
+}
+
+TEST_CASE("load: --set with an object merges like an overlay") {
+  Sandbox box;
+  box.standard();
+  auto options = box.options();
+  options.sets = {R"(/target/builder/settings={"memory": 1024, "accel": "tcg"})"};
+  auto loaded = load_config(options);
+  CHECK(loaded.tree["target"]["builder"]["settings"] == json::parse(R"({"memory": 1024, "cpus": 2, "accel": "tcg"})"));
+  auto leaves = loaded.provenance.leaves();
+  CHECK(leaf(leaves, "/target/builder/settings/accel")->origin.describe() == "--set /target/builder/settings");
+  CHECK(leaf(leaves, "/target/builder/settings/cpus")->origin.line == 8);
 }
 
 TEST_CASE("default_config_dirs: $LCAKE_CONFIG_PATH, ./configs, then the installed dir") {

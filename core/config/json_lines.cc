@@ -16,6 +16,7 @@ class LineScanner {
   LineScanner(const std::string& text, LineMap& lines) : text_(text), lines_(lines) {}
 
   void scan_document() {
+    if (text_.starts_with("\xEF\xBB\xBF")) pos_ = 3;  // a UTF-8 byte order mark, which nlohmann skips too
     skip_space();
     lines_[""] = line_;
     scan_value("");
