@@ -172,8 +172,9 @@ if [ "$SSHD" = dropbear ]; then
   LD="$R/lib64/ld-linux-x86-64.so.2 --library-path $R/lib/x86_64-linux-gnu:$R/usr/lib/x86_64-linux-gnu"
   $LD "$R/usr/bin/dropbearkey" -t ed25519 -f "$R/etc/dropbear/ed25519" >/dev/null 2>&1
   $LD "$R/usr/bin/dropbearkey" -y -f "$R/etc/dropbear/ed25519" | awk '/^ssh-ed25519 /{print $1, $2}' > "$OUT/host_key.pub"
-  # Debian's dropbear runs /usr/lib/sftp-server (from openssh-sftp-server) for SFTP.
-  printf '#!/bin/sh\necho "lcake-guest: starting dropbear"\nexec /usr/sbin/dropbear -F -E -s -p 22 -r /etc/dropbear/ed25519\n' > "$R/etc/init.d/sshd"
+  # Debian's dropbear runs /usr/lib/sftp-server (from openssh-sftp-server) for SFTP. -W: a 1 MB
+  # receive window instead of 24 KB, or uploads wait for a window update every 24 KB.
+  printf '#!/bin/sh\necho "lcake-guest: starting dropbear"\nexec /usr/sbin/dropbear -F -E -s -W 1048576 -p 22 -r /etc/dropbear/ed25519\n' > "$R/etc/init.d/sshd"
 else
   rm -f "$R"/etc/ssh/ssh_host_*
   ssh-keygen -q -t ed25519 -N '' -C '' -f "$R/etc/ssh/ssh_host_ed25519_key"

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -187,20 +188,14 @@ class LibsshCommunicator : public lcake::SshCommunicator {
       if (sftp_session sftp = sftp_or_null()) {
         sftp_file f = sftp_open(sftp, remote.c_str(), O_RDONLY, 0);
         if (!f) throw lcake::BuildError(what + " failed: " + sftp_error_text(sftp, session_));
-        std::vector<char> buf(32 * 1024);
-        for (;;) {
-          if (cancel_.cancelled()) {
-            sftp_close(f);
-            throw lcake::Cancelled();
-          }
-          ssize_t n = sftp_read(f, buf.data(), buf.size());
-          if (n == 0) break;
-          if (n < 0) {
-            std::string err = sftp_error_text(sftp, session_);
-            sftp_close(f);
-            throw lcake::BuildError(what + " failed: " + err);
-          }
-          out.write(buf.data(), n);
+        try {
+          sftp_download(sftp, f, out);
+        } catch (const lcake::BuildError& e) {
+          sftp_close(f);
+          throw lcake::BuildError(what + " failed: " + e.what());
+        } catch (...) {
+          sftp_close(f);
+          throw;
         }
         sftp_close(f);
       } else {
@@ -360,6 +355,56 @@ class LibsshCommunicator : public lcake::SshCommunicator {
   void abort_channel(ssh_channel ch) {
     ssh_channel_request_send_signal(ch, "KILL");
     close_channel(ch);
+  }
+
+  // Reads the file with several requests in flight (one round trip per chunk is slow to an
+  // emulated guest), then reads on synchronously until EOF in case the file grew.
+  void sftp_download(sftp_session sftp, sftp_file f, std::ofstream& out) {
+    constexpr std::uint32_t kChunk = 32 * 1024;  // every SFTP server accepts this size
+    constexpr std::size_t kInFlight = 16;
+    std::uint64_t size = 0;
+    if (sftp_attributes attr = sftp_fstat(f)) {
+      size = attr->size;
+      sftp_attributes_free(attr);
+    }
+    std::vector<char> buf(kChunk);
+    std::deque<std::pair<int, std::uint32_t>> pending;  // request id, length asked for
+    std::uint64_t requested = 0;
+    auto drain_pending = [&] {
+      for (auto& [id, len] : pending) sftp_async_read(f, buf.data(), kChunk, id);
+      pending.clear();
+    };
+    auto fail = [&](const std::string& why) {
+      drain_pending();  // libssh keeps unread answers until they are read
+      throw lcake::BuildError(why);
+    };
+    for (;;) {
+      while (pending.size() < kInFlight && requested < size) {
+        std::uint32_t len = static_cast<std::uint32_t>(std::min<std::uint64_t>(kChunk, size - requested));
+        int id = sftp_async_read_begin(f, len);
+        if (id < 0) fail(sftp_error_text(sftp, session_));
+        pending.emplace_back(id, len);
+        requested += len;
+      }
+      if (pending.empty()) break;
+      auto [id, len] = pending.front();
+      pending.pop_front();
+      int n = sftp_async_read(f, buf.data(), kChunk, id);
+      if (n < 0) fail(sftp_error_text(sftp, session_));
+      if (static_cast<std::uint32_t>(n) != len) fail("the remote file shrank during the download");
+      out.write(buf.data(), n);
+      if (cancel_.cancelled()) {
+        drain_pending();
+        throw lcake::Cancelled();
+      }
+    }
+    for (;;) {
+      cancel_.throw_if_cancelled();
+      ssize_t n = sftp_read(f, buf.data(), buf.size());
+      if (n == 0) break;
+      if (n < 0) throw lcake::BuildError(sftp_error_text(sftp, session_));
+      out.write(buf.data(), n);
+    }
   }
 
   // The SFTP session, opened on first use; null when the server offers no SFTP.
