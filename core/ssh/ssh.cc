@@ -99,16 +99,24 @@ class LibsshCommunicator : public lcake::SshCommunicator {
                               ": expected an unencrypted OpenSSH private key file");
     const auto deadline = Clock::now() + options_.connect_timeout;
     std::string last_error = "no attempt made";
+    int timeouts_in_a_row = 0;
     for (int attempt = 1;; ++attempt) {
       cancel_.throw_if_cancelled();
       auto remaining = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
+      // Short attempts: QEMU's user network holds a connection open while the guest does not
+      // answer yet, and waiting that out would delay us past the moment sshd comes up. A
+      // handshake that keeps timing out is a slow guest, so then allow more time.
+      long limit = timeouts_in_a_row >= 3 ? 15 : 3;
+      auto started = Clock::now();
       try {
-        connect_once(std::clamp<long>(remaining.count(), 1, 10));
+        connect_once(std::clamp<long>(remaining.count(), 1, limit));
         log("ssh: connected to " + where() + " (attempt " + std::to_string(attempt) + ")");
         return;
       } catch (const RetryableError& e) {
+        timeouts_in_a_row = Clock::now() - started >= std::chrono::seconds(limit) - 100ms ? timeouts_in_a_row + 1 : 0;
+        if (last_error != e.what() || attempt % 20 == 0)  // the same error every 0.5 s is noise
+          log("ssh: attempt " + std::to_string(attempt) + " to " + where() + ": " + e.what());
         last_error = e.what();
-        log("ssh: attempt " + std::to_string(attempt) + " to " + where() + ": " + last_error);
       }
       if (Clock::now() >= deadline) break;
       if (options_.still_alive) options_.still_alive();
@@ -274,15 +282,21 @@ class LibsshCommunicator : public lcake::SshCommunicator {
 
   ssh_channel open_exec(const std::string& command) {
     ensure_connected();
-    cancel_.throw_if_cancelled();
-    ssh_channel ch = ssh_channel_new(session_);
-    if (!ch) throw lcake::BuildError("SSH channel to " + where() + ": " + ssh_get_error(session_));
-    if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command.c_str()) != SSH_OK) {
+    for (int tries = 1;; ++tries) {
+      cancel_.throw_if_cancelled();
+      ssh_channel ch = ssh_channel_new(session_);
+      if (ch && ssh_channel_open_session(ch) == SSH_OK && ssh_channel_request_exec(ch, command.c_str()) == SSH_OK)
+        return ch;
       std::string err = ssh_get_error(session_);
-      ssh_channel_free(ch);
+      if (ch) ssh_channel_free(ch);
+      // libssh notices a dropped connection (guest rebooted) only when it next uses it.
+      if (tries == 1 && !ssh_is_connected(session_)) {
+        log("ssh: connection to " + where() + " dropped (" + err + "); reconnecting");
+        connect_with_retry();
+        continue;
+      }
       throw lcake::BuildError("cannot start a command on " + where() + ": " + err);
     }
-    return ch;
   }
 
   // Reads a transfer command's stdout into `out` (if any) and its stderr for the error text.

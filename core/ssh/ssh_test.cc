@@ -280,6 +280,18 @@ TEST_CASE("commands against OpenSSH sshd: exit codes, streams, timeout, cancel")
   }
 }
 
+TEST_CASE("a dropped connection is re-established, with the host key enforced") {
+  Sshd sshd;
+  TestCancel cancel;
+  auto c = lcake::core::connect_ssh(sshd.options(), cancel, debug_log);
+  // Kill this session's sshd process: the connection drops as in a guest reboot.
+  CHECK_THROWS_AS(c->run("kill -9 $PPID; sleep 5", nullptr, 10s), lcake::BuildError);
+  Captured a;
+  CHECK(c->run("echo back", a.fn(), 10s) == 0);
+  CHECK(a.out == "back\n");
+  CHECK(c->host_key() == sshd.host_pub);
+}
+
 TEST_CASE("file transfer over SFTP and, without SFTP, through the shell") {
   TempDir tmp;
   TestCancel cancel;
