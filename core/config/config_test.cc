@@ -803,4 +803,15 @@ TEST_CASE("validate_against_schema: names pointer, origin and complaint") {
                        doctest::Contains("plugin x builder: its settings schema is not valid JSON"), InputError);
   CHECK_THROWS_WITH_AS(validate_against_schema(loaded, "/target/builder/settings", json::object(), R"({"type": 5})", "plugin y builder"),
                        doctest::Contains("plugin y builder: invalid JSON Schema"), InputError);
+  for (std::string bad : {"5", "[]", R"({"$ref": "#/definitions/nope"})", R"({"properties": 3})", R"({"pattern": "("})"}) {
+    CAPTURE(bad);
+    try {
+      validate_against_schema(loaded, "/target/builder/settings", "text", bad, "plugin z");
+      FAIL("no error");
+    } catch (const InputError& e) {
+      std::string what = e.what();
+      CHECK(what.starts_with("plugin z: invalid JSON Schema: "));
+      CHECK(!contains(what, "\n"));
+    }
+  }
 }

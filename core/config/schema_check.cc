@@ -174,7 +174,13 @@ void check_against_schema(const Provenance& provenance, const std::string& point
   valijson::Validator validator;
   valijson::ValidationResults results;
   valijson::adapters::NlohmannJsonAdapter target(value);
-  if (validator.validate(parsed, target, &results)) return;
+  try {
+    if (validator.validate(parsed, target, &results)) return;
+  } catch (const std::exception& e) {
+    // valijson compiles "pattern" regexes only when a string meets them.
+    throw InputError((schema_owner.empty() ? "core schema" : schema_owner) + ": invalid JSON Schema: " + e.what() +
+                     " (fix the plugin's schema)");
+  }
 
   const valijson::ValidationResults::Error* best = nullptr;
   for (const auto& error : results) {
