@@ -65,8 +65,15 @@ ScratchContainer::ScratchContainer(EngineClient& engine, const ContainerSpec& sp
     id_ = engine.create_container(name_, config, spec.platform);
     ctx.ledger().confirm(ledger_entry_, id_, container_ledger_how(engine.docker_host(), name_, id_));
     engine.start_container(id_);
-    auto info = engine.inspect_container(id_);
-    bool running = info && (*info)["State"].value("Running", false);
+    // A keep-alive command that exits at once may still show as running right after start.
+    std::optional<nlohmann::json> info;
+    bool running = false;
+    for (int i = 0; i < 3; ++i) {
+      if (i) ctx.cancel().wait_for(std::chrono::milliseconds(100));
+      info = engine.inspect_container(id_);
+      running = info && (*info)["State"].value("Running", false);
+      if (!running) break;
+    }
     if (!running) {
       std::string state = info ? (*info)["State"].dump() : "gone";
       std::string keep;
