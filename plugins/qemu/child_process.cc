@@ -147,9 +147,21 @@ std::string file_tail(const fs::path& file, int lines) {
   std::ifstream in(file, std::ios::binary);
   std::deque<std::string> last;
   for (std::string line; std::getline(in, line);) {
+    // Keep printable text; drop ANSI escape sequences (firmware clears the screen on reboot).
     std::string clean;
-    for (char c : line)
-      if (c == '\t' || (static_cast<unsigned char>(c) >= 0x20 && c != 0x7f)) clean += c;
+    for (size_t i = 0; i < line.size(); ++i) {
+      auto c = static_cast<unsigned char>(line[i]);
+      if (c == 0x1b) {
+        if (i + 1 < line.size() && line[i + 1] == '[') {
+          for (i += 2; i < line.size() && !std::isalpha(static_cast<unsigned char>(line[i])); ++i) {}
+        } else {
+          ++i;
+        }
+      } else if (c == '\t' || (c >= 0x20 && c != 0x7f)) {
+        clean += static_cast<char>(c);
+      }
+    }
+    if (clean.find_first_not_of(' ') == std::string::npos) continue;
     last.push_back(clean);
     if (static_cast<int>(last.size()) > lines) last.pop_front();
   }

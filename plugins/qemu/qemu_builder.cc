@@ -71,14 +71,9 @@ class QemuBuildSession : public BuildSession {
     return *guest_.ssh;
   }
 
-  Artifact finish(Context& ctx) override {
-    try {
-      return finish_or_throw(ctx);
-    } catch (...) {
-      abort(ctx);
-      throw;
-    }
-  }
+  // On failure everything stays in the ledger: the host calls abort(), or keeps
+  // it for inspection (--on-error=abort).
+  Artifact finish(Context& ctx) override { return finish_or_throw(ctx); }
 
   void abort(Context& ctx) noexcept override {
     try {

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -200,17 +201,48 @@ void QemuMachine::throw_if_exited() {
                    "\nserial console (last 20 lines):\n" + console_tail(20));
 }
 
+// Does something on 127.0.0.1:port send an SSH banner within ~1.5 s? slirp
+// accepts connections before the guest's sshd runs; such a connection just
+// hangs, so short probes find the moment sshd is up sooner than SSH handshakes.
+static bool ssh_banner_seen(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool seen = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EINPROGRESS) {
+    pollfd p{fd, POLLIN, 0};
+    char banner[8] = {};
+    if (::poll(&p, 1, 1500) > 0 && (p.revents & POLLIN)) seen = ::recv(fd, banner, 4, 0) == 4 && std::string(banner, 4) == "SSH-";
+  }
+  ::close(fd);
+  return seen;
+}
+
 std::unique_ptr<SshCommunicator> QemuMachine::connect(Context& ctx, const std::string& user,
                                                       const fs::path& private_key,
                                                       const std::string& expected_host_key,
                                                       std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!ssh_banner_seen(port_)) {
+    throw_if_exited();
+    if (std::chrono::steady_clock::now() >= deadline)
+      throw BuildError("the guest's SSH server did not answer on 127.0.0.1:" + std::to_string(port_) + " within " +
+                       std::to_string(timeout.count()) + " s (ssh_timeout)\nserial console (last 20 lines):\n" +
+                       console_tail(20));
+    if (ctx.cancel().wait_for(250ms)) throw Cancelled();
+  }
   SshOptions o;
   o.host = "127.0.0.1";
   o.port = port_;
   o.user = user;
   o.private_key = private_key;
   o.expected_host_key = expected_host_key;
-  o.connect_timeout = timeout;
+  // sshd is up; what is left is key installation races (cloud-init) and the like.
+  o.connect_timeout = std::max<std::chrono::seconds>(
+      std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now()), 30s);
   o.diagnostics = [this] { return "serial console (last 20 lines):\n" + console_tail(20); };
   o.still_alive = [this] { throw_if_exited(); };
   return ctx.connect_ssh(o);

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "accelerator.h"
 #include "child_process.h"
@@ -123,8 +124,13 @@ BuiltLayer build_layer(const std::string& layer, const json& source, const std::
   BuildRequest request{layer_info(layer), source, parent, options};
   auto session = builder.start(request, ctx);
   BuiltLayer built;
-  built.provision_output = run_in(session->communicator(), provision);
-  built.artifact = session->finish(ctx);
+  try {
+    built.provision_output = run_in(session->communicator(), provision);
+    built.artifact = session->finish(ctx);
+  } catch (...) {
+    session->abort(ctx);  // as the host does
+    throw;
+  }
   check_nothing_left(ctx);
   return built;
 }
@@ -214,6 +220,7 @@ TEST_CASE("child layer: an overlay on the parent; the parent is never written") 
   CHECK(child.artifact.metadata["kernel"] == parent.metadata["kernel"]);
   // The overlay holds what changed (8 MiB plus filesystem metadata), not the whole disk.
   auto bytes = child.artifact.metadata["disk_bytes"].get<std::uint64_t>();
+  MESSAGE("child overlay after writing 8 MiB: " << bytes << " bytes");
   CHECK(bytes >= 8u << 20);
   CHECK(bytes < 24u << 20);
   CHECK(bytes < child.artifact.metadata["virtual_size"].get<std::uint64_t>() / 20);
@@ -314,4 +321,64 @@ TEST_CASE("a guest that never boots: error with the console tail, no qemu left, 
   CHECK(!fs::exists(ctx.store_dir() / "noboot.qcow2"));
   check_nothing_left(ctx);
   ctx.ledger_.reap_open();  // what the host would do: nothing should be left to do
+}
+
+TEST_CASE("format raw: a standalone raw disk") {
+  auto raw = build_layer("rawlayer", nullptr, first_layer().artifact, "cat /root/layer1", {{"format", "raw"}});
+  TestCancel cancel;
+  CHECK(raw.artifact.type == "raw");
+  CHECK(raw.artifact.id.size() > 4);
+  CHECK(raw.artifact.id.substr(raw.artifact.id.size() - 4) == ".raw");
+  CHECK(disk_info(raw.artifact.id, cancel).format == "raw");
+  CHECK(raw.artifact.metadata["backing"].is_null());
+}
+
+TEST_CASE("bad layer options are input errors before anything boots") {
+  TestContext ctx(temp_root(), "badopts");
+  QemuBuilder builder(kSettings);
+  CHECK_THROWS_AS(builder.start({layer_info("badopts"), nullptr, first_layer().artifact, {{"flaten", true}}}, ctx),
+                  InputError);
+  CHECK_THROWS_AS(builder.start({layer_info("badopts"), nullptr, first_layer().artifact,
+                                 {{"format", "raw"}, {"compress", true}}}, ctx),
+                  InputError);
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("a guest whose qemu exits fails at once, not after ssh_timeout") {
+  auto source = source_for(test_guest());
+  source["append"] = "rdinit=/nonexistent root=/dev/nonexistent panic=1 console=ttyS0";
+  TestContext ctx(temp_root(), "exits");
+  auto settings = kSettings;
+  settings["ssh_timeout"] = 120;
+  settings["qemuargs"] = json::array({"-no-reboot"});  // the panic's reboot ends qemu
+  QemuBuilder builder(settings);
+  auto t0 = std::chrono::steady_clock::now();
+  std::string error;
+  try {
+    builder.start({layer_info("exits"), source, std::nullopt, json::object()}, ctx);
+  } catch (const BuildError& e) {
+    error = e.what();
+  }
+  auto took = std::chrono::steady_clock::now() - t0;
+  MESSAGE(error.substr(0, error.find('\n')));
+  CHECK(error.find("qemu exited") != std::string::npos);
+  CHECK(error.find("Kernel panic") != std::string::npos);
+  CHECK(took < std::chrono::seconds(60));
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("cancel during boot: Cancelled, nothing left") {
+  TestContext ctx(temp_root(), "cancel");
+  QemuBuilder builder(kSettings);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    ctx.cancel_.flag = true;
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(builder.start({layer_info("cancel"), nullptr, first_layer().artifact, json::object()}, ctx),
+                  Cancelled);
+  canceller.join();
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+  CHECK(!fs::exists(ctx.store_dir() / "cancel.qcow2"));
+  check_nothing_left(ctx);
 }
