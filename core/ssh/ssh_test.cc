@@ -152,13 +152,15 @@ struct Sshd {
         << "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n";
     if (with_sftp) cfg << "Subsystem sftp /usr/lib/openssh/sftp-server\n";
     cfg.close();
-    fs::create_directories("/run/sshd");  // sshd's privilege separation dir
-    if (delay == 0ms) start();
+    std::error_code ec;
+    fs::create_directories("/run/sshd", ec);  // sshd (as root) insists on its privsep dir
+    if (delay == 0ms) REQUIRE_MESSAGE(start(), read_file(dir.path / "sshd.log"));
   }
-  void start() {
+  // No doctest assertions here: it also runs on a helper thread.
+  bool start() {
     server.start({"/usr/sbin/sshd", "-D", "-e", "-f", (dir.path / "sshd_config").string()},
                  dir.path / "sshd.log");
-    REQUIRE_MESSAGE(wait_port(port), read_file(dir.path / "sshd.log"));
+    return wait_port(port);
   }
   lcake::SshOptions options() const {
     lcake::SshOptions o;
@@ -250,12 +252,12 @@ TEST_CASE("commands against OpenSSH sshd: exit codes, streams, timeout, cancel")
   SUBCASE("output streams while the command runs") {
     auto start = Clock::now();
     std::vector<double> when;
-    c->run("echo first; sleep 1; echo second", [&](std::string_view, bool) {
+    c->run("echo first; sleep 2; echo second", [&](std::string_view, bool) {
       when.push_back(std::chrono::duration<double>(Clock::now() - start).count());
     }, 10s);
     REQUIRE(when.size() >= 2);
-    CHECK(when.front() < 0.8);
-    CHECK(when.back() >= 0.9);
+    CHECK(when.front() < 1.5);  // generous: the machine may be busy
+    CHECK(when.back() >= 1.9);
   }
   SUBCASE("a command running past its timeout fails") {
     auto start = Clock::now();
@@ -276,7 +278,7 @@ TEST_CASE("commands against OpenSSH sshd: exit codes, streams, timeout, cancel")
     });
     CHECK_THROWS_AS(c->run("sleep 30", nullptr, 0s), lcake::Cancelled);
     t.join();
-    CHECK(Clock::now() - start < 3s);
+    CHECK(Clock::now() - start < 5s);
   }
 }
 
@@ -327,7 +329,7 @@ TEST_CASE("host keys: recorded, then enforced") {
     CHECK(m.find("expected " + first_two_fields(opts.expected_host_key)) != std::string::npos);
     CHECK(m.find("got " + sshd.host_pub) != std::string::npos);
   }
-  CHECK(Clock::now() - start < 2s);  // no retries on a mismatch
+  CHECK(Clock::now() - start < 5s);  // no retries on a mismatch (they would take 10 s)
 }
 
 TEST_CASE("connecting waits for a server that appears later") {
