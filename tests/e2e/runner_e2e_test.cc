@@ -50,10 +50,12 @@ struct Project {
   }
 
   ProcessResult lcake(std::vector<std::string> args, RunSpec spec = {}) {
-    std::vector<std::string> all = {"--config-dir", (dir / "configs").string(), "--state-dir",
-                                    (dir / "state").string(), "--plugin-path",
+    std::vector<std::string> all = {"--state-dir", (dir / "state").string(), "--plugin-path",
                                     (fs::path(std::getenv("LCAKE_BINARY_DIR")) / "tests/plugins/localdir").string()};
-    if (!args.empty() && args[0].rfind("-", 0) != 0) all.insert(all.begin(), args[0]), args.erase(args.begin());
+    std::string command = !args.empty() && args[0].rfind("-", 0) != 0 ? args[0] : "";
+    if (command != "gc" && command != "artifacts" && command != "plugins")
+      all.insert(all.begin(), {"--config-dir", (dir / "configs").string()});
+    if (!command.empty()) all.insert(all.begin(), command), args.erase(args.begin());
     all.insert(all.end(), args.begin(), args.end());
     spec.args = all;
     spec.cwd = dir;
