@@ -1,5 +1,10 @@
 // Drives the qemu plugin's roles against real guests under QEMU (TCG here):
 // the guest is a tiny Debian-package system built once into tests/guest.
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <doctest/doctest.h>
 
 #include <cstdlib>
@@ -10,6 +15,7 @@
 #include "child_process.h"
 #include "cloud_init_seed.h"
 #include "disk_image.h"
+#include "lcake/plugin.hpp"
 #include "qemu_roles.h"
 #include "source_fetch.h"
 #include "test_context.h"
@@ -269,9 +275,9 @@ TEST_CASE("uploader writes a standalone copy with its boot files and a descripti
   }
 }
 
-TEST_CASE("a flattened layer is a standalone qcow2") {
+TEST_CASE("a flattened, compressed layer is a standalone qcow2") {
   const auto& parent = first_layer().artifact;
-  auto flat = build_layer("flat", nullptr, parent, "cat /root/layer1", {{"flatten", true}});
+  auto flat = build_layer("flat", nullptr, parent, "cat /root/layer1", {{"flatten", true}, {"compress", true}});
   TestCancel cancel;
   CHECK(flat.artifact.metadata["backing"].is_null());
   CHECK(!disk_info(flat.artifact.id, cancel).backing);
@@ -380,5 +386,81 @@ TEST_CASE("cancel during boot: Cancelled, nothing left") {
   canceller.join();
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
   CHECK(!fs::exists(ctx.store_dir() / "cancel.qcow2"));
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("the built lcake-qemu.so declares three roles with valid JSON Schemas") {
+  auto so = env_dir("LCAKE_BINARY_DIR", fs::current_path()) / "lib" / "lcake" / "plugins" / "lcake-qemu.so";
+  void* handle = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  REQUIRE_MESSAGE(handle, ::dlerror());
+  auto entry = reinterpret_cast<lcake_plugin_entry>(::dlsym(handle, LCAKE_ENTRY_PREFIX "1"));
+  REQUIRE(static_cast<bool>(entry));
+  const auto* d = entry();
+  CHECK(std::string(d->name) == "qemu");
+  CHECK(d->api_major == LCAKE_API_MAJOR);
+  CHECK(d->struct_size == sizeof(lcake_plugin_descriptor));
+  CHECK(d->roles == (LCAKE_ROLE_BUILDER | LCAKE_ROLE_UPLOADER | LCAKE_ROLE_VERIFIER));
+  for (const char* schema : {d->builder_schema, d->uploader_schema, d->verifier_schema}) {
+    auto j = json::parse(schema);
+    CHECK(j["type"] == "object");
+  }
+  CHECK(json::parse(d->builder_schema)["properties"]["accelerator"]["default"] == "auto");
+  char err[256] = "";
+  void* builder = d->make_builder(R"({"accelerator": "tcg", "memory": 256})", err, sizeof err);
+  REQUIRE(builder);
+  delete static_cast<Builder*>(builder);
+  CHECK(d->make_verifier("{not json", err, sizeof err) == nullptr);
+  CHECK(std::string(err).size() > 0);
+  // Plugins are never unloaded.
+}
+
+TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") {
+  const auto& g = test_guest();
+  TestContext ctx(temp_root(), "http");
+  int port = 0;
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    ::close(fd);
+  }
+  auto server = std::make_unique<ChildProcess>(
+      find_program("python3", "test"),
+      std::vector<std::string>{"-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory",
+                               g.dir.string()},
+      ctx.work_dir() / "http.log");
+  auto base = "http://127.0.0.1:" + std::to_string(port) + "/";
+  for (int i = 0; i < 100; ++i) {  // until the server answers
+    try {
+      download(base, ctx.work_dir() / "index.html", ctx);
+      break;
+    } catch (const BuildError&) {
+      ctx.cancel().wait_for(std::chrono::milliseconds(100));
+    }
+  }
+  auto want = sha256_file(g.dir / "base.qcow2", ctx.cancel());
+  json source = {{"disk", base + "base.qcow2"}, {"checksum", "sha256:" + want}};
+  auto disk = fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx);
+  CHECK(disk.sha256 == want);
+  CHECK(disk.format == "qcow2");
+  CHECK(sha256_file(disk.path, ctx.cancel()) == want);
+
+  json missing = {{"disk", base + "nope.qcow2"}, {"checksum", "sha256:" + std::string(64, 'a')}};
+  std::string error;
+  try {
+    fetch_source_disk(missing, "variants.test.sources.qemu", ctx.store_dir() / "missing", ctx);
+  } catch (const BuildError& e) {
+    error = e.what();
+  }
+  CHECK(error.find(base + "nope.qcow2") != std::string::npos);
+  CHECK(error.find("404") != std::string::npos);
+
+  server.reset();  // stops the server: the second fetch must come from the cache
+  CHECK(fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx).path == disk.path);
   check_nothing_left(ctx);
 }
