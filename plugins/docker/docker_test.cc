@@ -82,17 +82,16 @@ struct Services {
     std::ofstream(dir / "docker-config/config.json") << "{\"auths\":{}}";
     setenv("DOCKER_CONFIG", (dir / "docker-config").c_str(), 1);
   }
+  // Runs at exit, outside any test: no doctest macros here.
   ~Services() {
-    int rc;
-    sh(scripts.string() + "/registry.sh stop " + dir.string(), &rc);
-    sh(scripts.string() + "/podman-service.sh stop " + dir.string(), &rc);
-    // podman's vfs storage holds read-only dirs; the service is gone, so plain rm works.
-    sh("chmod -R u+w " + dir.string() + " 2>/dev/null; rm -rf " + dir.string(), &rc);
+    quiet(scripts.string() + "/registry.sh stop " + dir.string());
+    quiet(scripts.string() + "/podman-service.sh stop " + dir.string());
+    quiet("rm -rf " + dir.string());
   }
-  void stop_registry() {
-    int rc;
-    sh(scripts.string() + "/registry.sh stop " + dir.string(), &rc);
+  static void quiet(const std::string& cmd) {
+    if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) std::fprintf(stderr, "failed: %s\n", cmd.c_str());
   }
+  void stop_registry() { quiet(scripts.string() + "/registry.sh stop " + dir.string()); }
   void start_registry() { sh(scripts.string() + "/registry.sh start " + dir.string() + " " + std::to_string(port)); }
 };
 
@@ -133,7 +132,9 @@ class TestContext : public lcake::Context, public lcake::CleanupLedger {
     for (const auto& s : redacted_) {
       for (size_t p; (p = line.find(s)) != std::string::npos;) line.replace(p, s.size(), "***");
     }
-    if (level >= lcake::LogLevel::info) std::fprintf(stderr, "  [ctx] %s\n", line.c_str());
+    static const auto t0 = std::chrono::steady_clock::now();
+    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (level >= lcake::LogLevel::info) std::fprintf(stderr, "  [%7.2fs] %s\n", t, line.c_str());
     logs.push_back(line);
   }
   void progress(double, std::string_view) override {}

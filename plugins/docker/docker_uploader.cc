@@ -180,7 +180,9 @@ lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcak
   if (creds && !creds->identity_token.empty()) ctx.redact(creds->identity_token);
   std::string auth = engine_registry_auth(registry_, creds);
   if (!auth.empty()) ctx.redact(auth);
-  bool tls_verify = settings_.value("tls_verify", true);
+  // A plain-HTTP registry (loopback by default) is one podman must not try TLS with.
+  bool tls_verify = settings_.value("tls_verify", true) &&
+                    registry_scheme(settings_.value("scheme", "auto"), registry_) == "https";
   std::string name = registry_ + "/" + repository_;
   std::string digest;
   for (const auto& tag : tags) {

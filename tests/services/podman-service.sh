@@ -82,6 +82,15 @@ case "$cmd" in
       fi
       rm -f "$dir/podman.pid" "$dir/podman.sock"
     fi
+    # podman leaves a conmon per container and exec session (exec ones linger
+    # for 300 s); they belong to this instance when their command line names DIR.
+    for proc in /proc/[0-9]*; do
+      pid=${proc#/proc/}
+      cmdline=$({ tr '\0' ' ' <"$proc/cmdline"; } 2>/dev/null) || continue
+      case "$cmdline" in
+        */usr/bin/conmon*"$dir/"*) kill -9 "$pid" 2>/dev/null || true ;;
+      esac
+    done
     ;;
   env) print_env ;;
   *) echo "usage: podman-service.sh start|stop|env DIR" >&2; exit 2 ;;
