@@ -143,24 +143,29 @@ std::uint64_t process_start_time(int pid) {
   return 0;
 }
 
+static std::string printable(const std::string& line) {
+  // Keep printable text; drop ANSI escape sequences (firmware clears the screen on reboot).
+  std::string clean;
+  for (size_t i = 0; i < line.size(); ++i) {
+    auto c = static_cast<unsigned char>(line[i]);
+    if (c == 0x1b) {
+      if (i + 1 < line.size() && line[i + 1] == '[') {
+        for (i += 2; i < line.size() && !std::isalpha(static_cast<unsigned char>(line[i])); ++i) {}
+      } else {
+        ++i;
+      }
+    } else if (c == '\t' || (c >= 0x20 && c != 0x7f)) {
+      clean += static_cast<char>(c);
+    }
+  }
+  return clean;
+}
+
 std::string file_tail(const fs::path& file, int lines) {
   std::ifstream in(file, std::ios::binary);
   std::deque<std::string> last;
   for (std::string line; std::getline(in, line);) {
-    // Keep printable text; drop ANSI escape sequences (firmware clears the screen on reboot).
-    std::string clean;
-    for (size_t i = 0; i < line.size(); ++i) {
-      auto c = static_cast<unsigned char>(line[i]);
-      if (c == 0x1b) {
-        if (i + 1 < line.size() && line[i + 1] == '[') {
-          for (i += 2; i < line.size() && !std::isalpha(static_cast<unsigned char>(line[i])); ++i) {}
-        } else {
-          ++i;
-        }
-      } else if (c == '\t' || (c >= 0x20 && c != 0x7f)) {
-        clean += static_cast<char>(c);
-      }
-    }
+    auto clean = printable(line);
     if (clean.find_first_not_of(' ') == std::string::npos) continue;
     last.push_back(clean);
     if (static_cast<int>(last.size()) > lines) last.pop_front();
@@ -168,6 +173,14 @@ std::string file_tail(const fs::path& file, int lines) {
   std::string out;
   for (auto& l : last) out += l + "\n";
   return out;
+}
+
+std::string last_line_with(const fs::path& file, const std::string& needle) {
+  std::ifstream in(file, std::ios::binary);
+  std::string found;
+  for (std::string line; std::getline(in, line);)
+    if (line.find(needle) != std::string::npos) found = printable(line);
+  return found;
 }
 
 }  // namespace lcake::qemu

@@ -58,7 +58,9 @@ std::string run_checked(const std::vector<std::string>& argv, const CancelToken&
 // Field 22 of /proc/PID/stat; 0 when the process is gone.
 std::uint64_t process_start_time(int pid);
 
-// The last `lines` lines of a text file, control characters removed.
+// The last `lines` non-blank lines of a text file, control characters removed.
 std::string file_tail(const std::filesystem::path& file, int lines);
+// The last line of a text file containing `needle` ("" when none), cleaned like file_tail.
+std::string last_line_with(const std::filesystem::path& file, const std::string& needle);
 
 }  // namespace lcake::qemu

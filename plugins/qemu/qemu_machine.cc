@@ -192,13 +192,22 @@ QemuMachine::~QemuMachine() {
 
 std::string QemuMachine::console_tail(int lines) const { return file_tail(console_, lines); }
 
+std::string QemuMachine::console_report() const {
+  auto tail = console_tail(20);
+  auto panic = last_line_with(console_, "Kernel panic");
+  std::string earlier = !panic.empty() && tail.find(panic) == std::string::npos
+                            ? "last kernel panic before the guest rebooted: " + panic + "\n"
+                            : "";
+  return earlier + "serial console (last 20 lines):\n" + tail;
+}
+
 void QemuMachine::throw_if_exited() {
   if (process_->running()) return;
   auto log = file_tail(log_, 1);
   while (!log.empty() && log.back() == '\n') log.pop_back();
   throw BuildError("qemu exited (code " + std::to_string(process_->exit_code().value_or(-1)) +
-                   ") before the guest was reachable over SSH" + (log.empty() ? "" : ": " + log) +
-                   "\nserial console (last 20 lines):\n" + console_tail(20));
+                   ") before the guest was reachable over SSH" + (log.empty() ? "" : ": " + log) + "\n" +
+                   console_report());
 }
 
 // Does something on 127.0.0.1:port send an SSH banner within ~1.5 s? slirp
@@ -230,8 +239,7 @@ std::unique_ptr<SshCommunicator> QemuMachine::connect(Context& ctx, const std::s
     throw_if_exited();
     if (std::chrono::steady_clock::now() >= deadline)
       throw BuildError("the guest's SSH server did not answer on 127.0.0.1:" + std::to_string(port_) + " within " +
-                       std::to_string(timeout.count()) + " s (ssh_timeout)\nserial console (last 20 lines):\n" +
-                       console_tail(20));
+                       std::to_string(timeout.count()) + " s (ssh_timeout)\n" + console_report());
     if (ctx.cancel().wait_for(250ms)) throw Cancelled();
   }
   SshOptions o;
@@ -243,7 +251,7 @@ std::unique_ptr<SshCommunicator> QemuMachine::connect(Context& ctx, const std::s
   // sshd is up; what is left is key installation races (cloud-init) and the like.
   o.connect_timeout = std::max<std::chrono::seconds>(
       std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now()), 30s);
-  o.diagnostics = [this] { return "serial console (last 20 lines):\n" + console_tail(20); };
+  o.diagnostics = [this] { return console_report(); };
   o.still_alive = [this] { throw_if_exited(); };
   return ctx.connect_ssh(o);
 }

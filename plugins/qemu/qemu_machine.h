@@ -42,6 +42,9 @@ class QemuMachine {
   bool running() { return process_->running(); }
   const std::filesystem::path& console_file() const { return console_; }
   std::string console_tail(int lines = 20) const;
+  // "serial console (last 20 lines):\n..." plus the last kernel panic when the
+  // guest has rebooted past it (a panic=N reboot loop would hide it).
+  std::string console_report() const;
   // Throws BuildError (with the console tail) when qemu has exited.
   void throw_if_exited();
 
