@@ -151,10 +151,10 @@ int cmd_plan(const std::vector<std::string>& args) {
 int cmd_gc(const std::vector<std::string>& args) {
   Session s;
   po::options_description desc;
-  desc.add(global_options(s.opts));
-  if (!parse("gc", "[OPTIONS]", args, desc)) return 0;
+  desc.add(config_options(s.opts)).add(global_options(s.opts));
+  if (!parse("gc", "[--target T [CONFIG OPTIONS]] [OPTIONS]", args, desc)) return 0;
   finish_options(s.opts, false);
-  s.open(false);
+  s.open(!s.opts.load.target.empty());
   std::vector<core::LedgerRow> rows;
   int skipped = 0;
   for (auto& row : s.state->ledger_open()) {
@@ -172,6 +172,12 @@ int cmd_gc(const std::vector<std::string>& args) {
     if (!s.state->run_alive(run.id)) fs::remove_all(s.state->dir() / "work" / run.id, ec);
   std::printf("gc: %zu deleted, %d failed, %d belong to running lcake processes\n",
               rows.size() - static_cast<std::size_t>(failed), failed, skipped);
+  if (!s.opts.load.target.empty()) {
+    core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, never);
+    runner.prepare();
+    std::printf("gc: %d superseded artifact(s) of target %s removed\n", runner.remove_superseded(),
+                s.resolved.target.name.c_str());
+  }
   return failed ? 1 : 0;
 }
 
@@ -302,7 +308,7 @@ const std::vector<Command>& commands() {
       {"plan", "show each layer's key and whether it is cached, and why it changed", cmd_plan},
       {"verify", "run the verify steps again on built artifacts", cmd_verify},
       {"publish", "publish verified uploads that are not published yet", cmd_publish},
-      {"gc", "delete what failed or killed runs left behind (the cleanup ledger)", cmd_gc},
+      {"gc", "delete what failed or killed runs left behind; with --target, superseded artifacts too", cmd_gc},
       {"artifacts", "list recorded artifacts", cmd_artifacts},
       {"config", "show (--origin) or validate the merged configuration", cmd_config},
       {"plugins", "list plugins, or inspect one plugin file", cmd_plugins},

@@ -1,9 +1,13 @@
 #include "runner.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -51,6 +55,32 @@ struct Outcome {
 };
 
 std::string short_key(const std::string& key) { return key.substr(0, 12); }
+
+// Held while a layer is built, so two lcake processes sharing a state dir never
+// build the same layer key into the same store dir at once.
+class LayerLock {
+ public:
+  LayerLock(const std::filesystem::path& file, const lcake::CancelToken& cancel,
+            const std::function<void()>& on_wait) {
+    std::filesystem::create_directories(file.parent_path());
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw lcake::BuildError("cannot open lock file " + file.string());
+    bool waited = false;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (!waited) on_wait(), waited = true;
+      if (cancel.wait_for(std::chrono::milliseconds(200))) {
+        ::close(fd_);
+        throw lcake::Cancelled();
+      }
+    }
+  }
+  ~LayerLock() { ::close(fd_); }  // closing releases the lock
+  LayerLock(const LayerLock&) = delete;
+  LayerLock& operator=(const LayerLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace
 
@@ -410,7 +440,18 @@ struct Runner::Impl {
           throw lcake::InputError(scope + " is not built for key " + short_key(lp.key) +
                                   ": run `lcake build --target " + target() + "` first");
         } else {
-          built[layer.name] = do_build(v, layer, lp, roles, parent);
+          LayerLock lock(store_dir(v.name, layer.name, lp.key, "build").string() + ".lock", cancel, [&] {
+            log.log(lcake::LogLevel::info, scope, "waiting for another lcake building the same layer");
+          });
+          // Another process may have built it while we waited.
+          auto rec = state.find_artifact(target(), v.name, layer.name, lp.key, "build");
+          auto ctx = context(scope, cfg.target.builder, "builder", {}, {});
+          if (rec && !options.force && roles.builder->exists(rec->artifact, *ctx)) {
+            built[layer.name] = *rec;
+            log.log(lcake::LogLevel::info, scope, "built meanwhile by another lcake: cached");
+          } else {
+            built[layer.name] = do_build(v, layer, lp, roles, parent);
+          }
         }
         // Upload (or reuse).
         stage = "upload";
@@ -458,6 +499,8 @@ struct Runner::Impl {
       try {
         if (cancel.cancelled()) throw lcake::Cancelled();
         do_publish(v, layer, roles, uploaded[layer.name]);
+        // The build behind a published upload is kept by `gc` too.
+        state.mark_published(built[layer.name].id, built[layer.name].artifact);
       } catch (const lcake::Cancelled&) {
         return fail(v.name + "/" + layer.name, kExitCancelled, "publish cancelled", "cleanup done");
       } catch (const std::exception& e) {
@@ -552,6 +595,33 @@ std::vector<VariantPlan> Runner::plan(const RunOptions& options) {
     out.push_back({v.name, impl_->plan_variant(v, roles)});
   }
   return out;
+}
+
+int Runner::remove_superseded() {
+  impl_->options = {};
+  std::set<std::string> current;  // variant/layer/key of the current plan
+  for (const auto& v : plan(impl_->options))
+    for (const auto& l : v.layers) current.insert(l.variant + "/" + l.layer + "/" + l.key);
+  auto& im = *impl_;
+  Roles roles = im.make_roles();
+  int removed = 0;
+  auto records = im.state.list_artifacts(im.target());
+  // Children before parents: a qcow2 child's backing file is its parent's artifact.
+  std::reverse(records.begin(), records.end());
+  for (const auto& rec : records) {
+    if (rec.target != im.target() || rec.stage != "build" || rec.published) continue;
+    if (current.count(rec.variant + "/" + rec.layer + "/" + rec.key)) continue;
+    auto ctx = im.context(rec.variant + "/" + rec.layer, im.cfg.target.builder, "builder", {}, {});
+    try {
+      roles.builder->remove(rec.artifact, *ctx);
+      im.state.delete_artifact(rec.id);
+      ++removed;
+      ctx->info("removed superseded artifact " + rec.artifact.id + " (key " + short_key(rec.key) + ")");
+    } catch (const std::exception& e) {
+      ctx->warn("could not remove " + rec.artifact.id + ": " + e.what());
+    }
+  }
+  return removed;
 }
 
 int Runner::build(const RunOptions& options) {

@@ -58,6 +58,9 @@ class Runner {
   int build(const RunOptions& options);
   int verify(const RunOptions& options);   // re-run verify steps on existing artifacts
   int publish(const RunOptions& options);  // publish verified, unpublished uploads
+  // Deletes build artifacts of this target whose key is no longer the current
+  // key of their layer and that were never published. Returns how many.
+  int remove_superseded();
 
   const std::string& run_id() const { return run_id_; }
 

@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <thread>
+
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <regex>
 
 #include "lcake_process.h"
@@ -53,7 +56,9 @@ struct Project {
     std::vector<std::string> all = {"--state-dir", (dir / "state").string(), "--plugin-path",
                                     (fs::path(std::getenv("LCAKE_BINARY_DIR")) / "tests/plugins/localdir").string()};
     std::string command = !args.empty() && args[0].rfind("-", 0) != 0 ? args[0] : "";
-    if (command != "gc" && command != "artifacts" && command != "plugins")
+    bool takes_config = command != "artifacts" && command != "plugins" &&
+                        (command != "gc" || std::find(args.begin(), args.end(), "--target") != args.end());
+    if (takes_config)
       all.insert(all.begin(), {"--config-dir", (dir / "configs").string()});
     if (!command.empty()) all.insert(all.begin(), command), args.erase(args.begin());
     all.insert(all.end(), args.begin(), args.end());
@@ -244,4 +249,40 @@ TEST_CASE("config show --origin names the file and what was overridden") {
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find("/vars/TAG = \"cli-tag\"    # --var TAG=cli-tag (overrides") != std::string::npos);
   CHECK(r.out.find("mysite.json:3") != std::string::npos);
+}
+
+TEST_CASE("gc --target removes superseded, unpublished build artifacts only") {
+  Project p;
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  // A new TAG supersedes the stack layer; a failed verify keeps it unpublished.
+  REQUIRE(p.lcake({"--target", "local", "--only", "a", "--var", "TAG=tag-2", "--var", "VALUE=9"}).exit_code == 1);
+  std::string unpublished_stack;
+  for (auto& a : p.artifacts())
+    if (a["stage"] == "build" && a["layer"] == "stack" && !a["published"].get<bool>())
+      unpublished_stack = a["artifact"]["id"];
+  REQUIRE(!unpublished_stack.empty());
+  REQUIRE(fs::exists(unpublished_stack));
+  auto gc = p.lcake({"gc", "--target", "local"});  // current config: TAG default again
+  CHECK(gc.exit_code == 0);
+  CHECK(gc.out.find("1 superseded artifact(s)") != std::string::npos);
+  CHECK(!fs::exists(unpublished_stack));
+  // The current (published) chain is intact and still cached.
+  auto again = p.lcake({"--target", "local", "--only", "a"});
+  CHECK(again.exit_code == 0);
+  CHECK(p.count(again.err, "building") == 0);
+}
+
+TEST_CASE("two lcake processes building the same layers at once agree") {
+  Project p;
+  RunSpec slow;
+  std::vector<std::string> args = {"--target", "local", "--only", "a", "--var", "SLEEP=1"};
+  ProcessResult r1, r2;
+  std::thread t([&] { r1 = p.lcake(args); });
+  r2 = p.lcake(args);
+  t.join();
+  CHECK(r1.exit_code == 0);
+  CHECK(r2.exit_code == 0);
+  // Each layer was built once; the other process waited and reused it.
+  CHECK(p.count(r1.err + r2.err, "building (key") == 3);
+  CHECK(p.artifacts().size() == 6);
 }
