@@ -414,6 +414,10 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   CHECK_THROWS_WITH_AS(session->communicator().run("sleep 30", o.fn(), std::chrono::seconds(1)),
                        doctest::Contains("timed out after 1s"), lcake::BuildError);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  Output ps;
+  CHECK(session->communicator().run("ps -o args | grep -c '^sleep 30'; ls -a /dev/shm | grep -c lcake-exec", ps.fn(),
+                                    std::chrono::seconds(30)) == 0);
+  CHECK(ps.out == "0\n1\n");  // the timed-out command was killed; only this command's PID file is left
 
   std::thread canceller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));

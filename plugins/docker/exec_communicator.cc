@@ -1,5 +1,8 @@
 #include "exec_communicator.h"
 
+#include <cstdio>
+#include <random>
+
 #include "lcake/errors.hpp"
 #include "tar_archive.h"
 
@@ -22,7 +25,34 @@ bool is_dir_stat(const nlohmann::json& st) {
 int ExecCommunicator::run(const std::string& command, const OutputFn& on_output, std::chrono::seconds timeout) {
   ExecOptions options = defaults_;
   options.timeout = timeout;
-  return engine_.exec(container_, {"/bin/sh", "-c", command}, options, on_output);
+  // The Engine API cannot kill an exec. The engine starts each exec as a session
+  // leader, so the wrapper notes its PID (= process group) in /dev/shm (a tmpfs,
+  // never committed) for kill_group() to end the whole command on timeout/cancel.
+  std::random_device rd;
+  char token[32];
+  std::snprintf(token, sizeof token, "%08x%08x", static_cast<unsigned>(rd()), static_cast<unsigned>(rd()));
+  std::string pid_file = std::string("/dev/shm/.lcake-exec-") + token;
+  std::string wrapper = "echo $$ >" + pid_file + " 2>/dev/null; /bin/sh -c \"$1\"; rc=$?; rm -f " + pid_file +
+                        " 2>/dev/null; exit $rc";
+  try {
+    return engine_.exec(container_, {"/bin/sh", "-c", wrapper, "sh", command}, options, on_output);
+  } catch (...) {
+    kill_group(pid_file);
+    throw;
+  }
+}
+
+void ExecCommunicator::kill_group(const std::string& pid_file) noexcept {
+  try {
+    EngineClient engine = engine_.uncancellable();
+    ExecOptions root;
+    root.user = "0";
+    root.timeout = std::chrono::seconds(15);
+    std::string cmd = "p=$(cat " + pid_file + " 2>/dev/null) && kill -KILL -$p 2>/dev/null; rm -f " + pid_file;
+    engine.exec(container_, {"/bin/sh", "-c", cmd}, root, {});
+  } catch (...) {
+    // Best effort: the container's removal ends it anyway.
+  }
 }
 
 void ExecCommunicator::make_dir(const std::string& dir) {

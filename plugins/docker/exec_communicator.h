@@ -22,6 +22,8 @@ class ExecCommunicator : public lcake::Communicator {
 
  private:
   void make_dir(const std::string& dir);
+  // Kills the process group whose leader wrote `pid_file`; never throws.
+  void kill_group(const std::string& pid_file) noexcept;
   EngineClient engine_;
   std::string container_;
   ExecOptions defaults_;
