@@ -73,6 +73,11 @@ case "$cmd" in
     echo "unix://$sock"
     ;;
   stop)
+    # Containers a failed test left behind (only this instance's storage is touched).
+    if [ -f "$dir/storage.conf" ]; then
+      env $(print_env) podman --root "$dir/storage" --runroot "$dir/run" rm --all --force --time 0 \
+        >/dev/null 2>&1 || true
+    fi
     if [ -f "$dir/podman.pid" ]; then
       pid=$(cat "$dir/podman.pid")
       if kill "$pid" 2>/dev/null; then
