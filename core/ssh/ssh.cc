@@ -1,5 +1,7 @@
 #include "ssh/ssh.h"
 
+#include "ssh/server_probe.h"
+
 #include <fcntl.h>
 #include <libssh/libssh.h>
 #include <libssh/sftp.h>
@@ -98,30 +100,31 @@ class LibsshCommunicator : public lcake::SshCommunicator {
       throw lcake::BuildError("cannot read SSH private key " + options_.private_key.string() +
                               ": expected an unencrypted OpenSSH private key file");
     const auto deadline = Clock::now() + options_.connect_timeout;
-    std::string last_error = "no attempt made";
-    int timeouts_in_a_row = 0;
-    for (int attempt = 1;; ++attempt) {
+    // An error from a server that answered (say, the key refused) explains more than the
+    // waiting that may follow it, so that is the one reported.
+    std::string last_error = "no attempt made", last_server_error;
+    auto tick = [&] {
       cancel_.throw_if_cancelled();
-      auto remaining = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
-      // Short attempts: QEMU's user network holds a connection open while the guest does not
-      // answer yet, and waiting that out would delay us past the moment sshd comes up. A
-      // handshake that keeps timing out is a slow guest, so then allow more time.
-      long limit = timeouts_in_a_row >= 3 ? 15 : 3;
-      auto started = Clock::now();
+      if (options_.still_alive) options_.still_alive();
+    };
+    for (int attempt = 1;; ++attempt) {
+      tick();
+      std::string error;
       try {
-        connect_once(std::clamp<long>(remaining.count(), 1, limit));
+        connect_once(connect_when_talking(options_.host, options_.port, deadline, tick));
         log("ssh: connected to " + where() + " (attempt " + std::to_string(attempt) + ")");
         return;
+      } catch (const ServerSilent& e) {
+        error = e.what();
       } catch (const RetryableError& e) {
-        timeouts_in_a_row = Clock::now() - started >= std::chrono::seconds(limit) - 100ms ? timeouts_in_a_row + 1 : 0;
-        if (last_error != e.what() || attempt % 20 == 0)  // the same error every 0.5 s is noise
-          log("ssh: attempt " + std::to_string(attempt) + " to " + where() + ": " + e.what());
-        last_error = e.what();
+        error = last_server_error = e.what();
       }
+      if (error != last_error) log("ssh: attempt " + std::to_string(attempt) + " to " + where() + ": " + error);
+      last_error = error;
       if (Clock::now() >= deadline) break;
-      if (options_.still_alive) options_.still_alive();
-      if (cancel_.wait_for(500ms)) throw lcake::Cancelled();
+      if (cancel_.wait_for(250ms)) throw lcake::Cancelled();
     }
+    if (!last_server_error.empty()) last_error = last_server_error;
     std::string message = "SSH connection to " + where() + " failed after " +
                           std::to_string(options_.connect_timeout.count()) + "s: " + last_error;
     if (options_.diagnostics) {
@@ -228,22 +231,27 @@ class LibsshCommunicator : public lcake::SshCommunicator {
     if (log_) log_(m);
   }
 
-  void connect_once(long timeout_s) {
+  // Runs the SSH handshake and authentication on `fd`, a socket the server is talking on.
+  void connect_once(int fd) {
     disconnect();
     init_libssh_once();
     session_ = ssh_new();
-    if (!session_) throw lcake::BuildError("libssh: out of memory creating a session");
+    if (!session_) {
+      close(fd);
+      throw lcake::BuildError("libssh: out of memory creating a session");
+    }
     const unsigned port = options_.port;
     const int verbosity = SSH_LOG_NOLOG;
     const bool process_config = false;  // never read ~/.ssh/config or /etc/ssh/ssh_config
-    const int nodelay = 1;  // SFTP waits for each reply: Nagle + delayed ACK would cost 40 ms a chunk
+    // The server is talking, so from here on slowness is an emulated guest's, not absence.
+    const long timeout_s = 60;
     ssh_options_set(session_, SSH_OPTIONS_HOST, options_.host.c_str());
     ssh_options_set(session_, SSH_OPTIONS_PORT, &port);
     ssh_options_set(session_, SSH_OPTIONS_USER, options_.user.c_str());
     ssh_options_set(session_, SSH_OPTIONS_TIMEOUT, &timeout_s);
     ssh_options_set(session_, SSH_OPTIONS_LOG_VERBOSITY, &verbosity);
     ssh_options_set(session_, SSH_OPTIONS_PROCESS_CONFIG, &process_config);
-    ssh_options_set(session_, SSH_OPTIONS_NODELAY, &nodelay);
+    ssh_options_set(session_, SSH_OPTIONS_FD, &fd);
     // known_hosts files would reorder host key algorithms; we pin keys ourselves.
     ssh_options_set(session_, SSH_OPTIONS_KNOWNHOSTS, "/dev/null");
     ssh_options_set(session_, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null");
@@ -444,8 +452,12 @@ class LibsshCommunicator : public lcake::SshCommunicator {
     sftp_ = nullptr;
     sftp_checked_ = false;
     if (session_) {
+      // libssh closes a socket passed with SSH_OPTIONS_FD itself only after EOF or an error
+      // (then ssh_get_fd is invalid); a plain disconnect leaves it open for us to close.
+      socket_t fd = ssh_get_fd(session_);
       ssh_disconnect(session_);
       ssh_free(session_);
+      if (fd != SSH_INVALID_SOCKET) close(fd);
     }
     session_ = nullptr;
   }

@@ -407,6 +407,24 @@ TEST_CASE("connect failures: timeout with diagnostics, still_alive, cancel, wron
   }
 }
 
+TEST_CASE("connections leave no file descriptors behind") {
+  auto open_fds = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
+  };
+  Sshd sshd;
+  TestCancel cancel;
+  auto before = open_fds();
+  for (int i = 0; i < 3; ++i) {
+    auto c = lcake::core::connect_ssh(sshd.options(), cancel, debug_log);
+    c->run("true", nullptr, 10s);
+  }
+  auto o = sshd.options();
+  o.port = free_port();
+  o.connect_timeout = 1s;
+  CHECK_THROWS_AS(lcake::core::connect_ssh(o, cancel, debug_log), lcake::BuildError);
+  CHECK(open_fds() == before);
+}
+
 TEST_CASE("communicators run in parallel threads") {
   Sshd sshd;
   TestCancel cancel;
