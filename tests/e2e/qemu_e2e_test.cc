@@ -196,7 +196,7 @@ TEST_CASE("failures leave no qemu process and an empty ledger") {
   }
   SUBCASE("a provisioner that fails") {
     auto r = p.lcake({"--only", "tiny-dropbear/base", "--set",
-                      R"(/pipeline/layers/base/provisioners/-={"type":"shell","inline":["echo about to fail","exit 3"]})"});
+                      R"(/pipeline/layers/base/provisioners/1={"type":"shell","inline":["echo about to fail","exit 3"]})"});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("exited with status 3") != std::string::npos);
     no_leaks();
@@ -206,7 +206,7 @@ TEST_CASE("failures leave no qemu process and an empty ledger") {
     spec.signal = SIGINT;
     spec.signal_when = "lcake-sleeping";
     auto r = p.lcake({"--only", "tiny-dropbear/base", "--set",
-                      R"(/pipeline/layers/base/provisioners/-={"type":"shell","inline":["echo lcake-sleeping","sleep 120"]})"}, spec);
+                      R"(/pipeline/layers/base/provisioners/1={"type":"shell","inline":["echo lcake-sleeping","sleep 120"]})"}, spec);
     CHECK(r.exit_code == 130);
     no_leaks();
   }
