@@ -23,7 +23,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-// A connection attempt that may succeed later (guest still booting, sshd not up yet).
+// A handshake or login that may succeed on a later try (sshd still starting, keys not yet
+// installed by the guest's boot scripts).
 struct RetryableError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
