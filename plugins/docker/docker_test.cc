@@ -1,6 +1,7 @@
 // End-to-end tests of the docker plugin against real services started from
 // tests/services: podman's Docker-compatible API on a unix socket and a
 // docker-registry on 127.0.0.1, both in a temp dir, stopped at the end.
+#include <dlfcn.h>
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,6 +24,7 @@
 #include "docker_verifier.h"
 #include "engine_client.h"
 #include "lcake/errors.hpp"
+#include "lcake/plugin.hpp"
 
 namespace fs = std::filesystem;
 using lcake::docker::EngineClient;
@@ -469,4 +471,27 @@ TEST_CASE("commit changes keep the parent's CMD and ENTRYPOINT") {
   CHECK(lcake::docker::render_tag("7-${layer}-${key12}", li, "w") == "7-stack-ffffffffffff");
   CHECK_THROWS_AS(lcake::docker::render_tag("${nope}", li, "w"), lcake::InputError);
   CHECK_THROWS_AS(lcake::docker::render_tag("a b", li, "w"), lcake::InputError);
+}
+
+TEST_CASE("the plugin file declares three roles with valid schemas") {
+  const char* bin = std::getenv("LCAKE_BINARY_DIR");
+  fs::path so = fs::path(bin ? bin : LCAKE_TEST_BINARY_DIR) / "lib/lcake/plugins/lcake-docker.so";
+  void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  REQUIRE_MESSAGE(handle, dlerror());
+  auto entry = reinterpret_cast<lcake_plugin_entry>(dlsym(handle, LCAKE_ENTRY_PREFIX "1"));
+  REQUIRE(static_cast<bool>(entry));
+  const lcake_plugin_descriptor* d = entry();
+  CHECK(std::string(d->name) == "docker");
+  CHECK(d->roles == (LCAKE_ROLE_BUILDER | LCAKE_ROLE_UPLOADER | LCAKE_ROLE_VERIFIER));
+  for (const char* schema : {d->builder_schema, d->uploader_schema, d->verifier_schema}) {
+    auto j = json::parse(schema);
+    CHECK(j["type"] == "object");
+  }
+  char err[256] = {0};
+  CHECK(d->make_builder("{\"docker_host\": \"ftp://x\"}", err, sizeof err) == nullptr);
+  CHECK(std::string(err).find("DOCKER_HOST 'ftp://x' is not supported") != std::string::npos);
+  void* uploader = d->make_uploader("{}", err, sizeof err);
+  CHECK(uploader != nullptr);
+  delete static_cast<lcake::Uploader*>(uploader);
+  // Plugins are never unloaded (as in the host).
 }
