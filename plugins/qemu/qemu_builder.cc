@@ -36,15 +36,43 @@ struct LayerOptions {
   bool standalone() const { return flatten || compress || format != "qcow2"; }
 };
 
-// Copies a boot file (kernel, initrd) named by the source into the store.
+// Copies a boot file (kernel, initrd) named by the source into the store as
+// NAME-<sha256 prefix>: files in the store are never overwritten, since
+// artifacts of earlier builds (and guests booting them) may use them.
 std::string store_boot_file(const nlohmann::json& source, const char* key, const std::string& where,
-                            const fs::path& dest) {
+                            const fs::path& store, const std::string& name, Context& ctx) {
   if (!source.contains(key) || source[key].is_null()) return "";
   auto from = strip_file_scheme(source[key].get<std::string>());
   if (!fs::is_regular_file(from))
     throw InputError(where + "/" + key + ": no such file " + from + ": fix the path");
-  fs::copy_file(from, dest, fs::copy_options::overwrite_existing);
+  auto temp = store / (name + ".part");
+  auto entry = ctx.ledger().intend("path", temp.string(), {{"path", temp.string()}});
+  fs::path dest;
+  try {
+    fs::copy_file(from, temp, fs::copy_options::overwrite_existing);
+    dest = store / (name + "-" + sha256_file(temp, ctx.cancel()).substr(0, 16));
+    if (fs::exists(dest)) fs::remove(temp);
+    else fs::rename(temp, dest);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(temp, ec);
+    ctx.ledger().release(entry);
+    throw;
+  }
+  ctx.ledger().release(entry);
   return dest.string();
+}
+
+// The first unused name stem for this layer's disk: LAYER, LAYER.2, ... A
+// forced rebuild must not overwrite the artifact it replaces (children of it
+// may still be recorded and use it as their backing file).
+fs::path free_disk_stem(const fs::path& store, const std::string& layer) {
+  for (int n = 1;; ++n) {
+    auto stem = store / (n == 1 ? layer : layer + "." + std::to_string(n));
+    bool used = false;
+    for (auto ext : {".qcow2", ".raw", ".qcow2.tmp", ".raw.tmp"}) used = used || fs::exists(stem.string() + ext);
+    if (!used) return stem;
+  }
 }
 
 // "ssh-ed25519 AAAA..." literally, or a file holding it (e.g. host_key.pub).
@@ -103,7 +131,7 @@ class QemuBuildSession : public BuildSession {
 
     fs::path disk = overlay_;
     if (options_.standalone()) {
-      auto final_disk = overlay_.parent_path() / (layer_.layer + "." + options_.format);
+      auto final_disk = fs::path(overlay_).replace_extension("." + options_.format);
       temp_ = final_disk.string() + ".tmp";
       temp_entry_ = ctx.ledger().intend("path", temp_.string(), {{"path", temp_.string()}});
       ctx.info("converting to a standalone " + options_.format + (options_.compress ? " (compressed)" : ""));
@@ -164,8 +192,8 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
     const auto& source = request.source;
     auto disk = fetch_source_disk(source, where, store, ctx);
     backing = disk.path, backing_format = disk.format;
-    facts.kernel = store_boot_file(source, "kernel", where, store / "vmlinuz");
-    facts.initrd = store_boot_file(source, "initrd", where, store / "initrd.img");
+    facts.kernel = store_boot_file(source, "kernel", where, store, "vmlinuz", ctx);
+    facts.initrd = store_boot_file(source, "initrd", where, store, "initrd.img", ctx);
     facts.append = source.value("append", std::string());
     facts.cloud_init = source.value("cloud_init", true);
     facts.ssh_user = source.value("ssh_user", std::string());
@@ -185,7 +213,7 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
   spec.name = "lcake-build-" + request.layer.variant + "-" + request.layer.layer;
 
   // The parent is never written: the guest runs on an overlay backed by it.
-  auto overlay = store / (request.layer.layer + ".qcow2");
+  auto overlay = fs::path(free_disk_stem(store, request.layer.layer).string() + ".qcow2");
   auto entry = ctx.ledger().intend("path", overlay.string(), {{"path", overlay.string()}});
   try {
     create_overlay(overlay, backing, backing_format, ctx.cancel());
@@ -214,6 +242,15 @@ void QemuBuilder::remove(const Artifact& artifact, Context& ctx) {
   (void)ctx;
   std::error_code ec;
   fs::remove(artifact.id, ec);
+  // The source copy and boot files are shared by every first-layer disk built
+  // in this store dir (forced rebuilds): they go with the last one.
+  auto dir = fs::path(artifact.id).parent_path();
+  for (auto& entry : fs::directory_iterator(dir, ec)) {
+    auto name = entry.path().filename().string();
+    if (entry.path().extension() == ".qcow2" || entry.path().extension() == ".raw") {
+      if (name.rfind("source-", 0) != 0) return;
+    }
+  }
   for (auto& f : artifact.metadata.value("store_files", nlohmann::json::array())) fs::remove(f.get<std::string>(), ec);
 }
 

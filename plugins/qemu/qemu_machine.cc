@@ -109,8 +109,7 @@ static bool qmp_exchange(const fs::path& socket_path, const std::string& command
     auto text = nlohmann::json{{"execute", name}}.dump() + "\n";
     return ::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
   };
-  bool ok = read_reply() && send("qmp_capabilities") && read_reply() && send(command) &&
-            (command == "quit" || read_reply());
+  bool ok = read_reply() && send("qmp_capabilities") && read_reply() && send(command) && read_reply();
   ::close(fd);
   return ok;
 }

@@ -275,6 +275,23 @@ TEST_CASE("uploader writes a standalone copy with its boot files and a descripti
   }
 }
 
+TEST_CASE("a forced rebuild in the same store dir never overwrites the artifact it replaces") {
+  const auto& old = first_layer().artifact;
+  TestCancel cancel;
+  auto old_sum = sha256_file(old.id, cancel);
+  auto again = build_layer("base", source_for(test_guest()), std::nullopt, "echo again > /root/again");
+  CHECK(again.artifact.id != old.id);
+  CHECK(fs::path(again.artifact.id).parent_path() == fs::path(old.id).parent_path());
+  CHECK(sha256_file(old.id, cancel) == old_sum);
+  TestContext ctx(temp_root(), "rebuild");
+  QemuBuilder builder(kSettings);
+  CHECK(builder.exists(child_layer().child.artifact, ctx));  // the old chain is intact
+  builder.remove(again.artifact, ctx);  // superseded: shared store files stay for the other one
+  CHECK(!fs::exists(again.artifact.id));
+  CHECK(builder.exists(old, ctx));
+  CHECK(builder.exists(child_layer().child.artifact, ctx));
+}
+
 TEST_CASE("a flattened, compressed layer is a standalone qcow2") {
   const auto& parent = first_layer().artifact;
   auto flat = build_layer("flat", nullptr, parent, "cat /root/layer1", {{"flatten", true}, {"compress", true}});

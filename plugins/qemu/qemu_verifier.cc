@@ -33,7 +33,7 @@ class QemuVerifySession : public VerifySession {
   void tear_down(Context& ctx) {
     guest_.ssh.reset();
     if (guest_.machine) {
-      if (!(guest_.machine->qmp("quit") && guest_.machine->wait_exit(10s, ctx.cancel())))
+      if (!(guest_.machine->qmp("quit") && guest_.machine->wait_exit(5s, ctx.cancel())))
         guest_.machine->kill(ctx);
       guest_.machine->forget(ctx);
     }
