@@ -59,6 +59,17 @@ std::string json_form(const nlohmann::json& config, const char* field) {
   return config[field].dump();
 }
 
+// A string field of an inspect object; engines send "" or null interchangeably.
+std::string text(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return "";
+  return j[key].get<std::string>();
+}
+
+nlohmann::json image_config(const nlohmann::json& image) {
+  return image.is_object() && image.contains("Config") && image["Config"].is_object() ? image["Config"]
+                                                                                      : nlohmann::json::object();
+}
+
 std::string lower_name(std::string s) {
   for (auto& c : s) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -101,7 +112,7 @@ class DockerBuildSession : public lcake::BuildSession {
         {"org.lcake.layer-key", layer.key}, {"org.lcake.layer", layer.layer},
         {"org.lcake.variant", layer.variant}, {"org.lcake.version", layer.lcake_version}};
     if (!layer.target.empty()) labels["org.lcake.target"] = layer.target;
-    auto changes = commit_changes(base_image_.value("Config", nlohmann::json::object()), request_.options, labels,
+    auto changes = commit_changes(image_config(base_image_), request_.options, labels,
                                   "layers/" + layer.layer + "/builder");
     std::string repo = "localhost/lcake/" + (layer.target.empty() ? "" : lower_name(layer.target) + "/") +
                        lower_name(layer.variant + "-" + layer.layer);
@@ -114,7 +125,7 @@ class DockerBuildSession : public lcake::BuildSession {
 
     auto image = engine_.inspect_image(image_id);
     if (!image) throw lcake::BuildError("committed image " + image_id + " vanished from the Docker engine at " + engine_.docker_host());
-    const auto& config = (*image)["Config"];
+    const auto config = image_config(*image);
     lcake::Artifact a;
     a.type = "oci-image";
     a.id = (*image)["Id"].get<std::string>();
@@ -123,9 +134,9 @@ class DockerBuildSession : public lcake::BuildSession {
                   {"docker_host", engine_.docker_host()},
                   {"cmd", config.value("Cmd", nlohmann::json())},
                   {"entrypoint", config.value("Entrypoint", nlohmann::json())},
-                  {"user", config.value("User", "")},
-                  {"workdir", config.value("WorkingDir", "")},
-                  {"labels", config.value("Labels", nlohmann::json::object())},
+                  {"user", text(config, "User")},
+                  {"workdir", text(config, "WorkingDir")},
+                  {"labels", config.contains("Labels") && config["Labels"].is_object() ? config["Labels"] : nlohmann::json::object()},
                   {"parent_image", base_image_["Id"]}};
     return a;
   }
@@ -140,9 +151,12 @@ class DockerBuildSession : public lcake::BuildSession {
     root.user = "0";
     root.workdir = "/";
     root.timeout = std::chrono::seconds(60);
-    std::string cmd = "mkdir -p \"$1\"" + std::string(defaults.user.empty() ? "" : " && chown \"$2\" \"$1\"");
+    // Owned by whoever the provisioners run as: the layer's user, else the image's.
+    std::string user = defaults.user;
+    if (user.empty()) user = text(image_config(base_image_), "User");
+    std::string cmd = "mkdir -p \"$1\"" + std::string(user.empty() ? "" : " && chown \"$2\" \"$1\"");
     std::string out;
-    int code = engine_.exec(container_->id(), {"/bin/sh", "-c", cmd, "sh", defaults.workdir, defaults.user}, root,
+    int code = engine_.exec(container_->id(), {"/bin/sh", "-c", cmd, "sh", defaults.workdir, user}, root,
                             [&](std::string_view chunk, bool) { out.append(chunk); });
     if (code != 0) ctx.warn("could not prepare workdir " + defaults.workdir + ": " + out);
   }

@@ -316,17 +316,18 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   lcake::BuildRequest child_req;
   child_req.layer = layer_info("stack", 'b');
   child_req.parent = base;
-  child_req.options = {{"env", {{"STACK_TAG", "w_2016_05"}}}};
+  child_req.options = {{"env", {{"STACK_TAG", "w_2016_05"}}}, {"workdir", "/opt/stack"}};
   session = builder.start(child_req, ctx);
   Output o3;
-  CHECK(session->communicator().run("id -u; pwd; echo $STACK_TAG; cat /opt/tool/run.sh | wc -l", o3.fn(),
+  CHECK(session->communicator().run("id -u; pwd; stat -c %U .; echo $STACK_TAG; cat /opt/tool/run.sh | wc -l", o3.fn(),
                                     std::chrono::seconds(30)) == 0);
-  CHECK(o3.out == "1000\n/home/lsst\nw_2016_05\n2\n");
+  CHECK(o3.out == "1000\n/opt/stack\nlsst\nw_2016_05\n2\n");
   lcake::Artifact child = session->finish(ctx);
   session.reset();
   check_clean(ctx);
   CHECK(child.metadata["cmd"] == base.metadata["cmd"]);
   CHECK(child.metadata["user"] == "lsst");
+  CHECK(child.metadata["workdir"] == "/opt/stack");
   CHECK(child.metadata["labels"]["org.lcake.layer"] == "stack");
   CHECK(child.metadata["labels"]["org.lcake.layer-key"] == std::string(64, 'b'));
   CHECK(child.metadata["parent_image"] == base.id);
@@ -349,7 +350,7 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   CHECK(info["Labels"]["org.lcake.layer"] == "stack");
   auto config = skopeo("--config " + ref);
   CHECK(config["config"]["User"] == "lsst");
-  CHECK(config["config"]["WorkingDir"] == "/home/lsst");
+  CHECK(config["config"]["WorkingDir"] == "/opt/stack");
   CHECK(config["config"]["Cmd"] == json::array({"/bin/sh", "-c", "echo hello"}));
   CHECK(uploader.exists(child_up, ctx));
 
@@ -370,11 +371,11 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   CHECK(skopeo("docker://" + svc.registry + "/lcake/stack:busybox-base-aaaaaaaaaaaa")["Digest"] == base_up.metadata["digest"]);
   CHECK(has(tags, "busybox-stack-bbbbbbbbbbbb"));
 
-  // ---- verify the pushed candidate: from the local image, then pulled from the registry
-  for (const char* pull : {"missing", "always"}) {
+  // ---- verify the built image, the pushed one from the local image, and the pushed one pulled
+  for (std::string pull : {"built", "missing", "always"}) {
     CAPTURE(pull);
-    lcake::docker::DockerVerifier verifier(json{{"pull", pull}});
-    lcake::VerifyRequest vreq{child_req.layer, child_up, child, json::object()};
+    lcake::docker::DockerVerifier verifier(json{{"pull", pull == "built" ? "never" : pull}});
+    lcake::VerifyRequest vreq{child_req.layer, pull == "built" ? child : child_up, child, json::object()};
     auto vs = verifier.start(vreq, ctx);
     CHECK(ctx.open.size() == 1);
     Output vo;
