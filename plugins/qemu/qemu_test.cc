@@ -48,9 +48,7 @@ const Guest& test_guest() {
     if (!fs::exists(g.dir / "base.qcow2")) {
       fs::create_directories(g.dir);
       auto script = source_dir / "scripts" / "build-guest.sh";
-      std::string cmd = fs::exists(script)
-                            ? "bash '" + script.string() + "' '" + g.dir.string() + "'"
-                            : "OUT='" + g.dir.string() + "' bash /work/shared/reference/build-guest-min.sh";
+      std::string cmd = "bash '" + script.string() + "' '" + g.dir.string() + "'";
       MESSAGE("building the test guest: " << cmd);
       REQUIRE(std::system((cmd + " > '" + g.dir.string() + ".log' 2>&1").c_str()) == 0);
     }
