@@ -55,7 +55,13 @@ phase qemu_started
 
 ssh_opts="-p $PORT -i $work/key -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile=$work/known_hosts \
   -o StrictHostKeyChecking=yes -o LogLevel=ERROR -o ControlPath=$work/cm"
-# QEMU accepts TCP at once and may hold an early connection without a banner: short attempts.
+# QEMU accepts TCP at once and may hold an early connection without ever passing on the banner:
+# probe with a fresh short-lived connection every 0.1 s until sshd speaks (as lcake does), then log in.
+until timeout 0.5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT && head -c 4 <&3" 2>/dev/null | grep -q SSH-; do
+  kill -0 "$qemu_pid" 2>/dev/null || { echo "floor: qemu exited before SSH answered" >&2; exit 1; }
+  sleep 0.1
+done
+phase banner
 until ssh $ssh_opts -o ConnectTimeout=1 -o ControlMaster=auto -o ControlPersist=yes root@127.0.0.1 true 2>/dev/null; do
   kill -0 "$qemu_pid" 2>/dev/null || { echo "floor: qemu exited before SSH answered" >&2; exit 1; }
   sleep 0.1

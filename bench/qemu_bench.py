@@ -60,7 +60,7 @@ class Bench:
         p = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wall = time.monotonic() - t
         events = []
-        for line in p.stdout.splitlines():
+        for line in (p.stdout + "\n" + p.stderr).splitlines():  # the event stream's stream changed once
             try:
                 events.append(json.loads(line))
             except ValueError:
@@ -256,7 +256,10 @@ class Bench:
             say(f"  {label:38} {x:8.2f} {y:8.2f} {x - y:+8.2f}")
         x = median(durations(fl, fl_marks, "provisioned", "qemu_exited"))
         y = median(durations(fl, fl_marks, "qemu_exited", "checked"))
-        say(f"  (floor: poweroff -> qemu exit {x:.2f} s, qemu-img check + info {y:.2f} s)")
+        z = median(durations(fl, fl_marks, "qemu_started", "banner"))
+        w = median(durations(fl, fl_marks, "banner", "ssh_up"))
+        say(f"  (floor: qemu started -> SSH banner {z:.2f} s, banner -> logged in {w:.2f} s; "
+            f"poweroff -> qemu exit {x:.2f} s, qemu-img check + info {y:.2f} s)")
 
     # ---- P3 ------------------------------------------------------------------------------------
     def p3(self):
