@@ -245,8 +245,10 @@ struct Runner::Impl {
         if (urec) {
           auto ctx = context(v.name + "/" + layer.name, *cfg.target.uploader, "uploader", {}, {});
           lp.upload_cached = roles.uploader->exists(urec->artifact, *ctx);
-          lp.verified = lp.verified || urec->verified;
+          lp.verified = lp.verified && urec->verified && lp.upload_cached;
           lp.published = urec->published;
+        } else {
+          lp.verified = false;  // the upload still has to be made and verified
         }
       }
       lp.verify_wanted = verifier_plugin && !layer.verify.empty();
@@ -472,12 +474,13 @@ struct Runner::Impl {
         stage = "verify";
         std::optional<ArtifactRecord> up;
         if (uploaded.count(layer.name)) up = uploaded[layer.name];
-        bool already = lp.verified && built[layer.name].verified && mode != Mode::verify;
+        // A new upload (say, to another registry) is a new candidate: verify it again.
+        bool already = mode != Mode::verify && built[layer.name].verified && (!up || up->verified);
         if (lp.verify_wanted && mode != Mode::publish && !already)
           do_verify(v, layer, lp, roles, built[layer.name], up);
         else if (lp.verify_wanted && already)
           note(v.name, layer.name, {{"verified", true}});
-        if (lp.verify_wanted && mode == Mode::publish && !built[layer.name].verified)
+        if (lp.verify_wanted && mode == Mode::publish && !(built[layer.name].verified && (!up || up->verified)))
           throw lcake::BuildError(scope + " has not passed verification: run `lcake verify` first");
         done.push_back(i);
       } catch (const lcake::Cancelled&) {

@@ -83,9 +83,11 @@ struct QemuProject {
     return nlohmann::json::parse(lcake({"artifacts", "--json"}).out);
   }
   nlohmann::json find(const std::string& variant, const std::string& layer, const std::string& stage) {
-    nlohmann::json found;
+    nlohmann::json found;  // the newest record of that layer and stage
     for (auto& a : artifacts())
-      if (a["variant"] == variant && a["layer"] == layer && a["stage"] == stage) found = a;
+      if (a["variant"] == variant && a["layer"] == layer && a["stage"] == stage &&
+          (found.is_null() || a["created"].get<std::string>() >= found["created"].get<std::string>()))
+        found = a;
     return found;
   }
 };
@@ -189,7 +191,7 @@ TEST_CASE("failures leave no qemu process and an empty ledger") {
   };
   SUBCASE("a guest that never boots") {
     auto r = p.lcake({"--only", "tiny-dropbear/base", "--set", "/target/builder/settings/ssh_timeout=25",
-                      "--set", "/pipeline/variants/tiny-dropbear/sources/qemu/append=console=ttyS0 root=/dev/nonexistent panic=-1"});
+                      "--set", "/pipeline/variants/tiny-dropbear/sources/qemu/append=console=ttyS0 rdinit=/nonexistent panic=-1"});
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("console") != std::string::npos);
     no_leaks();

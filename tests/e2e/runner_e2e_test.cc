@@ -286,3 +286,15 @@ TEST_CASE("two lcake processes building the same layers at once agree") {
   CHECK(p.count(r1.err + r2.err, "building (key") == 3);
   CHECK(p.artifacts().size() == 6);
 }
+
+TEST_CASE("a new upload of a verified build is verified again before it is published") {
+  Project p;
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  auto r = p.lcake({"--target", "local", "--only", "a", "--set",
+                    "/target/uploader/settings/remote_dir=" + (p.dir / "remote2").string()});
+  REQUIRE(r.exit_code == 0);
+  CHECK(p.count(r.err, "building") == 0);
+  CHECK(p.count(r.err, "uploading") == 3);
+  CHECK(p.count(r.err, "verifying") == 1);
+  CHECK(fs::exists(p.dir / "remote2" / "a" / "stack.published"));
+}

@@ -41,6 +41,29 @@ if [ "$expected" != "$actual" ]; then
 fi
 test "$(wc -l <SHA256SUMS)" -eq 2
 
-# Later steps (the lcake binary end to end with this plugin) go here; they can
-# use $plugin_dir as --plugin-path and $tmp as scratch.
+step "lcake end to end: localdir builds, the out-of-tree publish-dir uploads"
+proj=$tmp/project
+mkdir -p "$proj/configs/targets" "$proj/configs/pipelines"
+cat >"$proj/configs/targets/site.json" <<EOF
+{"name": "site", "pipeline": "two",
+ "builder": {"plugin": "localdir", "settings": {"tarball": true}},
+ "uploader": {"plugin": "publish-dir", "settings": {"directory": "$proj/published"}}}
+EOF
+cat >"$proj/configs/pipelines/two.json" <<'EOF'
+{"name": "two", "variants": {"v1": {}, "v2": {}},
+ "layers": {"base": {"provisioners": [{"type": "shell", "inline": ["echo base > base.txt"]}]},
+            "app": {"from": "base", "provisioners": [{"type": "shell", "inline": ["echo app-${variant} > app.txt"]}]}}}
+EOF
+run_lcake() {
+  XDG_CONFIG_HOME=$proj/xdg "$build/bin/lcake" "$@" --state-dir "$proj/state" --config-dir "$proj/configs" \
+    --plugin-path "$plugin_dir" --plugin-path "$build/tests/plugins/localdir" --target site
+}
+run_lcake build >"$tmp/lcake.log" 2>&1 || { cat "$tmp/lcake.log"; exit 1; }
+cd "$proj/published"
+sha256sum --quiet -c SHA256SUMS
+test "$(wc -l <SHA256SUMS)" -eq 4
+tar -xOf v2-app-layer.tar ./app.txt | grep -qx app-v2
+step "a second run is all cache hits"
+run_lcake build >"$tmp/lcake2.log" 2>&1 || { cat "$tmp/lcake2.log"; exit 1; }
+test "$(grep -c ': cached' "$tmp/lcake2.log")" -eq 4
 step "ok"

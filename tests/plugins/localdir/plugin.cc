@@ -2,6 +2,7 @@
 // artifact is a directory; commands run with /bin/sh inside it. It creates a
 // stand-in "cloud resource" (a file in settings.resource_dir) per session so
 // tests can see leaks, and records everything in the cleanup ledger.
+#include <cstdlib>
 #include <fstream>
 
 #include "lcake/sdk.hpp"
@@ -16,6 +17,7 @@ const char* kBuilderSchema = R"({
   "type": "object",
   "properties": {
     "resource_dir": {"type": "string", "description": "where stand-in cloud resources are created"},
+    "tarball": {"type": "boolean", "description": "the artifact is a tar file of the directory"},
     "memory": {"type": "integer", "minimum": 1}
   },
   "additionalProperties": false
@@ -69,13 +71,14 @@ void copy_tree(const fs::path& from, const fs::path& to) {
 
 class DirSession : public lcake::BuildSession {
  public:
-  DirSession(const lcake::BuildRequest& req, lcake::Context& ctx, const fs::path& resource_dir)
+  DirSession(const lcake::BuildRequest& req, lcake::Context& ctx, const fs::path& resource_dir, bool tarball)
       : root_(ctx.store_dir() / "root"),
+        tarball_(tarball),
         shell_(root_, ctx.cancel()),
         vm_(ctx, resource_dir, req.layer.variant + "-" + req.layer.layer + "-build") {
     root_entry_ = ctx.ledger().intend("path", root_.string(), {{"path", root_.string()}});
     fs::remove_all(root_);
-    fs::path from = req.parent ? fs::path(req.parent->id)
+    fs::path from = req.parent ? fs::path(req.parent->metadata.value("dir", req.parent->id))
                                : fs::path(req.source.is_object() ? req.source.value("dir", "") : "");
     copy_tree(from, root_);
     ctx.ledger().confirm(root_entry_, root_.string(), {{"path", root_.string()}});
@@ -86,6 +89,12 @@ class DirSession : public lcake::BuildSession {
     ctx.ledger().release(root_entry_);
     std::size_t files = 0;
     for (auto& e : fs::recursive_directory_iterator(root_)) files += e.is_regular_file();
+    if (tarball_) {
+      fs::path tar = root_.parent_path() / "layer.tar";
+      std::string cmd = "tar -C '" + root_.string() + "' -cf '" + tar.string() + "' .";
+      if (std::system(cmd.c_str()) != 0) throw lcake::BuildError("tar failed: " + cmd);
+      return {"tar", tar.string(), {{"files", files}, {"dir", root_.string()}}, ""};
+    }
     return {"dir", root_.string(), {{"files", files}}, ""};
   }
   void abort(lcake::Context& ctx) noexcept override {
@@ -100,6 +109,7 @@ class DirSession : public lcake::BuildSession {
 
  private:
   fs::path root_;
+  bool tarball_;
   LocalShell shell_;
   FakeResource vm_;
   std::int64_t root_entry_ = 0;
@@ -107,13 +117,17 @@ class DirSession : public lcake::BuildSession {
 
 class DirBuilder : public lcake::Builder {
  public:
-  explicit DirBuilder(const nlohmann::json& s) : resource_dir_(s.value("resource_dir", "")) {}
+  explicit DirBuilder(const nlohmann::json& s)
+      : resource_dir_(s.value("resource_dir", "")), tarball_(s.value("tarball", false)) {}
   std::unique_ptr<lcake::BuildSession> start(const lcake::BuildRequest& req, lcake::Context& ctx) override {
     ctx.info("machine directory " + (ctx.store_dir() / "root").string());
-    return std::make_unique<DirSession>(req, ctx, resource_dir_);
+    return std::make_unique<DirSession>(req, ctx, resource_dir_, tarball_);
   }
-  bool exists(const lcake::Artifact& a, lcake::Context&) override { return fs::is_directory(a.id); }
-  void remove(const lcake::Artifact& a, lcake::Context&) override { fs::remove_all(a.id); }
+  bool exists(const lcake::Artifact& a, lcake::Context&) override { return fs::exists(a.id); }
+  void remove(const lcake::Artifact& a, lcake::Context&) override {
+    fs::remove_all(a.metadata.value("dir", a.id));
+    fs::remove_all(a.id);
+  }
   void reap(const lcake::LedgerEntry& e, lcake::Context&) override {
     if (e.kind != "fake-vm") throw lcake::BuildError("unknown resource kind " + e.kind);
     fs::remove(e.how.value("file", ""));
@@ -121,6 +135,7 @@ class DirBuilder : public lcake::Builder {
 
  private:
   fs::path resource_dir_;
+  bool tarball_;
 };
 
 class DirUploader : public lcake::Uploader {
