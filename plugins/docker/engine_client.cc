@@ -133,16 +133,20 @@ HttpResponse EngineClient::expect(const Call& call, std::initializer_list<long> 
 std::string EngineClient::negotiate() {
   Call ping{"GET", "/_ping"};
   ping.versioned = false;
-  expect(ping);
-  Call ver{"GET", "/version"};
-  ver.versioned = false;
-  auto r = expect(ver);
-  std::string server = kMaxApiVersion;
-  try {
-    auto j = nlohmann::json::parse(r.body);
-    if (j.contains("ApiVersion") && j["ApiVersion"].is_string()) server = j["ApiVersion"];
-  } catch (const std::exception&) {
-    throw lcake::BuildError("Docker engine at " + options_.docker_host + ": GET /version answered no JSON");
+  // Docker and podman name their API version in /_ping's header; podman's
+  // GET /version takes ~0.5 s (it asks the OCI runtime), so it is the fallback only.
+  std::string server = expect(ping).header("api-version");
+  if (server.empty()) {
+    Call ver{"GET", "/version"};
+    ver.versioned = false;
+    auto r = expect(ver);
+    server = kMaxApiVersion;
+    try {
+      auto j = nlohmann::json::parse(r.body);
+      if (j.contains("ApiVersion") && j["ApiVersion"].is_string()) server = j["ApiVersion"];
+    } catch (const std::exception&) {
+      throw lcake::BuildError("Docker engine at " + options_.docker_host + ": GET /version answered no JSON");
+    }
   }
   api_version_ = version_less(server, kMaxApiVersion) ? server : kMaxApiVersion;
   return api_version_;
