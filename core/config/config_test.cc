@@ -728,6 +728,8 @@ TEST_CASE("resolve: pipeline verify goes to every last layer without its own") {
   REQUIRE(layer_named(v, "c").verify.size() == 1);
   CHECK(layer_named(v, "c").verify[0].run == "own");
   CHECK(!layer_named(v, "c").recipe.contains("verify"));
+  for (const char* field : {"uploader", "verifier", "publish", "description"})
+    CHECK(!layer_named(v, "c").recipe.contains(field));
   CHECK(layer_named(v, "d").verify.empty());
 }
 

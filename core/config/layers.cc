@@ -78,9 +78,10 @@ class LayerBuilder {
     layer.uploader_options = object.value("uploader", nlohmann::json::object());
     layer.verifier_options = object.value("verifier", nlohmann::json::object());
     layer.publish_options = object.value("publish", nlohmann::json::object());
-    // The key covers what changes the image, not how it is checked or described.
-    object.erase("verify");
-    object.erase("description");
+    // The key covers what changes the image, not how it is checked, uploaded,
+    // published or described (the upload key covers the uploader options).
+    for (const char* field : {"verify", "description", "uploader", "verifier", "publish"})
+      object.erase(field);
     layer.recipe = std::move(object);
     return layer;
   }
