@@ -184,11 +184,18 @@ struct Runner::Impl {
     return false;
   }
 
-  std::vector<bool> selection(const Variant& v) {
+  // Layers named by --only (all without it); --force applies to these only.
+  std::vector<bool> named(const Variant& v) {
     std::vector<bool> sel(v.layers.size(), options.only.empty());
     for (std::size_t i = 0; i < v.layers.size(); ++i)
       for (const auto& g : options.only)
         if (glob_match(g, v.name) || glob_match(g, v.name + "/" + v.layers[i].name)) sel[i] = true;
+    return sel;
+  }
+
+  // The named layers plus the ancestors they need.
+  std::vector<bool> selection(const Variant& v) {
+    std::vector<bool> sel = named(v);
     // A selected layer needs its ancestors.
     for (std::size_t i = v.layers.size(); i-- > 0;) {
       if (!sel[i] || !v.layers[i].from) continue;
@@ -206,6 +213,7 @@ struct Runner::Impl {
     std::vector<LayerPlan> out;
     std::map<std::string, std::string> key_of;
     auto sel = selection(v);
+    auto forced = named(v);
     for (std::size_t i = 0; i < v.layers.size(); ++i) {
       const Layer& layer = v.layers[i];
       LayerPlan lp;
@@ -252,7 +260,7 @@ struct Runner::Impl {
         }
       }
       lp.verify_wanted = verifier_plugin && !layer.verify.empty();
-      if (options.force && lp.selected) lp.build_cached = lp.upload_cached = lp.verified = false;
+      if (options.force && forced[i]) lp.build_cached = lp.upload_cached = lp.verified = false;
       out.push_back(std::move(lp));
     }
     return out;

@@ -36,7 +36,9 @@ std::vector<std::string> qemu_args(const MachineSpec& spec, int ssh_port, const 
       "-chardev", "socket,id=qmp,path=" + opt(qmp_socket) + ",server=on,wait=off",
       "-mon", "chardev=qmp,mode=control",
       "-chardev", "file,id=console,path=" + opt(console),
-      "-serial", "chardev:console"};
+      "-serial", "chardev:console",
+      // Entropy at boot: without it sshd (dropbear especially) waits ~2 s for randomness.
+      "-device", "virtio-rng-pci"};
   if (!spec.seed.empty()) {
     a.push_back("-drive");
     a.push_back("file=" + opt(spec.seed) + ",format=raw,if=virtio,readonly=on");

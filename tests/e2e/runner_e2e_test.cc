@@ -298,3 +298,13 @@ TEST_CASE("a new upload of a verified build is verified again before it is publi
   CHECK(p.count(r.err, "verifying") == 1);
   CHECK(fs::exists(p.dir / "remote2" / "a" / "stack.published"));
 }
+
+TEST_CASE("--force rebuilds the named layers only, not the parents they need") {
+  Project p;
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  auto r = p.lcake({"--target", "local", "--only", "a/newinstall", "--force"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.err.find("==> a/base: cached") != std::string::npos);
+  CHECK(r.err.find("==> a/newinstall: building") != std::string::npos);
+  CHECK(r.err.find("==> a/stack") == std::string::npos);
+}
