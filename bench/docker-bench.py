@@ -187,30 +187,37 @@ class Bench:
         parent = self.artifact_id("docker-build-only", "base")
         rows = {"lcake_build": [], "docker_build": [], "lcake_full": [], "docker_build_push": []}
         repo = f"{self.registry}/bench/newinstall"
-        for i in range(runs):
-            order = ["lcake", "docker"] if i % 2 == 0 else ["docker", "lcake"]
-            for who in order:
-                if who == "lcake":
-                    self.change_input(f"{i}-lcake-build")
-                    dt, p = self.lcake("docker-build-only", only)
-                    if f"{VARIANT}/newinstall: building" not in p.stderr or f"{VARIANT}/base: cached" not in p.stderr:
-                        raise RuntimeError("lcake did not rebuild exactly newinstall:\n" + p.stderr[-2000:])
-                    rows["lcake_build"].append(dt)
-                    if self.args.full:
-                        self.change_input(f"{i}-lcake-full")
-                        dt, _ = self.lcake("docker", only)
-                        rows["lcake_full"].append(dt)
-                else:
-                    self.change_input(f"{i}-docker-build")
-                    dt, _ = self.docker_build(parent, f"bench/newinstall:{i}")
-                    rows["docker_build"].append(dt)
-                    if self.args.full and self.peer == "docker":
-                        self.change_input(f"{i}-docker-full")
-                        tag = f"{repo}:{i}"
-                        db, _ = self.docker_build(parent, tag)
-                        dp, _ = self.docker_push(tag)
-                        rows["docker_build_push"].append(db + dp)
-            say(f"  run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in rows.items() if v))
+
+        def lcake_build(i):
+            dt, p = self.lcake("docker-build-only", only)
+            if f"{VARIANT}/newinstall: building" not in p.stderr or f"{VARIANT}/base: cached" not in p.stderr:
+                raise RuntimeError("lcake did not rebuild exactly newinstall:\n" + p.stderr[-2000:])
+            return dt
+
+        def docker_build(i):
+            return self.docker_build(parent, f"bench/newinstall:{i}")[0]
+
+        def lcake_full(i):
+            return self.lcake("docker", only)[0]
+
+        def docker_build_push(i):
+            tag = f"{repo}:{i}"
+            return self.docker_build(parent, tag)[0] + self.docker_push(tag)[0]
+
+        # Strictly alternating (ABAB…): each measured run follows one of the other tool's, after
+        # one unmeasured warm-up run of each (the first of a kind pays for cold page caches).
+        pairs = [(lcake_build, docker_build)]
+        if self.args.full and self.peer == "docker":
+            pairs.append((lcake_full, docker_build_push))
+        for ours, theirs in pairs:
+            for fn in (ours, theirs):
+                self.change_input(f"warm-up-{fn.__name__}")
+                fn("warm-up")
+            for i in range(runs):
+                for fn in (ours, theirs):
+                    self.change_input(f"{i}-{fn.__name__}")  # a new input for every build
+                    rows[fn.__name__].append(fn(i))
+                say(f"  {ours.__name__} {rows[ours.__name__][-1]:.2f} s, {theirs.__name__} {rows[theirs.__name__][-1]:.2f} s")
         med = {k: statistics.median(v) for k, v in rows.items() if v}
         ratio = med["lcake_build"] / med["docker_build"]
         paired = statistics.median(a / b for a, b in zip(rows["lcake_build"], rows["docker_build"]))
