@@ -16,7 +16,7 @@ PKGS=(
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
   podman runc docker-registry skopeo uidmap
   # misc tools used by tests and benches
-  procps python3 sqlite3 hyperfine
+  procps python3 sqlite3 hyperfine curl
 )
 export DEBIAN_FRONTEND=noninteractive
 missing=()
