@@ -1,6 +1,6 @@
 #!/bin/bash
 # Quick start, step 2: build and run the whole test suite (real qemu, podman,
-# registry, sshd; ~15 minutes on 2 cores). `scripts/test.sh -L fast` runs the
+# registry, sshd; about 8-10 minutes on 2 cores after the build). `scripts/test.sh -L fast` runs the
 # fast set only (a minute or two).
 set -euo pipefail
 cd "$(dirname "$0")/.."
