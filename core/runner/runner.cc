@@ -126,6 +126,15 @@ std::vector<LayerPlan> Runner::Impl::plan_variant(const Variant& v, Roles& roles
   return out;
 }
 
+// " (qemu builder)": which plugin ran the failing step, so a user knows whose message it is.
+std::string Runner::Impl::by(const std::string& stage) const {
+  const LoadedPlugin* p = stage == "build"    ? builder_plugin
+                          : stage == "upload" ? uploader_plugin
+                                              : verifier_plugin;
+  std::string role = stage == "build" ? "builder" : stage == "upload" ? "uploader" : "verifier";
+  return p ? " (" + p->info().name + " " + role + ")" : "";
+}
+
 int Runner::Impl::fail(const std::string& scope, int code, const std::string& what,
                        const std::string& msg) {
   log.log(lcake::LogLevel::error, scope, what + ": " + msg);
@@ -220,10 +229,10 @@ int Runner::Impl::run_variant(const Variant& v, Mode mode) {
       return fail(scope, kExitCancelled, stage + " cancelled", "cleanup done");
     } catch (const lcake::InputError& e) {
       note(v.name, layer.name, {{"error", e.what()}});
-      return fail(scope, kExitInput, stage + " failed", e.what());
+      return fail(scope, kExitInput, stage + " failed" + by(stage), e.what());
     } catch (const std::exception& e) {
       note(v.name, layer.name, {{"error", e.what()}});
-      return fail(scope, kExitFailed, stage + " failed", e.what());
+      return fail(scope, kExitFailed, stage + " failed" + by(stage), e.what());
     }
   }
   if (mode == Mode::verify || !uploader_plugin) return kExitOk;

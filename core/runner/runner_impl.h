@@ -114,6 +114,7 @@ struct Runner::Impl {
   std::vector<LayerPlan> plan_variant(const Variant& v, Roles& roles);
 
   // The run (runner.cc).
+  std::string by(const std::string& stage) const;
   int fail(const std::string& scope, int code, const std::string& what, const std::string& msg);
   int run_variant(const Variant& v, Mode mode);
   int run_all(Mode mode, const std::string& command);

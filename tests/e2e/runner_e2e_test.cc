@@ -143,7 +143,7 @@ TEST_CASE("a failing provisioner fails the variant, cleans up, publishes nothing
   Project p;
   auto r = p.lcake({"--target", "local", "--var", "FAIL=1", "--only", "a"});
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("==> a/stack: error: build failed: provisioner /pipeline/layers/stack/provisioners/1") != std::string::npos);
+  CHECK(r.err.find("==> a/stack: error: build failed (localdir builder): provisioner /pipeline/layers/stack/provisioners/1") != std::string::npos);
   CHECK(p.resources_left() == 0);
   CHECK(!fs::exists(p.remote / "a" / "stack.published"));
   CHECK(!fs::exists(p.remote / "a" / "base.published"));
