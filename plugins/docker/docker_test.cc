@@ -75,9 +75,14 @@ struct Services {
     dir = mkdtemp(tmpl);
     port = free_port();
     registry = "127.0.0.1:" + std::to_string(port);
-    docker_host = sh(scripts.string() + "/podman-service.sh start " + dir.string() + " " + std::to_string(port));
-    sh(scripts.string() + "/registry.sh start " + dir.string() + " " + std::to_string(port));
-    sh(scripts.string() + "/import-busybox.sh " + dir.string() + " " + base_image);
+    try {
+      docker_host = sh(scripts.string() + "/podman-service.sh start " + dir.string() + " " + std::to_string(port));
+      sh(scripts.string() + "/registry.sh start " + dir.string() + " " + std::to_string(port));
+      sh(scripts.string() + "/import-busybox.sh " + dir.string() + " " + base_image);
+    } catch (...) {
+      stop_all();  // a half-started fixture never runs its destructor
+      throw;
+    }
     setenv("DOCKER_HOST", docker_host.c_str(), 1);
     // No credentials from the developer's own docker config.
     fs::create_directories(dir / "docker-config");
@@ -85,7 +90,8 @@ struct Services {
     setenv("DOCKER_CONFIG", (dir / "docker-config").c_str(), 1);
   }
   // Runs at exit, outside any test: no doctest macros here.
-  ~Services() {
+  ~Services() { stop_all(); }
+  void stop_all() {
     quiet(scripts.string() + "/registry.sh stop " + dir.string());
     quiet(scripts.string() + "/podman-service.sh stop " + dir.string());
     quiet("rm -rf " + dir.string());
