@@ -1,6 +1,8 @@
 #include "plan/layer_key.h"
 
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,20 +20,8 @@ using nlohmann::json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const char* bin = std::getenv("LCAKE_BINARY_DIR");
-    fs::path base = bin ? fs::path(bin) / "tmp" : fs::temp_directory_path();
-    fs::create_directories(base);
-    std::string tmpl = (base / "layer-key-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : lcake::test::TempDir {
+  TempDir() : lcake::test::TempDir("layer-key-test") {}
 };
 
 void write_file(const fs::path& p, const std::string& bytes) {

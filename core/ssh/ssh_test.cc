@@ -4,6 +4,8 @@
 
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -67,17 +69,7 @@ std::string first_two_fields(const std::string& line) {
   return a + " " + b;
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using lcake::test::free_port;
 
 bool port_open(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);

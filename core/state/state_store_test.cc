@@ -1,6 +1,8 @@
 #include "state/state_store.h"
 
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
@@ -19,21 +21,8 @@ using lcake::core::StateStore;
 
 namespace {
 
-// A fresh directory under the build tree (or /tmp), removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    const char* bin = std::getenv("LCAKE_BINARY_DIR");
-    fs::path base = bin ? fs::path(bin) / "tmp" : fs::temp_directory_path();
-    fs::create_directories(base);
-    std::string tmpl = (base / "state-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct TempDir : lcake::test::TempDir {
+  TempDir() : lcake::test::TempDir("state-test") {}
 };
 
 ArtifactRecord make_record(const std::string& layer, const std::string& key, const std::string& id) {

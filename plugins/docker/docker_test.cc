@@ -3,6 +3,8 @@
 // docker-registry on 127.0.0.1, both in a temp dir, stopped at the end.
 #include <dlfcn.h>
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -47,17 +49,7 @@ std::string sh(const std::string& cmd, int* status = nullptr) {
   return out;
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using lcake::test::free_port;
 
 // podman + registry for the whole test binary, started on first use.
 struct Services {

@@ -4,6 +4,8 @@
 // produced is checked with independent clients: skopeo, the registry's API,
 // and the Engine API through curl.
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -34,17 +36,7 @@ ProcessResult run(const std::string& program, std::vector<std::string> args, Run
   return run_process(program, spec);
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using lcake::test::free_port;
 
 int count(const std::string& text, const std::string& needle) {
   int n = 0;
