@@ -162,8 +162,8 @@ int cmd_gc(const std::vector<std::string>& args) {
     if (s.state->run_alive(row.run_id)) ++skipped;
     else rows.push_back(row);
   }
-  core::CancelSource never;
-  core::Reaper reaper(*s.state, *s.plugins, *s.log, never, s.state->dir() / "work" / "gc");
+  core::CancelSource never;  // gc is not cancellable: it is the cleanup
+  core::Reaper reaper(*s.state, *s.plugins, *s.log, s.state->dir() / "work" / "gc");
   int failed = reaper.reap(rows);
   std::error_code ec;
   fs::remove_all(s.state->dir() / "work" / "gc", ec);

@@ -39,7 +39,7 @@ void Runner::Impl::end_step(StepContext& ctx, bool failed) {
                " (delete it with `lcake gc`)");
     return;
   }
-  Reaper reaper(state, plugins, log, cancel, state.dir() / "work" / run_id);
+  Reaper reaper(state, plugins, log, state.dir() / "work" / run_id);
   reaper.reap(rows);
 }
 

@@ -52,9 +52,8 @@ static void kill_process(const nlohmann::json& how) {
   if (!process_gone(pid)) throw lcake::BuildError("process " + std::to_string(pid) + " survived SIGKILL");
 }
 
-Reaper::Reaper(StateStore& state, PluginHost& plugins, EventLog& log,
-               const lcake::CancelToken& cancel, std::filesystem::path work_root)
-    : state_(state), plugins_(plugins), log_(log), cancel_(cancel), work_root_(std::move(work_root)) {}
+Reaper::Reaper(StateStore& state, PluginHost& plugins, EventLog& log, std::filesystem::path work_root)
+    : state_(state), plugins_(plugins), log_(log), work_root_(std::move(work_root)) {}
 
 void Reaper::reap_one(const LedgerRow& row) {
   if (row.kind == "process") {
@@ -97,7 +96,6 @@ int Reaper::reap(const std::vector<LedgerRow>& rows) {
                    "; it stays in the ledger: run `lcake gc` to retry");
     }
   }
-  (void)cancel_;
   return failed;
 }
 

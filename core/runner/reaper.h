@@ -15,8 +15,8 @@ std::string process_start_time(int pid);
 
 class Reaper {
  public:
-  Reaper(StateStore& state, PluginHost& plugins, EventLog& log, const lcake::CancelToken& cancel,
-         std::filesystem::path work_root);
+  // Cleanup ignores the run's cancel token: it must finish even after Ctrl-C.
+  Reaper(StateStore& state, PluginHost& plugins, EventLog& log, std::filesystem::path work_root);
   // Deletes the entries (given newest first) and releases each one deleted.
   // Returns how many could not be deleted (each reported on the log).
   int reap(const std::vector<LedgerRow>& rows);
@@ -26,7 +26,6 @@ class Reaper {
   StateStore& state_;
   PluginHost& plugins_;
   EventLog& log_;
-  const lcake::CancelToken& cancel_;
   std::filesystem::path work_root_;
 };
 
