@@ -29,23 +29,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-class TestCancel : public lcake::CancelToken {
- public:
-  bool cancelled() const override { return fired_; }
-  bool wait_for(std::chrono::milliseconds d) const override {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, d, [&] { return fired_.load(); });
-  }
-  void fire() {
-    { std::lock_guard lock(mu_); fired_ = true; }
-    cv_.notify_all();
-  }
-
- private:
-  std::atomic<bool> fired_{false};
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-};
+using lcake::test::TestCancel;
 
 struct TempDir {
   fs::path path;

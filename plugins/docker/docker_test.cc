@@ -100,23 +100,7 @@ Services& services() {
   return s;
 }
 
-class TestCancel : public lcake::CancelToken {
- public:
-  bool cancelled() const override { return fired_; }
-  bool wait_for(std::chrono::milliseconds d) const override {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, d, [&] { return fired_.load(); });
-  }
-  void fire() {
-    fired_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::atomic<bool> fired_{false};
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-};
+using lcake::test::TestCancel;
 
 // A small, real Context: stderr log, in-memory ledger, temp dirs.
 class TestContext : public lcake::Context, public lcake::CleanupLedger {
