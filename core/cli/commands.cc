@@ -259,11 +259,23 @@ int cmd_config(const std::vector<std::string>& args) {
 void print_plugin(const core::PluginInfo& p, bool schemas) {
   std::string roles;
   for (const auto& r : p.roles) roles += (roles.empty() ? "" : ",") + r;
-  std::printf("%-14s %-9s API %u.%-3u %-26s %s\n", p.name.c_str(), p.version.c_str(), p.api_major,
-              p.api_minor, roles.c_str(), p.file.c_str());
+  std::printf("%-14s %-9s API %-4u %-26s %s\n", p.name.c_str(), p.version.c_str(), p.api_version,
+              roles.c_str(), p.file.c_str());
   if (!schemas) return;
   std::printf("  %s\n", p.summary.c_str());
-  for (const auto& [role, schema] : p.schemas) std::printf("  %s settings schema:\n%s\n", role.c_str(), schema.dump(2).c_str());
+  for (const auto& [role, ri] : p.role) {
+    auto types = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& t : v) out += (out.empty() ? "" : " ") + t;
+      return out.empty() ? std::string("(any)") : out;
+    };
+    std::printf("  %s: accepts %s", role.c_str(), types(ri.accepts).c_str());
+    if (role != "verifier") std::printf(", produces %s", types(ri.produces).c_str());
+    std::printf("\n");
+    for (auto [part, schema] : {std::pair{"settings", &ri.settings}, {"source", &ri.source},
+                                {"options", &ri.options}, {"publish", &ri.publish}})
+      if (!schema->is_null()) std::printf("  %s %s schema:\n%s\n", role.c_str(), part, schema->dump(2).c_str());
+  }
 }
 
 int cmd_plugins(const std::vector<std::string>& args) {
@@ -296,7 +308,7 @@ int cmd_plugins(const std::vector<std::string>& args) {
 }
 
 int cmd_version(const std::vector<std::string>&) {
-  std::printf("lcake %s (plugin API %d.%d)\n", LCAKE_VERSION, LCAKE_API_MAJOR, LCAKE_API_MINOR);
+  std::printf("lcake %s (plugin API %d, C++ ABI %s)\n", LCAKE_VERSION, LCAKE_API_VERSION, LCAKE_ABI_TAG);
   return 0;
 }
 

@@ -18,9 +18,6 @@ namespace {
 
 constexpr const char* kFilePrefix = "lcake-";
 constexpr const char* kFileSuffix = ".so";
-// The descriptor fields API 1.0 reads: all of them, up to make_verifier.
-constexpr std::size_t kDescriptorBytesRead =
-    offsetof(lcake_plugin_descriptor, make_verifier) + sizeof(lcake_factory);
 
 // Errors must stay one line even when a plugin's text (schema, factory error) has newlines.
 std::string one_line(std::string s) {
@@ -63,19 +60,19 @@ std::string find_entry_symbol(const fs::path& file) {
     fail(file, std::string("not a shared library (") + e.what() + "): is it an lcake plugin?");
   }
   const std::string prefix = LCAKE_ENTRY_PREFIX;
-  const std::string wanted = prefix + std::to_string(LCAKE_API_MAJOR);
-  std::set<unsigned long> other_majors;
+  const std::string wanted = prefix + std::to_string(LCAKE_API_VERSION);
+  std::set<unsigned long> other_versions;
   for (const std::string& s : symbols) {
     if (s == wanted) return s;
     if (s.rfind(prefix, 0) != 0 || s.size() == prefix.size()) continue;
     std::string digits = s.substr(prefix.size());
     if (digits.find_first_not_of("0123456789") == std::string::npos)
-      other_majors.insert(std::stoul(digits));
+      other_versions.insert(std::stoul(digits));
   }
-  if (!other_majors.empty())
-    fail(file, "built for lcake plugin API " + std::to_string(*other_majors.rbegin()) +
-                   ", this lcake supports " + std::to_string(LCAKE_API_MAJOR) +
-                   ": rebuild it against this lcake's SDK");
+  if (!other_versions.empty())
+    fail(file, "built for lcake plugin API " + std::to_string(*other_versions.rbegin()) +
+                   ", this lcake has API " + std::to_string(LCAKE_API_VERSION) +
+                   " (versions must match exactly): rebuild it against this lcake's SDK");
   fail(file, "no lcake entry point (" + wanted +
                  "): is it an lcake plugin? rebuild with LCAKE_PLUGIN(...)");
 }
@@ -105,17 +102,12 @@ std::shared_ptr<void> load_forever(const fs::path& file, boost::dll::shared_libr
 
 struct RoleSlot {
   const char* role;
-  std::uint32_t bit;
-  const char* lcake_plugin_descriptor::*schema;
-  lcake_factory lcake_plugin_descriptor::*factory;
+  lcake_role_spec lcake_plugin_descriptor::*spec;
 };
 constexpr RoleSlot kRoles[] = {
-    {"builder", LCAKE_ROLE_BUILDER, &lcake_plugin_descriptor::builder_schema,
-     &lcake_plugin_descriptor::make_builder},
-    {"uploader", LCAKE_ROLE_UPLOADER, &lcake_plugin_descriptor::uploader_schema,
-     &lcake_plugin_descriptor::make_uploader},
-    {"verifier", LCAKE_ROLE_VERIFIER, &lcake_plugin_descriptor::verifier_schema,
-     &lcake_plugin_descriptor::make_verifier},
+    {"builder", &lcake_plugin_descriptor::builder},
+    {"uploader", &lcake_plugin_descriptor::uploader},
+    {"verifier", &lcake_plugin_descriptor::verifier},
 };
 
 const RoleSlot* find_role(const std::string& role) {
@@ -124,26 +116,50 @@ const RoleSlot* find_role(const std::string& role) {
   return nullptr;
 }
 
+nlohmann::json parse_schema(const fs::path& file, const std::string& plugin, const std::string& what,
+                            const char* text) {
+  if (!text) return nullptr;
+  nlohmann::json schema;
+  try {
+    schema = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    fail(file, "plugin '" + plugin + "' has a bad " + what + " schema (" + e.what() +
+                   "): fix the JSON Schema text in the plugin");
+  }
+  if (!schema.is_object() && !schema.is_boolean())
+    fail(file, "plugin '" + plugin + "' has a bad " + what +
+                   " schema (not a JSON object): fix the JSON Schema text in the plugin");
+  return schema;
+}
+
+std::vector<std::string> split_types(const char* text) {
+  std::vector<std::string> out;
+  std::string s = text ? text : "";
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t j = s.find_first_of(" ,", i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
 // Checks the descriptor a plugin returned and turns it into a PluginInfo.
 PluginInfo read_descriptor(const fs::path& file, const lcake_plugin_descriptor* d) {
   if (!d) fail(file, "its entry point returned no descriptor; fix the plugin");
-  if (d->api_major != LCAKE_API_MAJOR)
-    fail(file, "built for lcake plugin API " + std::to_string(d->api_major) +
-                   ", this lcake supports " + std::to_string(LCAKE_API_MAJOR) +
-                   ": rebuild it against this lcake's SDK");
-  if (d->api_minor > LCAKE_API_MINOR)
-    fail(file, "needs API " + std::to_string(d->api_major) + "." + std::to_string(d->api_minor) +
-                   ", this lcake has " + std::to_string(LCAKE_API_MAJOR) + "." +
-                   std::to_string(LCAKE_API_MINOR) + ": upgrade lcake");
-  if (d->struct_size < kDescriptorBytesRead)
-    fail(file, "its descriptor is " + std::to_string(d->struct_size) + " bytes, API " +
-                   std::to_string(LCAKE_API_MAJOR) + "." + std::to_string(LCAKE_API_MINOR) +
-                   " needs " + std::to_string(kDescriptorBytesRead) +
-                   ": rebuild it against this lcake's SDK");
+  if (d->api_version != LCAKE_API_VERSION)
+    fail(file, "built for lcake plugin API " + std::to_string(d->api_version) +
+                   ", this lcake has API " + std::to_string(LCAKE_API_VERSION) +
+                   " (versions must match exactly): rebuild it against this lcake's SDK");
+  std::string abi = d->abi ? d->abi : "";
+  if (abi != LCAKE_ABI_TAG)
+    fail(file, "built with C++ ABI '" + abi + "', this lcake was built with '" LCAKE_ABI_TAG
+               "' (C++ objects cross the plugin boundary, so they must match): rebuild it with "
+               "the same compiler and nlohmann/json as lcake");
   PluginInfo info;
   info.file = file;
-  info.api_major = d->api_major;
-  info.api_minor = d->api_minor;
+  info.api_version = d->api_version;
+  info.abi = abi;
   info.name = d->name ? d->name : "";
   info.version = d->version ? d->version : "";
   info.summary = d->summary ? d->summary : "";
@@ -155,24 +171,21 @@ PluginInfo read_descriptor(const fs::path& file, const lcake_plugin_descriptor* 
     fail(file, "the plugin calls itself '" + info.name + "' but the file is named for '" +
                    expected + "': rename it to lcake-" + info.name + ".so");
   for (const RoleSlot& r : kRoles) {
-    if (!(d->roles & r.bit)) continue;
-    const char* text = d->*r.schema;
-    if (!text || !(d->*r.factory))
-      fail(file, "plugin '" + info.name + "' declares a " + r.role +
-                     " without a settings schema or factory; fix its LCAKE_PLUGIN(...)");
-    nlohmann::json schema;
-    try {
-      schema = nlohmann::json::parse(text);
-    } catch (const std::exception& e) {
-      fail(file, "plugin '" + info.name + "' has a bad " + r.role + " settings schema (" +
-                     e.what() + "): fix the JSON Schema text in the plugin");
-    }
-    if (!schema.is_object() && !schema.is_boolean())
-      fail(file, "plugin '" + info.name + "' has a bad " + r.role +
-                     " settings schema (not a JSON object): fix the JSON Schema text in the plugin");
-    info.roles.push_back(r.role);
-    info.schemas[r.role] = std::move(schema);
-    info.schema_texts[r.role] = text;
+    const lcake_role_spec& spec = d->*r.spec;
+    if (!spec.factory) continue;
+    std::string role = r.role;
+    RoleInfo ri;
+    ri.settings = parse_schema(file, info.name, role + " settings", spec.settings);
+    ri.options = parse_schema(file, info.name, role + " layer options", spec.options);
+    if (role == "builder") ri.source = parse_schema(file, info.name, "builder source", spec.source);
+    if (role == "uploader") ri.publish = parse_schema(file, info.name, "publish options", spec.publish);
+    ri.accepts = split_types(spec.accepts);
+    ri.produces = split_types(spec.produces);
+    if (role != "verifier" && ri.produces.empty())
+      fail(file, "plugin '" + info.name + "' declares a " + role +
+                     " that produces no artifact type; say which in its RoleSpec (.produces)");
+    info.roles.push_back(role);
+    info.role[role] = std::move(ri);
   }
   if (info.roles.empty())
     fail(file, "plugin '" + info.name + "' provides no role; name one in LCAKE_PLUGIN(...)");
@@ -181,8 +194,12 @@ PluginInfo read_descriptor(const fs::path& file, const lcake_plugin_descriptor* 
 
 }  // namespace
 
+bool RoleInfo::accepts_type(const std::string& type) const {
+  return accepts.empty() || std::find(accepts.begin(), accepts.end(), type) != accepts.end();
+}
+
 bool LoadedPlugin::has_role(const std::string& role) const {
-  return info_.schemas.count(role) != 0;
+  return info_.role.count(role) != 0;
 }
 
 std::unique_ptr<lcake::Role> LoadedPlugin::make_role(const std::string& role,
@@ -207,7 +224,7 @@ void* call_factory(const LoadedPlugin& plugin, const lcake_plugin_descriptor* d,
   void* made = nullptr;
   std::string text = settings.is_null() ? "{}" : settings.dump();
   try {  // factories must not throw, but a hand-written one might
-    made = (d->*(slot->factory))(text.c_str(), err, sizeof err);
+    made = (d->*(slot->spec)).factory(text.c_str(), err, sizeof err);
   } catch (const std::exception& e) {
     std::snprintf(err, sizeof err, "%s", e.what());
   } catch (...) {

@@ -15,12 +15,20 @@
 
 namespace lcake::core {
 
+// What one role of a plugin declares (lcake_role_spec, parsed and checked).
+struct RoleInfo {
+  // JSON Schemas; null when the plugin gave none (the value must then be absent or {}).
+  nlohmann::json settings, source, options, publish;
+  std::vector<std::string> accepts, produces;  // artifact types
+  bool accepts_type(const std::string& type) const;  // true when `accepts` is empty (anything)
+};
+
 struct PluginInfo {
   std::string name, version, summary;
-  unsigned api_major = 0, api_minor = 0;
-  std::vector<std::string> roles;          // "builder", "uploader", "verifier"
-  std::map<std::string, nlohmann::json> schemas;  // role -> parsed settings schema
-  std::map<std::string, std::string> schema_texts;  // role -> schema text as the plugin gave it
+  unsigned api_version = 0;
+  std::string abi;
+  std::vector<std::string> roles;        // "builder", "uploader", "verifier"
+  std::map<std::string, RoleInfo> role;  // by role name
   std::filesystem::path file;
 };
 

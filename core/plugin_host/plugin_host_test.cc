@@ -69,7 +69,10 @@ bool has(const std::string& haystack, const std::string& needle) {
 class QuietContext : public lcake::Context {
  public:
   void log(lcake::LogLevel, std::string_view) override {}
-  void progress(double, std::string_view) override {}
+  using lcake::Context::progress;
+  void progress(const lcake::Progress&) override {}
+  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec&) override { throw std::logic_error("unused"); }
+
   const lcake::CancelToken& cancel() const override { throw std::logic_error("unused"); }
   lcake::CleanupLedger& ledger() override { throw std::logic_error("unused"); }
   const fs::path& work_dir() const override { return dir_; }
@@ -93,11 +96,11 @@ TEST_CASE("a good plugin reports its name, version, roles and schemas, and makes
   CHECK(p.info().name == "good");
   CHECK(p.info().version == "1.2.3");
   CHECK(p.info().summary == "All three roles, doing nothing");
-  CHECK(p.info().api_major == LCAKE_API_MAJOR);
-  CHECK(p.info().api_minor == LCAKE_API_MINOR);
+  CHECK(p.info().api_version == LCAKE_API_VERSION);
+  CHECK(p.info().abi == LCAKE_ABI_TAG);
   CHECK(p.info().roles == std::vector<std::string>{"builder", "uploader", "verifier"});
-  CHECK(p.info().schemas.at("builder").at("properties").contains("greeting"));
-  CHECK(p.info().schema_texts.at("uploader") == "{}");
+  CHECK(p.info().role.at("builder").settings.at("properties").contains("greeting"));
+  CHECK(p.info().role.at("uploader").settings == nlohmann::json::object());
   CHECK(fs::equivalent(p.info().file, plugin("good")));
   CHECK(p.has_role("verifier"));
   CHECK(&host.load("good") == &p);  // cached
@@ -132,23 +135,25 @@ TEST_CASE("a plugin missing from the search path names the file and the fix") {
 
 TEST_CASE("a library without an entry point is not an lcake plugin") {
   std::string m = load_error(plugin("no-entry"));
-  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v1): is it an lcake plugin? "
+  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v2): is it an lcake plugin? "
                "rebuild with LCAKE_PLUGIN(...)"));
 }
 
-TEST_CASE("a plugin for another API major is refused before it runs") {
-  CHECK(has(load_error(plugin("wrong-major")),
-            "built for lcake plugin API 2, this lcake supports 1: rebuild it against this "
-            "lcake's SDK"));
+TEST_CASE("a plugin for another API version is refused before it runs") {
+  CHECK(has(load_error(plugin("wrong-version")),
+            "built for lcake plugin API 3, this lcake has API 2 (versions must match exactly): "
+            "rebuild it against this lcake's SDK"));
 }
 
-TEST_CASE("a plugin needing a newer minor asks to upgrade lcake") {
-  CHECK(has(load_error(plugin("newer-minor")), "needs API 1.99, this lcake has 1.0: upgrade lcake"));
-}
-
-TEST_CASE("a descriptor too short for the fields the host reads is refused") {
-  CHECK(has(load_error(plugin("short-struct")), "descriptor is 12 bytes"));
+TEST_CASE("a descriptor whose version disagrees with its entry point is refused") {
+  CHECK(has(load_error(plugin("lying-version")), "built for lcake plugin API 1, this lcake has API 2"));
   CHECK(has(load_error(plugin("null-descriptor")), "returned no descriptor"));
+}
+
+TEST_CASE("a plugin built with another C++ ABI is refused, naming both ABIs") {
+  std::string m = load_error(plugin("wrong-abi"));
+  CHECK(has(m, "built with C++ ABI 'gcc11/cxx11abi0/json3.9.1'"));
+  CHECK(has(m, std::string("this lcake was built with '") + LCAKE_ABI_TAG + "'"));
 }
 
 TEST_CASE("a library with an undefined symbol fails at load (rtld_now), not at first call") {
@@ -232,10 +237,10 @@ TEST_CASE("discover lists good plugins and one error per broken file") {
     CHECK_MESSAGE(error.rfind(file.string(), 0) == 0, error);
     CHECK(error.find('\n') == std::string::npos);
   }
-  CHECK(bad == std::vector<std::string>{"lcake-bad-schema.so", "lcake-misnamed.so",
-                                        "lcake-newer-minor.so", "lcake-no-entry.so",
-                                        "lcake-null-descriptor.so", "lcake-short-struct.so",
-                                        "lcake-unresolved.so", "lcake-wrong-major.so"});
+  CHECK(bad == std::vector<std::string>{"lcake-bad-schema.so", "lcake-lying-version.so",
+                                        "lcake-misnamed.so", "lcake-no-entry.so",
+                                        "lcake-null-descriptor.so", "lcake-unresolved.so",
+                                        "lcake-wrong-abi.so", "lcake-wrong-version.so"});
 }
 
 TEST_CASE("the same plugin name in two dirs: the first is used, the later is an error") {

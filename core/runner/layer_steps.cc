@@ -52,7 +52,8 @@ std::string Runner::Impl::upload_key(const std::string& key, const Layer& layer)
 
 lcake::LayerInfo Runner::Impl::layer_info(const Variant& v, const Layer& l,
                                           const std::string& key) {
-  return {target(), v.name, l.name, key, LCAKE_VERSION};
+  return {target(), v.name, l.name, key, LCAKE_VERSION, cfg.pipeline_name,
+          uploader_plugin ? upload_key(key, l) : std::string()};
 }
 
 void Runner::Impl::note(const std::string& variant, const std::string& layer,
@@ -188,6 +189,7 @@ void Runner::Impl::do_publish(const Variant& v, const Layer& layer, Roles& roles
       context(scope, *cfg.target.uploader, "uploader", work_dir(v.name, layer.name, "publish"), {});
   lcake::PublishRequest req;
   req.layer = layer_info(v, layer, uploaded.key);
+  req.layer.upload_key = uploaded.key;  // what was published: the upload
   req.options = layer.publish_options;
   lcake::Artifact art;
   try {

@@ -43,10 +43,14 @@ static void kill_process(const nlohmann::json& how) {
                                                     : "";
   std::string actual = process_start_time(pid);
   if (actual.empty() || (!expected.empty() && actual != expected)) return;  // gone, or pid reused
-  ::kill(pid, SIGTERM);
+  // Processes started by Context::spawn lead their own group: end the children too.
+  int pgid = how.value("pgid", 0);
+  auto signal_all = [&](int sig) { pgid > 1 ? ::kill(-pgid, sig) : ::kill(pid, sig); };
+  signal_all(SIGTERM);
   for (int i = 0; i < 50 && !process_gone(pid); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  if (!process_gone(pid)) ::kill(pid, SIGKILL);
+  if (!process_gone(pid)) signal_all(SIGKILL);
+  if (pgid > 1) ::kill(-pgid, SIGKILL);  // children that outlived the leader
   for (int i = 0; i < 50 && !process_gone(pid); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   if (!process_gone(pid)) throw lcake::BuildError("process " + std::to_string(pid) + " survived SIGKILL");

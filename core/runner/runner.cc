@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "config/schema_check.h"
 #include "runner_impl.h"
 
 namespace lcake::core {
@@ -20,10 +21,10 @@ const LoadedPlugin& Runner::Impl::load_role(const RoleConfig& rc, const std::str
     throw lcake::InputError(loaded.target_file.string() + ": " + rc.pointer + "/plugin: plugin '" +
                             rc.plugin + "' (" + p.info().file.string() + ") provides no " + role +
                             ": choose a plugin that does (see `lcake plugins list`)");
-  auto it = p.info().schema_texts.find(role);
-  if (it != p.info().schema_texts.end())
-    validate_against_schema(loaded, rc.pointer + "/settings", rc.settings, it->second,
-                            "plugin '" + rc.plugin + "' " + role + " schema");
+  const nlohmann::json& schema = p.info().role.at(role).settings;
+  if (!schema.is_null())
+    check_against_schema(loaded.provenance, rc.pointer + "/settings", rc.settings, schema,
+                         "plugin '" + rc.plugin + "' " + role + " schema");
   return p;
 }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "lcake/detail/posix_process.hpp"
 #include "ssh/ssh.h"
 
 namespace lcake::core {
@@ -24,15 +25,25 @@ void StepContext::log(lcake::LogLevel level, std::string_view message) {
   log_.log(level, scope_.scope, message);
 }
 
-void StepContext::progress(double fraction, std::string_view what) {
-  nlohmann::json f = {{"what", what}};
-  if (fraction >= 0) f["fraction"] = fraction;
+void StepContext::progress(const lcake::Progress& p) {
+  nlohmann::json f = {{"what", p.what}};
+  if (p.fraction >= 0) f["fraction"] = p.fraction;
+  if (p.total_bytes || p.done_bytes) f["done_bytes"] = p.done_bytes, f["total_bytes"] = p.total_bytes;
   std::string text;
   if (log_.min_level() <= lcake::LogLevel::debug) {
-    text = std::string(what);
-    if (fraction >= 0) text += " (" + std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%)";
+    text = std::string(p.what);
+    if (p.fraction >= 0) text += " (" + std::to_string(static_cast<int>(std::lround(p.fraction * 100))) + "%)";
   }
   log_.event("progress", f, scope_.scope, text);
+}
+
+std::unique_ptr<lcake::Process> StepContext::spawn(const lcake::ProcessSpec& spec) {
+  lcake::detail::ProcessHooks hooks{&cancel_, static_cast<lcake::CleanupLedger*>(this),
+                                    [this](std::string_view line, bool) {
+                                      log_.log(lcake::LogLevel::debug, scope_.scope, line);
+                                    },
+                                    scope_.work_dir};
+  return std::make_unique<lcake::detail::PosixProcess>(spec, std::move(hooks));
 }
 
 std::optional<std::string> StepContext::secret(const std::string& name) {

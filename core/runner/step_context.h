@@ -29,7 +29,8 @@ class StepContext : public lcake::Context, private lcake::CleanupLedger {
   ~StepContext() override;
 
   void log(lcake::LogLevel level, std::string_view message) override;
-  void progress(double fraction, std::string_view what) override;
+  using lcake::Context::progress;
+  void progress(const lcake::Progress& p) override;
   const lcake::CancelToken& cancel() const override { return cancel_; }
   lcake::CleanupLedger& ledger() override { return *this; }
   const std::filesystem::path& work_dir() const override { return scope_.work_dir; }
@@ -38,6 +39,7 @@ class StepContext : public lcake::Context, private lcake::CleanupLedger {
   void redact(const std::string& value) override;
   std::string generate_ssh_key(const std::filesystem::path& dir) override;
   std::unique_ptr<lcake::SshCommunicator> connect_ssh(const lcake::SshOptions& options) override;
+  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec& spec) override;
 
   // Ledger entries this context created that are not released yet.
   std::vector<std::int64_t> open_entries() const;

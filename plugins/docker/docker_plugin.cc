@@ -6,6 +6,9 @@
 #include "docker_verifier.h"
 
 LCAKE_PLUGIN("docker", "0.1.0", "Container images via the Docker Engine API; pushes to OCI registries",
-             lcake::builder<lcake::docker::DockerBuilder>(lcake::docker::kBuilderSchema),
-             lcake::uploader<lcake::docker::DockerUploader>(lcake::docker::kUploaderSchema),
-             lcake::verifier<lcake::docker::DockerVerifier>(lcake::docker::kVerifierSchema))
+             lcake::builder<lcake::docker::DockerBuilder>(
+                 {.settings = lcake::docker::kBuilderSchema, .accepts = "oci-image", .produces = "oci-image"}),
+             lcake::uploader<lcake::docker::DockerUploader>(
+                 {.settings = lcake::docker::kUploaderSchema, .accepts = "oci-image", .produces = "oci-image"}),
+             lcake::verifier<lcake::docker::DockerVerifier>(
+                 {.settings = lcake::docker::kVerifierSchema, .accepts = "oci-image"}))

@@ -1,6 +1,7 @@
 // End-to-end tests of the docker plugin against real services started from
 // tests/services: podman's Docker-compatible API on a unix socket and a
 // docker-registry on 127.0.0.1, both in a temp dir, stopped at the end.
+#include "lcake/detail/posix_process.hpp"
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 
@@ -121,7 +122,12 @@ class TestContext : public lcake::Context, public lcake::CleanupLedger {
     if (level >= lcake::LogLevel::info) std::fprintf(stderr, "  [%7.2fs] %s\n", t, line.c_str());
     logs.push_back(line);
   }
-  void progress(double, std::string_view) override {}
+  using lcake::Context::progress;
+  void progress(const lcake::Progress&) override {}
+  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec& spec) override {
+    return std::make_unique<lcake::detail::PosixProcess>(spec, lcake::detail::ProcessHooks{&token, this, {}, work_});
+  }
+
   const lcake::CancelToken& cancel() const override { return token; }
   lcake::CleanupLedger& ledger() override { return *this; }
   const fs::path& work_dir() const override { return work_; }
@@ -461,19 +467,19 @@ TEST_CASE("the plugin file declares three roles with valid schemas") {
   fs::path so = fs::path(bin ? bin : LCAKE_TEST_BINARY_DIR) / "lib/lcake/plugins/lcake-docker.so";
   void* handle = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   REQUIRE_MESSAGE(handle, dlerror());
-  auto entry = reinterpret_cast<lcake_plugin_entry>(dlsym(handle, LCAKE_ENTRY_PREFIX "1"));
+  auto entry = reinterpret_cast<lcake_plugin_entry>(dlsym(handle, LCAKE_ENTRY_PREFIX LCAKE_DETAIL_STR(LCAKE_API_VERSION)));
   REQUIRE(static_cast<bool>(entry));
   const lcake_plugin_descriptor* d = entry();
   CHECK(std::string(d->name) == "docker");
-  CHECK(d->roles == (LCAKE_ROLE_BUILDER | LCAKE_ROLE_UPLOADER | LCAKE_ROLE_VERIFIER));
-  for (const char* schema : {d->builder_schema, d->uploader_schema, d->verifier_schema}) {
-    auto j = json::parse(schema);
-    CHECK(j["type"] == "object");
+  for (const lcake_role_spec* spec : {&d->builder, &d->uploader, &d->verifier}) {
+    CHECK(static_cast<bool>(spec->factory));
+    CHECK(json::parse(spec->settings)["type"] == "object");
+    CHECK(std::string(spec->accepts) == "oci-image");
   }
   char err[256] = {0};
-  CHECK(d->make_builder("{\"docker_host\": \"ftp://x\"}", err, sizeof err) == nullptr);
+  CHECK(d->builder.factory("{\"docker_host\": \"ftp://x\"}", err, sizeof err) == nullptr);
   CHECK(std::string(err).find("DOCKER_HOST 'ftp://x' is not supported") != std::string::npos);
-  void* uploader = d->make_uploader("{}", err, sizeof err);
+  void* uploader = d->uploader.factory("{}", err, sizeof err);
   CHECK(uploader != nullptr);
   delete static_cast<lcake::Uploader*>(uploader);
   // Plugins are never unloaded (as in the host).

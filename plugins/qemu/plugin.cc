@@ -58,6 +58,8 @@ constexpr const char* kUploaderSchema = R"schema({
 }  // namespace
 
 LCAKE_PLUGIN("qemu", "0.1.0", "QEMU disk images: qcow2 overlay layers built over SSH, local store, boot verification",
-             lcake::builder<lcake::qemu::QemuBuilder>(kBuilderSchema),
-             lcake::uploader<lcake::qemu::QemuUploader>(kUploaderSchema),
-             lcake::verifier<lcake::qemu::QemuVerifier>(kVerifierSchema))
+             lcake::builder<lcake::qemu::QemuBuilder>(
+                 {.settings = kBuilderSchema, .accepts = "qcow2 raw", .produces = "qcow2 raw"}),
+             lcake::uploader<lcake::qemu::QemuUploader>(
+                 {.settings = kUploaderSchema, .accepts = "qcow2 raw", .produces = "qcow2"}),
+             lcake::verifier<lcake::qemu::QemuVerifier>({.settings = kVerifierSchema, .accepts = "qcow2 raw"}))

@@ -408,23 +408,25 @@ TEST_CASE("the built lcake-qemu.so declares three roles with valid JSON Schemas"
   auto so = env_dir("LCAKE_BINARY_DIR", fs::current_path()) / "lib" / "lcake" / "plugins" / "lcake-qemu.so";
   void* handle = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   REQUIRE_MESSAGE(handle, ::dlerror());
-  auto entry = reinterpret_cast<lcake_plugin_entry>(::dlsym(handle, LCAKE_ENTRY_PREFIX "1"));
+  auto entry = reinterpret_cast<lcake_plugin_entry>(
+      ::dlsym(handle, LCAKE_ENTRY_PREFIX LCAKE_DETAIL_STR(LCAKE_API_VERSION)));
   REQUIRE(static_cast<bool>(entry));
   const auto* d = entry();
   CHECK(std::string(d->name) == "qemu");
-  CHECK(d->api_major == LCAKE_API_MAJOR);
-  CHECK(d->struct_size == sizeof(lcake_plugin_descriptor));
-  CHECK(d->roles == (LCAKE_ROLE_BUILDER | LCAKE_ROLE_UPLOADER | LCAKE_ROLE_VERIFIER));
-  for (const char* schema : {d->builder_schema, d->uploader_schema, d->verifier_schema}) {
-    auto j = json::parse(schema);
+  CHECK(d->api_version == LCAKE_API_VERSION);
+  CHECK(std::string(d->abi) == LCAKE_ABI_TAG);
+  for (const lcake_role_spec* spec : {&d->builder, &d->uploader, &d->verifier}) {
+    REQUIRE(static_cast<bool>(spec->factory));
+    auto j = json::parse(spec->settings);
     CHECK(j["type"] == "object");
+    CHECK(std::string(spec->accepts).find("qcow2") != std::string::npos);
   }
-  CHECK(json::parse(d->builder_schema)["properties"]["accelerator"]["default"] == "auto");
+  CHECK(json::parse(d->builder.settings)["properties"]["accelerator"]["default"] == "auto");
   char err[256] = "";
-  void* builder = d->make_builder(R"({"accelerator": "tcg", "memory": 256})", err, sizeof err);
+  void* builder = d->builder.factory(R"({"accelerator": "tcg", "memory": 256})", err, sizeof err);
   REQUIRE(builder);
   delete static_cast<Builder*>(builder);
-  CHECK(d->make_verifier("{not json", err, sizeof err) == nullptr);
+  CHECK(d->verifier.factory("{not json", err, sizeof err) == nullptr);
   CHECK(std::string(err).size() > 0);
   // Plugins are never unloaded.
 }

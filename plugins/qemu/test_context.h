@@ -2,6 +2,7 @@
 // logs to stderr (and keeps them), an in-memory ledger, dirs under a temp root,
 // SSH through the host's libssh communicator.
 #pragma once
+#include "lcake/detail/posix_process.hpp"
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -39,7 +40,12 @@ class TestContext : public Context {
   // work_dir = root/work/<step>, store_dir = root/store/<step>
   TestContext(const std::filesystem::path& root, const std::string& step);
   void log(LogLevel level, std::string_view message) override;
-  void progress(double, std::string_view) override {}
+  using lcake::Context::progress;
+  void progress(const lcake::Progress&) override {}
+  std::unique_ptr<Process> spawn(const ProcessSpec& spec) override {
+    return std::make_unique<detail::PosixProcess>(spec, detail::ProcessHooks{&cancel_, &ledger_, {}, work_});
+  }
+
   const CancelToken& cancel() const override { return cancel_; }
   CleanupLedger& ledger() override { return ledger_; }
   const std::filesystem::path& work_dir() const override { return work_; }

@@ -7,7 +7,7 @@ function(lcake_add_plugin name)
   cmake_parse_arguments(P "NO_INSTALL" "INSTALL_DIR;OUTPUT_DIR" "SOURCES;LIBS" ${ARGN})
   set(tgt lcake-${name})
   add_library(${tgt} MODULE ${P_SOURCES})
-  target_link_libraries(${tgt} PRIVATE lcake::sdk ${P_LIBS})
+  target_link_libraries(${tgt} PRIVATE lcake::sdk OpenSSL::Crypto Threads::Threads ${P_LIBS})
   set_target_properties(${tgt} PROPERTIES PREFIX "" OUTPUT_NAME lcake-${name} SUFFIX ".so"
     CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
   target_link_options(${tgt} PRIVATE -Wl,--no-undefined)

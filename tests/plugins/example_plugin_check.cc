@@ -57,7 +57,10 @@ class CheckContext : public lcake::Context {
  public:
   explicit CheckContext(fs::path dir) : dir_(std::move(dir)) {}
   void log(lcake::LogLevel, std::string_view m) override { std::cerr << "plugin: " << m << "\n"; }
-  void progress(double, std::string_view) override {}
+  using lcake::Context::progress;
+  void progress(const lcake::Progress&) override {}
+  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec&) override { throw lcake::BuildError("not here"); }
+
   const lcake::CancelToken& cancel() const override { return cancel_; }
   lcake::CleanupLedger& ledger() override { return ledger_; }
   const fs::path& work_dir() const override { return dir_; }
@@ -105,7 +108,7 @@ int main(int argc, char** argv) {
     EXPECT(info.name == "publish-dir");
     EXPECT(info.version == "1.0.0");
     EXPECT(info.roles == std::vector<std::string>{"uploader"});
-    EXPECT(info.schemas.at("uploader").at("required") == nlohmann::json::array({"directory"}));
+    EXPECT(info.role.at("uploader").settings.at("required") == nlohmann::json::array({"directory"}));
 
     // Two artifacts: one by path in id (a disk), one by metadata.path (id is a digest).
     std::string disk(3 * 1024 * 1024 + 17, '\0');

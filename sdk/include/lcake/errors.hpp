@@ -9,6 +9,17 @@ struct InputError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A bad value in one of the role's own inputs, named relative to that input:
+// part "settings" | "source" | "options" | "publish", pointer "/disk/format"
+// (a JSON pointer inside it, "" for the whole value). The host turns it into
+// the full pointer and the file:line (or flag) that set the value.
+struct ValueError : InputError {
+  ValueError(std::string part_, std::string pointer_, const std::string& message)
+      : InputError(message), part(std::move(part_)), pointer(std::move(pointer_)) {}
+  std::string part;
+  std::string pointer;
+};
+
 // A build, upload or verify step failed: exit code 1.
 struct BuildError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -1,8 +1,11 @@
-// The plugin declaration: one C struct returned by one extern "C" entry point.
+// The plugin declaration: one struct returned by one extern "C" entry point.
 //
-//   class DirUploader : public lcake::Uploader { public: explicit DirUploader(const nlohmann::json& settings); ... };
 //   LCAKE_PLUGIN("publish-dir", "1.0.0", "Copies artifacts into a directory",
-//                lcake::uploader<DirUploader>(kSettingsSchema));
+//                lcake::uploader<DirUploader>({.settings = kSettings,
+//                                              .accepts = "qcow2 raw", .produces = "file"}));
+//
+// The host loads a plugin only when LCAKE_API_VERSION and LCAKE_ABI_TAG equal its
+// own (see version.hpp): C++ objects cross this boundary, exceptions do not.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -17,45 +20,59 @@
 
 extern "C" {
 
-enum lcake_role : std::uint32_t {
-  LCAKE_ROLE_BUILDER = 1u << 0,
-  LCAKE_ROLE_UPLOADER = 1u << 1,
-  LCAKE_ROLE_VERIFIER = 1u << 2,
-};
-
 // A factory never throws: on failure it returns nullptr and writes a
 // NUL-terminated message into err (at most err_size bytes).
 typedef void* (*lcake_factory)(const char* settings_json, char* err, std::size_t err_size);
 
+// What one role takes and makes. Every schema is JSON Schema (draft 7) text; the
+// host validates each value against it (config validate, plan, before a build)
+// and injects the schema's defaults before the plugin sees it. Null: the value
+// must be absent or an empty object.
+struct lcake_role_spec {
+  const char* settings;  // target.<role>.settings
+  const char* source;    // builder only: pipeline variants.V.sources.<plugin> (the first layer's source)
+  const char* options;   // pipeline layers.L.<role> (builder | uploader | verifier)
+  const char* publish;   // uploader only: pipeline layers.L.publish
+  // Space-separated artifact types. builder: parent types it builds on;
+  // uploader: built types it uploads; verifier: candidate types it boots.
+  const char* accepts;
+  const char* produces;  // builder, uploader: the types it returns
+  lcake_factory factory; // null: the plugin has no such role
+};
+
 struct lcake_plugin_descriptor {
-  std::uint32_t api_major;
-  std::uint32_t api_minor;
-  std::uint32_t struct_size;  // sizeof(lcake_plugin_descriptor) the plugin was built with
+  std::uint32_t api_version;  // LCAKE_API_VERSION
+  const char* abi;            // LCAKE_ABI_TAG
   const char* name;
   const char* version;
   const char* summary;
-  std::uint32_t roles;  // LCAKE_ROLE_* bits
-  // JSON Schema (draft 7) text for each role's settings; null when the role is absent.
-  const char* builder_schema;
-  const char* uploader_schema;
-  const char* verifier_schema;
-  // Each returns a new lcake::Builder* / lcake::Uploader* / lcake::Verifier*
-  // (as void*), owned by the host.
-  lcake_factory make_builder;
-  lcake_factory make_uploader;
-  lcake_factory make_verifier;
+  lcake_role_spec builder;
+  lcake_role_spec uploader;
+  lcake_role_spec verifier;
 };
 
 typedef const lcake_plugin_descriptor* (*lcake_plugin_entry)(void);
 }
 
-namespace lcake::detail {
+namespace lcake {
+
+// The C++ face of lcake_role_spec (designated initializers, all optional).
+struct RoleSpec {
+  const char* settings = nullptr;
+  const char* source = nullptr;
+  const char* options = nullptr;
+  const char* publish = nullptr;
+  const char* accepts = nullptr;
+  const char* produces = nullptr;
+};
+
+namespace detail {
 
 template <class Base, class T>
 void* construct(const char* settings_json, char* err, std::size_t err_size) noexcept {
-  auto fail = [&](const std::string& msg) -> void* {
+  auto fail = [&](const char* msg) -> void* {
     if (err && err_size) {
-      std::strncpy(err, msg.c_str(), err_size - 1);
+      std::strncpy(err, msg, err_size - 1);
       err[err_size - 1] = '\0';
     }
     return nullptr;
@@ -71,27 +88,31 @@ void* construct(const char* settings_json, char* err, std::size_t err_size) noex
   }
 }
 
+enum class RoleKind { builder, uploader, verifier };
+
 struct RoleDef {
-  std::uint32_t role;
-  const char* schema;
-  lcake_factory factory;
+  RoleKind kind;
+  lcake_role_spec spec;
 };
 
+inline lcake_role_spec to_c(const RoleSpec& s, lcake_factory f) {
+  return {s.settings, s.source, s.options, s.publish, s.accepts, s.produces, f};
+}
+
 inline void apply(lcake_plugin_descriptor& d, const RoleDef& r) {
-  d.roles |= r.role;
-  if (r.role == LCAKE_ROLE_BUILDER) d.builder_schema = r.schema, d.make_builder = r.factory;
-  if (r.role == LCAKE_ROLE_UPLOADER) d.uploader_schema = r.schema, d.make_uploader = r.factory;
-  if (r.role == LCAKE_ROLE_VERIFIER) d.verifier_schema = r.schema, d.make_verifier = r.factory;
+  if (r.kind == RoleKind::builder) d.builder = r.spec;
+  if (r.kind == RoleKind::uploader) d.uploader = r.spec;
+  if (r.kind == RoleKind::verifier) d.verifier = r.spec;
 }
 
 template <class... Roles>
 lcake_plugin_descriptor describe(const char* name, const char* version, const char* summary,
                                  const Roles&... roles) {
-  static_assert(sizeof...(Roles) > 0, "LCAKE_PLUGIN: name at least one role, e.g. lcake::builder<MyBuilder>(schema)");
+  static_assert(sizeof...(Roles) > 0,
+                "LCAKE_PLUGIN: name at least one role, e.g. lcake::builder<MyBuilder>({...})");
   lcake_plugin_descriptor d{};
-  d.api_major = LCAKE_API_MAJOR;
-  d.api_minor = LCAKE_API_MINOR;
-  d.struct_size = sizeof(lcake_plugin_descriptor);
+  d.api_version = LCAKE_API_VERSION;
+  d.abi = LCAKE_ABI_TAG;
   d.name = name;
   d.version = version;
   d.summary = summary;
@@ -100,40 +121,38 @@ lcake_plugin_descriptor describe(const char* name, const char* version, const ch
 }
 
 template <class Base, class T>
-constexpr void check_role(const char* role) {
-  (void)role;
-  static_assert(std::is_base_of_v<Base, T>, "the class given to lcake::builder/uploader/verifier must derive from lcake::Builder/Uploader/Verifier");
-  static_assert(std::is_constructible_v<T, const nlohmann::json&>, "a role class needs a constructor taking (const nlohmann::json& settings)");
+constexpr void check_role() {
+  static_assert(std::is_base_of_v<Base, T>,
+                "the class given to lcake::builder/uploader/verifier must derive from "
+                "lcake::Builder/Uploader/Verifier");
+  static_assert(std::is_constructible_v<T, const nlohmann::json&>,
+                "a role class needs a constructor taking (const nlohmann::json& settings)");
 }
 
-}  // namespace lcake::detail
+}  // namespace detail
 
-namespace lcake {
-
-// `schema` is the JSON Schema of the role's settings; the host validates the
-// settings against it before the constructor sees them.
 template <class T>
-detail::RoleDef builder(const char* schema) {
-  detail::check_role<Builder, T>("builder");
-  return {LCAKE_ROLE_BUILDER, schema, &detail::construct<Builder, T>};
+detail::RoleDef builder(const RoleSpec& spec) {
+  detail::check_role<Builder, T>();
+  return {detail::RoleKind::builder, detail::to_c(spec, &detail::construct<Builder, T>)};
 }
 template <class T>
-detail::RoleDef uploader(const char* schema) {
-  detail::check_role<Uploader, T>("uploader");
-  return {LCAKE_ROLE_UPLOADER, schema, &detail::construct<Uploader, T>};
+detail::RoleDef uploader(const RoleSpec& spec) {
+  detail::check_role<Uploader, T>();
+  return {detail::RoleKind::uploader, detail::to_c(spec, &detail::construct<Uploader, T>)};
 }
 template <class T>
-detail::RoleDef verifier(const char* schema) {
-  detail::check_role<Verifier, T>("verifier");
-  return {LCAKE_ROLE_VERIFIER, schema, &detail::construct<Verifier, T>};
+detail::RoleDef verifier(const RoleSpec& spec) {
+  detail::check_role<Verifier, T>();
+  return {detail::RoleKind::verifier, detail::to_c(spec, &detail::construct<Verifier, T>)};
 }
 
 }  // namespace lcake
 
-#define LCAKE_PLUGIN(NAME, VERSION, SUMMARY, ...)                                             \
-  extern "C" __attribute__((visibility("default"))) const lcake_plugin_descriptor*           \
-  LCAKE_ENTRY_NAME(void) {                                                                     \
-    static const lcake_plugin_descriptor descriptor =                                          \
-        ::lcake::detail::describe(NAME, VERSION, SUMMARY, __VA_ARGS__);                        \
-    return &descriptor;                                                                        \
+#define LCAKE_PLUGIN(NAME, VERSION, SUMMARY, ...)                                   \
+  extern "C" __attribute__((visibility("default"))) const lcake_plugin_descriptor* \
+  LCAKE_ENTRY_NAME(void) {                                                         \
+    static const lcake_plugin_descriptor descriptor =                              \
+        ::lcake::detail::describe(NAME, VERSION, SUMMARY, __VA_ARGS__);            \
+    return &descriptor;                                                            \
   }

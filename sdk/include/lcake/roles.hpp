@@ -14,8 +14,10 @@ struct LayerInfo {
   std::string target;
   std::string variant;
   std::string layer;
-  std::string key;  // hex sha256 layer key
+  std::string key;  // hex sha256 layer key (what was built)
   std::string lcake_version;
+  std::string pipeline;
+  std::string upload_key;  // over the key and the uploader's settings and options (what is uploaded)
 };
 
 // Shared by the three roles: deleting what a role created.
@@ -75,14 +77,28 @@ struct UploadRequest {
   nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.uploader
 };
 
+// Finding an upload made earlier for request.layer.upload_key in the backend
+// itself (a registry tag, a Glance property, EC2 tags), so a runner with an empty
+// state dir gets a cache hit.
+struct FindRequest {
+  LayerInfo layer;
+  nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.uploader
+};
+
 struct PublishRequest {
   LayerInfo layer;
-  nlohmann::json options = nlohmann::json::object();
+  nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.publish
 };
 
 class Uploader : public Role {
  public:
   virtual Artifact upload(const UploadRequest& request, Context& ctx) = 0;
+  // The artifact uploaded earlier for this upload key, if the backend has it.
+  // Must not create anything. Default: the backend keeps no such index.
+  virtual std::optional<Artifact> find(const FindRequest& request, Context& ctx) {
+    (void)request, (void)ctx;
+    return std::nullopt;
+  }
   // Make a verified upload public (moving tags, launch permissions...).
   // Returns the artifact with any metadata the publication added.
   virtual Artifact publish(const Artifact& uploaded, const PublishRequest& request, Context& ctx) {

@@ -10,4 +10,4 @@ class Up : public lcake::Uploader {
 }  // namespace
 
 LCAKE_PLUGIN("bad-schema", "0.1", "Schema is not JSON",
-             lcake::uploader<Up>("{\"type\": \"object\",\n \"properties\": {oops}}"))
+             lcake::uploader<Up>({.settings = "{\"type\": \"object\",\n \"properties\": {oops}}", .produces = "file"}))

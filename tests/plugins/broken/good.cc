@@ -62,5 +62,6 @@ class GoodVerifier : public lcake::Verifier {
 }  // namespace
 
 LCAKE_PLUGIN("good", "1.2.3", "All three roles, doing nothing",
-             lcake::builder<GoodBuilder>(kSchema), lcake::uploader<GoodUploader>("{}"),
-             lcake::verifier<GoodVerifier>("{}"))
+             lcake::builder<GoodBuilder>({.settings = kSchema, .produces = "none"}),
+             lcake::uploader<GoodUploader>({.settings = "{}", .produces = "none"}),
+             lcake::verifier<GoodVerifier>({.settings = "{}"}))

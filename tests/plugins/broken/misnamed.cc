@@ -9,4 +9,4 @@ class Up : public lcake::Uploader {
 };
 }  // namespace
 
-LCAKE_PLUGIN("something-else", "0.1", "Wrong name inside", lcake::uploader<Up>("{}"))
+LCAKE_PLUGIN("something-else", "0.1", "Wrong name inside", lcake::uploader<Up>({.settings = "{}", .produces = "file"}))

@@ -13,4 +13,4 @@ class ThrowingBuilder : public lcake::Builder {
 };
 }  // namespace
 
-LCAKE_PLUGIN("throwing", "0.1", "Builder constructor throws", lcake::builder<ThrowingBuilder>("{}"))
+LCAKE_PLUGIN("throwing", "0.1", "Builder constructor throws", lcake::builder<ThrowingBuilder>({.settings = "{}", .produces = "none"}))

@@ -11,4 +11,4 @@ class Up : public lcake::Uploader {
   lcake::Artifact upload(const lcake::UploadRequest& r, lcake::Context&) override { return r.built; }
 };
 }  // namespace
-LCAKE_PLUGIN("unresolved", "0.1", "Has an undefined symbol", lcake::uploader<Up>("{}"))
+LCAKE_PLUGIN("unresolved", "0.1", "Has an undefined symbol", lcake::uploader<Up>({.settings = "{}", .produces = "file"}))

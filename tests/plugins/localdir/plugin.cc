@@ -200,6 +200,9 @@ class DirVerifier : public lcake::Verifier {
 }  // namespace localdir
 
 LCAKE_PLUGIN("localdir", "1.0.0", "Test backend: directories as machines, /bin/sh as communicator",
-             lcake::builder<localdir::DirBuilder>(localdir::kBuilderSchema),
-             lcake::uploader<localdir::DirUploader>(localdir::kUploaderSchema),
-             lcake::verifier<localdir::DirVerifier>(localdir::kVerifierSchema))
+             lcake::builder<localdir::DirBuilder>(
+                 {.settings = localdir::kBuilderSchema, .accepts = "dir tar", .produces = "dir tar"}),
+             lcake::uploader<localdir::DirUploader>(
+                 {.settings = localdir::kUploaderSchema, .accepts = "dir tar", .produces = "dir"}),
+             lcake::verifier<localdir::DirVerifier>(
+                 {.settings = localdir::kVerifierSchema, .accepts = "dir tar"}))
