@@ -12,11 +12,20 @@
 #include <string_view>
 #include <vector>
 
-#include "http_client.h"
+#include "lcake/common/http_client.h"
 #include "lcake/communicator.hpp"
 #include "lcake/context.hpp"
 
 namespace lcake::docker {
+
+using http::HttpFailure;
+using http::HttpRequest;
+using http::HttpResponse;
+using http::http_perform;
+using http::url_escape;
+using http::base64_encode;
+using http::base64_decode;
+
 
 struct EngineOptions {
   std::string docker_host;  // empty: $DOCKER_HOST, else unix:///var/run/docker.sock

@@ -5,9 +5,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "http_client.h"
+#include "lcake/common/http_client.h"
 
 namespace lcake::docker {
+using http::base64_decode;
+using http::base64_encode;
 namespace {
 
 std::filesystem::path config_path() {

@@ -8,11 +8,20 @@
 #include <string>
 #include <vector>
 
-#include "http_client.h"
+#include "lcake/common/http_client.h"
 #include "lcake/context.hpp"
 #include "registry_auth.h"
 
 namespace lcake::docker {
+
+using http::HttpFailure;
+using http::HttpRequest;
+using http::HttpResponse;
+using http::http_perform;
+using http::url_escape;
+using http::base64_encode;
+using http::base64_decode;
+
 
 struct Manifest {
   std::string body;        // the exact bytes: their digest is the manifest's identity

@@ -1,4 +1,4 @@
-#include "http_client.h"
+#include "lcake/common/http_client.h"
 
 #include <curl/curl.h>
 
@@ -6,10 +6,12 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <random>
+#include <thread>
 
 #include <openssl/evp.h>
 
-namespace lcake::docker {
+namespace lcake::http {
 namespace {
 
 void global_init() {
@@ -59,6 +61,11 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
 
 size_t on_read(char* buffer, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
+  if (t->request->body_reader) {
+    std::size_t got = t->request->body_reader(buffer, size * n);
+    t->sent += got;
+    return got;
+  }
   const std::string& body = t->request->body;
   size_t left = body.size() - t->sent;
   size_t take = std::min(left, size * n);
@@ -67,8 +74,10 @@ size_t on_read(char* buffer, size_t size, size_t n, void* user) {
   return take;
 }
 
-int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(user);
+  if (t->request->on_upload_progress && ulnow > 0)
+    t->request->on_upload_progress(static_cast<std::uint64_t>(ulnow), t->request->body_size);
   if (t->request->cancel && t->request->cancel->cancelled()) {
     t->cancelled = true;
     return 1;
@@ -103,16 +112,27 @@ HttpResponse http_perform(const HttpRequest& request) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
+  if (!request.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, request.ca_file.c_str());
+  if (!request.client_cert.empty()) curl_easy_setopt(c, CURLOPT_SSLCERT, request.client_cert.c_str());
+  if (!request.client_key.empty()) curl_easy_setopt(c, CURLOPT_SSLKEY, request.client_key.c_str());
+  if (request.stall_timeout.count() > 0) {
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(request.stall_timeout.count()));
+  }
   if (request.method == "HEAD") {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (request.method != "GET") {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
-  if (request.has_body || !request.body.empty()) {
+  if (request.has_body || !request.body.empty() || request.body_reader) {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(c, CURLOPT_READDATA, &transfer);
-    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    curl_off_t size = request.body_reader ? static_cast<curl_off_t>(request.body_size)
+                                          : static_cast<curl_off_t>(request.body.size());
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, size);
+    // Larger buffers: fewer read callbacks and syscalls on multi-gigabyte uploads.
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024L);
   } else if (request.method == "POST") {
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
@@ -130,6 +150,9 @@ HttpResponse http_perform(const HttpRequest& request) {
     std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     auto kind = HttpFailure::Kind::other;
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) kind = HttpFailure::Kind::connect;
+    if (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
+        rc == CURLE_PARTIAL_FILE)
+      kind = HttpFailure::Kind::connect;  // reset or dropped: worth a retry
     if (rc == CURLE_OPERATION_TIMEDOUT) {
       long code = 0;
       curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -141,6 +164,53 @@ HttpResponse http_perform(const HttpRequest& request) {
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &response.status);
   return response;
+}
+
+namespace {
+
+bool default_retry_on(const HttpResponse& r) {
+  return r.status == 429 || r.status == 500 || r.status == 502 || r.status == 503 || r.status == 504;
+}
+
+// Retry-After in seconds (the HTTP-date form is rare from APIs; ignored).
+std::chrono::milliseconds retry_after(const HttpResponse& r) {
+  std::string v = r.header("retry-after");
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return {};
+  return std::chrono::seconds(std::stol(v));
+}
+
+}  // namespace
+
+HttpResponse http_perform_retrying(HttpRequest request, const RetryPolicy& policy) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto retry_on = policy.retry_on ? policy.retry_on : default_retry_on;
+  bool can_repeat = !request.body_reader || static_cast<bool>(request.rewind);
+  for (int attempt = 1;; ++attempt) {
+    if (attempt > 1 && request.rewind) request.rewind();
+    if (policy.prepare) policy.prepare(request);
+    std::string why;
+    std::chrono::milliseconds hint{0};
+    bool last = attempt >= policy.attempts || !can_repeat;
+    try {
+      HttpResponse r = http_perform(request);
+      if (last || !retry_on(r)) return r;
+      why = "HTTP " + std::to_string(r.status);
+      hint = retry_after(r);
+    } catch (const HttpFailure& f) {
+      if (last) throw;
+      why = f.what();
+    }
+    std::chrono::milliseconds cap = std::min(
+        policy.max_delay, std::chrono::milliseconds(policy.initial_delay.count() << std::min(attempt - 1, 16)));
+    std::uniform_int_distribution<long long> jitter(0, cap.count());
+    auto delay = std::max(hint, std::chrono::milliseconds(jitter(rng)));
+    if (policy.on_retry) policy.on_retry(attempt, why, delay);
+    if (request.cancel) {
+      if (request.cancel->wait_for(delay)) throw lcake::Cancelled();
+    } else {
+      std::this_thread::sleep_for(delay);
+    }
+  }
 }
 
 std::string url_escape(std::string_view s) {
@@ -185,4 +255,4 @@ std::string base64_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace lcake::docker
+}  // namespace lcake::http
