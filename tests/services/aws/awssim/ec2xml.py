@@ -1,0 +1,91 @@
+"""EC2 Query-protocol XML: building responses and errors, and editing moto's answers."""
+import uuid
+import xml.etree.ElementTree as ET
+
+from .http import Response
+
+NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
+ET.register_namespace("", NS)
+
+
+def _fill(el, value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if v is not None:
+                _fill(ET.SubElement(el, k), v)
+    elif isinstance(value, list):
+        for v in value:
+            _fill(ET.SubElement(el, "item"), v)
+    elif isinstance(value, bool):
+        el.text = "true" if value else "false"
+    else:
+        el.text = str(value)
+
+
+def response(action, members):
+    """<ActionResponse> with requestId and members ({locationName: value}; lists become <item>s)."""
+    root = ET.Element(f"{action}Response", xmlns=NS)
+    ET.SubElement(root, "requestId").text = str(uuid.uuid4())
+    _fill(root, members)
+    return Response(200, [("Content-Type", "text/xml;charset=UTF-8")],
+                    b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root))
+
+
+def error(code, message, status=400):
+    root = ET.Element("Response")
+    err = ET.SubElement(ET.SubElement(root, "Errors"), "Error")
+    ET.SubElement(err, "Code").text = code
+    ET.SubElement(err, "Message").text = message
+    ET.SubElement(root, "RequestID").text = str(uuid.uuid4())
+    return Response(status, [("Content-Type", "text/xml;charset=UTF-8")],
+                    b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root))
+
+
+def q(name):
+    return f"{{{NS}}}{name}"
+
+
+def parse(body):
+    return ET.fromstring(body)
+
+
+def serialize(root):
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
+
+
+def child(el, name):
+    """The direct child `name`, in the EC2 namespace or none."""
+    found = el.find(q(name))
+    return found if found is not None else el.find(name)
+
+
+def text(el, name):
+    c = child(el, name)
+    return c.text if c is not None else None
+
+
+def set_text(el, name, value):
+    c = child(el, name)
+    if c is None:
+        c = ET.SubElement(el, q(name))
+    c.text = value
+    return c
+
+
+def items(el, path):
+    """<item>s under a chain of set elements, e.g. items(root, 'reservationSet')."""
+    node = el
+    for name in path.split("/"):
+        node = child(node, name) if node is not None else None
+    return [] if node is None else [c for c in node if c.tag in (q("item"), "item")]
+
+
+def indexed(params, prefix):
+    """Query-protocol lists: Prefix.1, Prefix.2, ... -> [dict of the rest of each name]."""
+    out = {}
+    for k, v in params.items():
+        if k.startswith(prefix + "."):
+            n, _, rest = k[len(prefix) + 1:].partition(".")
+            if n.isdigit():
+                out.setdefault(int(n), {})[rest] = v
+    return [out[n] for n in sorted(out)]
