@@ -66,14 +66,17 @@ class Ebs:
                 break
         else:
             return None
+        req.operation = {"start": "StartSnapshot", "complete": "CompleteSnapshot", "put": "PutSnapshotBlock",
+                         "get": "GetSnapshotBlock", "list": "ListSnapshotBlocks",
+                         "changed": "ListChangedBlocks"}[name]
         upstream = self.moto.forward(req)
         if upstream.auth_failed:
-            self.log("ebs-denied", operation=name, status=upstream.status, path=req.path)
+            self.log("ebs-denied", operation=req.operation, status=upstream.status, path=req.path)
             return upstream
         try:
             return getattr(self, name)(req, upstream, *m.groups())
         except EbsError as e:
-            self.log("ebs-rejected", operation=name, path=req.path, error=e.kind, reason=e.reason, message=e.message)
+            self.log("ebs-rejected", operation=req.operation, path=req.path, error=e.kind, reason=e.reason, message=e.message)
             return e.response()
 
     def snapshot(self, sid):

@@ -5,7 +5,6 @@ import xml.etree.ElementTree as ET
 from .http import Response
 
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
-ET.register_namespace("", NS)
 
 
 def _fill(el, value):
@@ -41,12 +40,17 @@ def error(code, message, status=400):
                     b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root))
 
 
-def q(name):
-    return f"{{{NS}}}{name}"
-
-
 def parse(body):
-    return ET.fromstring(body)
+    """moto's answer with namespace-free tags (so edits need no prefixes); serialize() puts the
+    document's default namespace back as moto sent it."""
+    root = ET.fromstring(body)
+    ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else None
+    for el in root.iter():
+        if isinstance(el.tag, str) and el.tag.startswith("{"):
+            el.tag = el.tag.split("}", 1)[1]
+    if ns:
+        root.set("xmlns", ns)
+    return root
 
 
 def serialize(root):
@@ -54,30 +58,26 @@ def serialize(root):
 
 
 def child(el, name):
-    """The direct child `name`, in the EC2 namespace or none."""
-    found = el.find(q(name))
-    return found if found is not None else el.find(name)
+    return el.find(name)
 
 
 def text(el, name):
-    c = child(el, name)
+    c = el.find(name)
     return c.text if c is not None else None
 
 
 def set_text(el, name, value):
-    c = child(el, name)
+    c = el.find(name)
     if c is None:
-        c = ET.SubElement(el, q(name))
+        c = ET.SubElement(el, name)
     c.text = value
     return c
 
 
 def items(el, path):
     """<item>s under a chain of set elements, e.g. items(root, 'reservationSet')."""
-    node = el
-    for name in path.split("/"):
-        node = child(node, name) if node is not None else None
-    return [] if node is None else [c for c in node if c.tag in (q("item"), "item")]
+    node = el.find(path)
+    return [] if node is None else [c for c in node if c.tag == "item"]
 
 
 def indexed(params, prefix):

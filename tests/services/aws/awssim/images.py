@@ -8,7 +8,7 @@ import threading
 import xml.etree.ElementTree as ET
 
 from . import ec2xml
-from .ec2xml import indexed, q
+from .ec2xml import indexed
 
 
 
@@ -154,21 +154,21 @@ class Images:
             old = ec2xml.child(item, "blockDeviceMapping")
             if old is not None:
                 item.remove(old)
-            bdm = ET.SubElement(item, q("blockDeviceMapping"))
+            bdm = ET.SubElement(item, "blockDeviceMapping")
             for m in image["mappings"]:
-                it = ET.SubElement(bdm, q("item"))
-                ET.SubElement(it, q("deviceName")).text = m["DeviceName"]
+                it = ET.SubElement(bdm, "item")
+                ET.SubElement(it, "deviceName").text = m["DeviceName"]
                 if "VirtualName" in m:
-                    ET.SubElement(it, q("virtualName")).text = m["VirtualName"]
+                    ET.SubElement(it, "virtualName").text = m["VirtualName"]
                 if "Ebs" in m:
-                    ebs = ET.SubElement(it, q("ebs"))
+                    ebs = ET.SubElement(it, "ebs")
                     e = dict(m["Ebs"])
                     snap = self.store.get(e.get("SnapshotId", ""))
                     if "VolumeSize" not in e and snap is not None:
                         e["VolumeSize"] = str(snap.volume_size)
                     for key in ("SnapshotId", "VolumeSize", "DeleteOnTermination", "VolumeType", "Encrypted"):
                         if key in e:
-                            ET.SubElement(ebs, q(key[0].lower() + key[1:])).text = str(e[key]).lower() \
+                            ET.SubElement(ebs, key[0].lower() + key[1:]).text = str(e[key]).lower() \
                                 if key in ("DeleteOnTermination", "Encrypted") else str(e[key])
             if image["root"]:
                 ec2xml.set_text(item, "rootDeviceName", image["root"])

@@ -109,7 +109,7 @@ class Instances:
 
     def rewrite(self, item, inst):
         for el in item.iter():
-            if el.tag.split("}")[-1] in ADDRESS_FIELDS:
+            if el.tag in ADDRESS_FIELDS:
                 el.text = inst.address
         state = ec2xml.child(item, "instanceState")
         moto_state = ec2xml.text(state, "name") if state is not None else None
