@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
@@ -91,6 +92,7 @@ SERVICES = None
 def main(**start):
     """unittest.main with the services started once for the whole file (Services(**start))."""
     global SERVICES
+    warnings.simplefilter("ignore", ResourceWarning)  # botocore leaves pooled sockets to the GC
     SERVICES = Services(**start)
     try:
         prog = unittest.main(module="__main__", exit=False, verbosity=2)
