@@ -201,6 +201,10 @@ def stop_pid(pid_file):
 def stop(args):
     d = os.path.abspath(args.dir)
     stop_pid(os.path.join(d, "aws-sim.pid"))  # first: it stops the instances it booted
+    instances = os.path.join(d, "sim", "instances")
+    if os.path.isdir(instances):  # qemu processes a killed simulator left behind
+        for iid in os.listdir(instances):
+            stop_pid(os.path.join(instances, iid, "qemu.pid"))
     stop_pid(os.path.join(d, "moto.pid"))
     return 0
 

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,8 +52,13 @@ class Services:
         with open(os.path.join(self.dir, "env.json"), encoding="utf-8") as f:
             self.env = json.load(f)
 
-    def stop(self):
+    def stop(self, keep=False):
+        """Stops the services; their directory (logs, block store) stays only when keep is true."""
         subprocess.run([sys.executable, os.path.join(HERE, "aws-services.py"), "stop", "--dir", self.dir], check=False)
+        if keep:
+            print(f"aws-services state kept in {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def client(self, service, region=None, endpoint=None, **creds):
         kw = dict(aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
@@ -94,8 +100,9 @@ def main(**start):
     global SERVICES
     warnings.simplefilter("ignore", ResourceWarning)  # botocore leaves pooled sockets to the GC
     SERVICES = Services(**start)
+    ok = False
     try:
-        prog = unittest.main(module="__main__", exit=False, verbosity=2)
+        ok = unittest.main(module="__main__", exit=False, verbosity=2).result.wasSuccessful()
     finally:
-        SERVICES.stop()
-    sys.exit(0 if prog.result.wasSuccessful() else 1)
+        SERVICES.stop(keep=not ok)
+    sys.exit(0 if ok else 1)

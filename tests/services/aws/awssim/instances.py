@@ -207,6 +207,8 @@ class Instances:
                 with open(os.path.join(home, "qemu.log"), "wb") as out:
                     inst.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                                  start_new_session=True)
+                with open(os.path.join(home, "qemu.pid"), "w", encoding="utf-8") as f:
+                    f.write(f"{inst.proc.pid}\n")  # aws-services.py stop ends it should the simulator die
                 inst.state = "running"
             self.log("instance-booted", instance=inst.id, image=inst.image_id, snapshot=sid, address=inst.address,
                      key=inst.key_name, qemu_pid=inst.proc.pid, disk_bytes=os.path.getsize(disk))
@@ -239,7 +241,7 @@ class Instances:
                 proc.wait()
         inst.state = final_state
         home = os.path.join(self.dir, inst.id)
-        for name in ("disk.raw", "seed.img"):
+        for name in ("disk.raw", "seed.img", "qemu.pid"):
             try:
                 os.unlink(os.path.join(home, name))
             except OSError:

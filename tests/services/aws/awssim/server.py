@@ -5,6 +5,7 @@ import json
 import os
 import threading
 import time
+import traceback
 import urllib.parse
 
 from . import ec2xml, sigv4
@@ -107,9 +108,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         started = time.time()
         if req.service in ("ebs", "ec2") or chunked or length <= SMALL_BODY:
             req.body = self.read_body(length)
-            resp = self.sim.handle(req)
-            if resp is None:
-                resp = self.sim.moto.forward(req)
+            try:
+                resp = self.sim.handle(req)
+                if resp is None:
+                    resp = self.sim.moto.forward(req)
+            except Exception as e:  # noqa: BLE001 - a simulator bug must reach the client as an answer
+                self.sim.log("sim-error", service=req.service, operation=req.operation, path=req.path,
+                             error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
+                resp = ec2xml.error("InternalError", f"aws-sim failed: {type(e).__name__}: {e}", 500)
             self.reply(resp.status, resp.headers, resp.body)
             status = resp.status
         else:
