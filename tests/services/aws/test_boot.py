@@ -16,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awstest  # noqa: E402
+import ec2model  # noqa: E402
 from awstest import BLOCK, ClientError, checksum, error_code  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,6 +52,7 @@ class Boot(unittest.TestCase):
     def setUpClass(cls):
         cls.s = awstest.SERVICES
         cls.ec2, cls.ebs = cls.s.client("ec2"), cls.s.client("ebs")
+        cls.raw = ec2model.Capture(cls.ec2)
 
     def upload(self, path):
         """Two layers: the base holds every other non-zero block, the child the rest."""
@@ -84,6 +86,7 @@ class Boot(unittest.TestCase):
             self.ec2.import_key_pair(KeyName="boot-test", PublicKeyMaterial=f.read())
         run = self.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName="boot-test",
                                      InstanceType="t3.micro", UserData="#cloud-config\n# from the boot test\n")
+        ec2model.check_response("RunInstances", self.raw.bodies["RunInstances"])
         inst = run["Instances"][0]
         iid, addr = inst["InstanceId"], inst["PublicIpAddress"]
         self.assertTrue(addr.startswith("127.") and addr != "127.0.0.1", addr)
@@ -97,6 +100,7 @@ class Boot(unittest.TestCase):
                 self.assertLess(time.time(), deadline, "instance never reached running")
                 time.sleep(0.5)
             self.assertEqual(state["PublicIpAddress"], addr)
+            ec2model.check_response("DescribeInstances", self.raw.bodies["DescribeInstances"])
             booted = [e for e in self.s.events("instance-booted") if e["instance"] == iid]
             self.assertEqual(len(booted), 1)
             self.assertEqual(booted[0]["snapshot"], sid)
@@ -105,6 +109,7 @@ class Boot(unittest.TestCase):
             with open(key + ".pub", encoding="utf-8") as f:
                 self.assertIn(f.read().split()[1], out)
             console = self.ec2.get_console_output(InstanceId=iid)
+            ec2model.check_response("GetConsoleOutput", self.raw.bodies["GetConsoleOutput"])
             self.assertIn("lcake-guest", console.get("Output", ""))
             with self.assertRaises(ClientError) as cm:
                 self.ec2.delete_snapshot(SnapshotId=sid)

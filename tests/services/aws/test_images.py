@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import awstest  # noqa: E402
+import ec2model  # noqa: E402
 from awstest import BLOCK, ClientError, block, checksum, error_code  # noqa: E402
 
 
@@ -17,6 +18,7 @@ class Images(unittest.TestCase):
     def setUpClass(cls):
         cls.s = awstest.SERVICES
         cls.ec2, cls.ebs = cls.s.client("ec2"), cls.s.client("ebs")
+        cls.raw = ec2model.Capture(cls.ec2)
 
     def snapshot(self, blocks=(0, 3), complete=True, ebs=None):
         ebs = ebs or self.ebs
@@ -42,6 +44,7 @@ class Images(unittest.TestCase):
         sid = self.snapshot()
         ami = self.register(sid, "keeps-mapping")
         img = self.ec2.describe_images(ImageIds=[ami])["Images"][0]
+        ec2model.check_response("DescribeImages", self.raw.bodies["DescribeImages"])
         self.assertEqual(img["RootDeviceName"], "/dev/xvda")
         self.assertEqual(img["RootDeviceType"], "ebs")
         self.assertEqual(img["BootMode"], "legacy-bios")

@@ -89,3 +89,17 @@ def indexed(params, prefix):
             if n.isdigit():
                 out.setdefault(int(n), {})[rest] = v
     return [out[n] for n in sorted(out)]
+
+
+def edit(upstream, paths, fn):
+    """moto's answer with fn(item) applied to each <item> found along paths (nested set names);
+    errors pass unchanged."""
+    if upstream.status >= 300:
+        return upstream
+    root = parse(upstream.body)
+    nodes = [root]
+    for path in paths:
+        nodes = [it for node in nodes for it in items(node, path)]
+    for it in nodes:
+        fn(it)
+    return upstream.with_body(serialize(root))

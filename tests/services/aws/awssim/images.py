@@ -141,54 +141,46 @@ class Images:
         return upstream
 
     def describe(self, req, params):
-        upstream = self.moto.forward(req)
-        if upstream.status >= 300:
-            return upstream
-        root = ec2xml.parse(upstream.body)
-        changed = False
-        for item in ec2xml.items(root, "imagesSet"):
-            image = self.get(ec2xml.text(item, "imageId"))
-            if image is None:
-                continue
-            changed = True
-            old = ec2xml.child(item, "blockDeviceMapping")
-            if old is not None:
-                item.remove(old)
-            bdm = ET.SubElement(item, "blockDeviceMapping")
-            for m in image["mappings"]:
-                it = ET.SubElement(bdm, "item")
-                ET.SubElement(it, "deviceName").text = m["DeviceName"]
-                if "VirtualName" in m:
-                    ET.SubElement(it, "virtualName").text = m["VirtualName"]
-                if "Ebs" in m:
-                    ebs = ET.SubElement(it, "ebs")
-                    e = dict(m["Ebs"])
-                    snap = self.store.get(e.get("SnapshotId", ""))
-                    if "VolumeSize" not in e and snap is not None:
-                        e["VolumeSize"] = str(snap.volume_size)
-                    for key in ("SnapshotId", "VolumeSize", "DeleteOnTermination", "VolumeType", "Encrypted"):
-                        if key in e:
-                            ET.SubElement(ebs, key[0].lower() + key[1:]).text = str(e[key]).lower() \
-                                if key in ("DeleteOnTermination", "Encrypted") else str(e[key])
-            if image["root"]:
-                ec2xml.set_text(item, "rootDeviceName", image["root"])
-                ec2xml.set_text(item, "rootDeviceType", "ebs")
-            for key, name in (("Architecture", "architecture"), ("BootMode", "bootMode"),
-                              ("VirtualizationType", "virtualizationType"), ("EnaSupport", "enaSupport")):
-                if image.get(key):
-                    ec2xml.set_text(item, name, str(image[key]).lower() if key == "EnaSupport" else image[key])
-        return upstream.with_body(ec2xml.serialize(root)) if changed else upstream
+        return ec2xml.edit(self.moto.forward(req), ["imagesSet"], self.show_image)
+
+    def show_image(self, item):
+        image = self.get(ec2xml.text(item, "imageId"))
+        if image is None:
+            return
+        old = ec2xml.child(item, "blockDeviceMapping")
+        if old is not None:
+            item.remove(old)
+        bdm = ET.SubElement(item, "blockDeviceMapping")
+        for m in image["mappings"]:
+            it = ET.SubElement(bdm, "item")
+            ET.SubElement(it, "deviceName").text = m["DeviceName"]
+            if "VirtualName" in m:
+                ET.SubElement(it, "virtualName").text = m["VirtualName"]
+            if "Ebs" in m:
+                ebs = ET.SubElement(it, "ebs")
+                e = dict(m["Ebs"])
+                snap = self.store.get(e.get("SnapshotId", ""))
+                if "VolumeSize" not in e and snap is not None:
+                    e["VolumeSize"] = str(snap.volume_size)
+                for key in ("SnapshotId", "VolumeSize", "DeleteOnTermination", "VolumeType", "Encrypted"):
+                    if key in e:
+                        ET.SubElement(ebs, key[0].lower() + key[1:]).text = str(e[key]).lower() \
+                            if key in ("DeleteOnTermination", "Encrypted") else str(e[key])
+        if image["root"]:
+            ec2xml.set_text(item, "rootDeviceName", image["root"])
+            ec2xml.set_text(item, "rootDeviceType", "ebs")
+        for key, name in (("Architecture", "architecture"), ("BootMode", "bootMode"),
+                          ("VirtualizationType", "virtualizationType"), ("EnaSupport", "enaSupport")):
+            if image.get(key):
+                ec2xml.set_text(item, name, str(image[key]).lower() if key == "EnaSupport" else image[key])
 
     def describe_snapshots(self, req, params):
         """EBS-direct snapshots stay pending until CompleteSnapshot (moto shows them completed at once)."""
-        upstream = self.moto.forward(req)
-        if upstream.status >= 300:
-            return upstream
-        root = ec2xml.parse(upstream.body)
-        for item in ec2xml.items(root, "snapshotSet"):
-            snap = self.store.get(ec2xml.text(item, "snapshotId") or "")
-            if snap is not None:
-                ec2xml.set_text(item, "status", snap.status)
-                ec2xml.set_text(item, "progress", "100%" if snap.status == "completed" else "0%")
-                ec2xml.set_text(item, "volumeSize", str(snap.volume_size))
-        return upstream.with_body(ec2xml.serialize(root))
+        return ec2xml.edit(self.moto.forward(req), ["snapshotSet"], self.show_snapshot)
+
+    def show_snapshot(self, item):
+        snap = self.store.get(ec2xml.text(item, "snapshotId") or "")
+        if snap is not None:
+            ec2xml.set_text(item, "status", snap.status)
+            ec2xml.set_text(item, "progress", "100%" if snap.status == "completed" else "0%")
+            ec2xml.set_text(item, "volumeSize", str(snap.volume_size))

@@ -117,33 +117,21 @@ class Instances:
             ec2xml.set_text(state, "name", inst.state)
             ec2xml.set_text(state, "code", str(STATE_CODES[inst.state]))
 
+    def show(self, item):
+        inst = self.get(ec2xml.text(item, "instanceId"))
+        if inst:
+            self.rewrite(item, inst)
+            if inst.state == "pending":  # DescribeInstanceStatus: checks start once the machine runs
+                for name in ("systemStatus", "instanceStatus"):
+                    node = ec2xml.child(item, name)
+                    if node is not None:
+                        ec2xml.set_text(node, "status", "initializing")
+
     def describe(self, req, params):
-        upstream = self.moto.forward(req)
-        if upstream.status >= 300:
-            return upstream
-        root = ec2xml.parse(upstream.body)
-        for res in ec2xml.items(root, "reservationSet"):
-            for item in ec2xml.items(res, "instancesSet"):
-                inst = self.get(ec2xml.text(item, "instanceId"))
-                if inst:
-                    self.rewrite(item, inst)
-        return upstream.with_body(ec2xml.serialize(root))
+        return ec2xml.edit(self.moto.forward(req), ["reservationSet", "instancesSet"], self.show)
 
     def status(self, req, params):
-        upstream = self.moto.forward(req)
-        if upstream.status >= 300:
-            return upstream
-        root = ec2xml.parse(upstream.body)
-        for item in ec2xml.items(root, "instanceStatusSet"):
-            inst = self.get(ec2xml.text(item, "instanceId"))
-            if inst:
-                self.rewrite(item, inst)
-                if inst.state == "pending":
-                    for name in ("systemStatus", "instanceStatus"):
-                        node = ec2xml.child(item, name)
-                        if node is not None:
-                            ec2xml.set_text(node, "status", "initializing")
-        return upstream.with_body(ec2xml.serialize(root))
+        return ec2xml.edit(self.moto.forward(req), ["instanceStatusSet"], self.show)
 
     def get(self, iid):
         with self.lock:

@@ -15,23 +15,10 @@ from .http import HOP_BY_HOP, Moto, Request
 from .images import Images
 from .importsnap import Imports
 from .instances import Instances
+from .reqlog import Log
 from .store import Store
 
 SMALL_BODY = 8 << 20  # bodies of other services above this are streamed through, not held
-
-
-class Log:
-    """JSON lines in STATE/requests.jsonl: every request (no headers or bodies) and every event."""
-
-    def __init__(self, path):
-        self.f = open(path, "a", encoding="utf-8")
-        self.lock = threading.Lock()
-
-    def __call__(self, event, **fields):
-        line = json.dumps(dict({"time": round(time.time(), 3), "event": event}, **fields), default=str)
-        with self.lock:
-            self.f.write(line + "\n")
-            self.f.flush()
 
 
 class Sim:
