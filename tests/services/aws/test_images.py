@@ -107,6 +107,7 @@ class PassThrough(unittest.TestCase):
         s3.create_bucket(Bucket="lcake-big")
         body = os.urandom(12 << 20)  # above the proxy's 8 MiB in-memory limit
         s3.put_object(Bucket="lcake-big", Key="big", Body=body)
+        self.assertEqual(s3.head_object(Bucket="lcake-big", Key="big")["ContentLength"], len(body))
         got = s3.get_object(Bucket="lcake-big", Key="big")["Body"].read()
         self.assertEqual(hashlib.sha256(got).digest(), hashlib.sha256(body).digest())
         up = s3.create_multipart_upload(Bucket="lcake-big", Key="mp")["UploadId"]

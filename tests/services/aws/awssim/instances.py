@@ -190,7 +190,9 @@ class Instances:
                     "-device", "virtio-rng-pci",
                     "-nic", f"user,model=virtio-net-pci,restrict=on,hostfwd=tcp:{inst.address}:22-:22"]
             with self.lock:
-                if inst.terminating:
+                if inst.terminating:  # terminated while its disk was being built
+                    os.unlink(disk)
+                    os.unlink(seed)
                     return
                 with open(os.path.join(home, "qemu.log"), "wb") as out:
                     inst.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

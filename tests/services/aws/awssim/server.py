@@ -117,10 +117,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def reply(self, status, headers, body):
         self.send_response(status)
+        length = str(len(body))
         for k, v in headers:
-            if k.lower() not in HOP_BY_HOP and k.lower() not in ("content-length", "server", "date"):
+            if k.lower() == "content-length" and self.command == "HEAD":
+                length = v  # a HEAD answer announces the size of the body it leaves out
+            elif k.lower() not in HOP_BY_HOP and k.lower() not in ("content-length", "server", "date"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", length)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
