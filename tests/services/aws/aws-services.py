@@ -103,8 +103,8 @@ def spawn(argv, env, log_path):
 def start(args):
     py = moto_python()
     if not py:
-        print("SKIPPED: moto_server not found (install moto with its server extra, e.g. pyenv's "
-              "`pip install 'moto[server]'`, or set MOTO_SERVER)", file=sys.stderr)
+        print("SKIPPED: moto_server not found: the AWS tests need moto with its server extra (not in Debian); "
+              "install it where it is available, or set MOTO_SERVER to its moto_server", file=sys.stderr)
         return SKIP
     d = os.path.abspath(args.dir)
     os.makedirs(d, exist_ok=True)

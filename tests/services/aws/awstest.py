@@ -45,6 +45,8 @@ class Services:
                 json.dump(policy, f)
             argv += ["--policy", path]
         r = subprocess.run(argv, capture_output=True, text=True)
+        if r.returncode != 0:
+            shutil.rmtree(self.dir, ignore_errors=True)
         if r.returncode == SKIP:
             skip(r.stderr.strip().replace("SKIPPED: ", ""))
         if r.returncode != 0:
