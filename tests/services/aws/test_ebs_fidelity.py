@@ -68,6 +68,7 @@ class EbsFidelity(unittest.TestCase):
         self.assertRejected(lambda: put(self.ebs, sid, 0, block(1), Checksum=checksum(block(2))), reason="INVALID_BLOCK")
         self.assertRejected(lambda: put(self.ebs, sid, 0, block(1), Checksum="not base64!"))
         self.assertRejected(lambda: put(self.ebs, sid, 0, block(1), ChecksumAlgorithm="MD5"))
+        self.assertRejected(lambda: put(self.ebs, sid, 0, block(1), Progress=101))
         answer = put(self.ebs, sid, 0, block(1))
         self.assertEqual(answer["Checksum"], checksum(block(1)))
         self.assertEqual(answer["ChecksumAlgorithm"], "SHA256")

@@ -4,6 +4,7 @@ refuses what AWS refuses, and passes everything else (S3 large bodies, SSM, laun
 through to moto."""
 import hashlib
 import os
+import time
 import sys
 import unittest
 
@@ -95,6 +96,37 @@ class Images(unittest.TestCase):
         blocks = ebs_west.list_snapshot_blocks(SnapshotId=copied_sid)["Blocks"]
         data = ebs_west.get_snapshot_block(SnapshotId=copied_sid, BlockIndex=1, BlockToken=blocks[0]["BlockToken"])
         self.assertEqual(data["BlockData"].read(), block(1))
+
+
+class InstancesWithoutADisk(unittest.TestCase):
+    """Instances the simulator cannot boot end terminated, their console output saying why."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = awstest.SERVICES
+        cls.ec2, cls.ebs = cls.s.client("ec2"), cls.s.client("ebs")
+
+    def console_after_termination(self, ami):
+        iid = self.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            state = self.ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+            if state in ("shutting-down", "terminated"):
+                break
+            time.sleep(0.2)
+        self.assertIn(state, ("shutting-down", "terminated"))
+        return self.ec2.get_console_output(InstanceId=iid)["Output"]  # botocore decodes the base64
+
+    def test_image_not_registered_through_the_simulator(self):
+        ami = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        self.assertIn("was not registered through aws-sim", self.console_after_termination(ami))
+
+    def test_uefi_image(self):
+        sid = self.ebs.start_snapshot(VolumeSize=1)["SnapshotId"]
+        self.ebs.complete_snapshot(SnapshotId=sid, ChangedBlocksCount=0)
+        ami = self.ec2.register_image(Name="uefi", RootDeviceName="/dev/xvda", BootMode="uefi",
+                                      BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": sid}}])
+        self.assertIn("BootMode uefi is not simulated", self.console_after_termination(ami["ImageId"]))
 
 
 class PassThrough(unittest.TestCase):

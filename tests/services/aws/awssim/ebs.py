@@ -161,6 +161,8 @@ class Ebs:
         if len(data) != BLOCK_SIZE:
             raise invalid(f"block data is {len(data)} bytes; every block must be exactly {BLOCK_SIZE}",
                           "INVALID_BLOCK")
+        if req.h.get("x-amz-progress") is not None:
+            int_param(req.h["x-amz-progress"], "Progress", 0, 100)
         algorithm = req.h.get("x-amz-checksum-algorithm")
         if algorithm != "SHA256":
             raise invalid(f"x-amz-Checksum-Algorithm must be SHA256, got {algorithm!r}")

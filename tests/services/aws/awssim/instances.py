@@ -83,6 +83,8 @@ class Instances:
             with socket.socket() as s:
                 try:
                     s.bind((addr, 22))
+                except PermissionError:
+                    return addr  # not root: qemu will say so when it cannot forward port 22
                 except OSError:
                     continue
             return addr
@@ -173,6 +175,8 @@ class Instances:
             image = self.images.get(inst.image_id)
             if image is None:
                 raise RuntimeError(f"image {inst.image_id} was not registered through aws-sim; there is no disk to boot")
+            if image.get("BootMode") == "uefi":
+                raise RuntimeError("BootMode uefi is not simulated: aws-sim boots disks with BIOS (legacy-bios)")
             sid = self.images.root_snapshot(image)
             snap = self.store.get(sid) if sid else None
             if snap is None:
