@@ -111,12 +111,12 @@ def start(args):
     if os.path.exists(os.path.join(d, "moto.pid")):
         print(f"aws-services: {d} already has running services; stop them first", file=sys.stderr)
         return 2
-    with open(args.policy, encoding="utf-8") as f:
-        try:
+    try:
+        with open(args.policy, encoding="utf-8") as f:
             policy = json.load(f)
-        except ValueError as e:
-            print(f"aws-services: {args.policy}: not a JSON policy document: {e}", file=sys.stderr)
-            return 2
+    except (OSError, ValueError) as e:
+        print(f"aws-services: --policy {args.policy}: cannot read a JSON policy document: {e}", file=sys.stderr)
+        return 2
     moto_port, sim_port = free_port(), free_port()
     moto_log = os.path.join(d, "moto.log")
     # The first three calls (the admin user, its policy, its key) go unchecked; all later ones are checked.

@@ -5,7 +5,6 @@ boots under qemu when run, and its sshd answers on the instance's own address 12
 Needs a bootable whole disk: AWS_SIM_BOOT_DISK=raw-or-qcow2, or AWS_SIM_GUEST_DIR=a
 scripts/build-guest.sh output (made bootable by make-boot-disk.sh). Skips (77) without one, or
 when not root (port 22 on 127.0.0.N)."""
-import base64
 import os
 import shutil
 import subprocess

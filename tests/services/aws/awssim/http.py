@@ -84,7 +84,8 @@ class Moto:
 
     def forward(self, req):
         body = req.body or b""
-        conn, resp = self._send(req, body, len(body) if (body or req.method in ("POST", "PUT")) else None)
+        # Content-Length goes on exactly when the caller sent one (it may be a signed header) or a body.
+        conn, resp = self._send(req, body, len(body) if (body or "content-length" in req.h) else None)
         try:
             data = resp.read()
             return Response(resp.status, [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP], data)

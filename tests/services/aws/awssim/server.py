@@ -3,7 +3,6 @@ and the EC2 calls about images and instances get AWS's behaviour on top (see REA
 import http.server
 import json
 import os
-import threading
 import time
 import traceback
 import urllib.parse
