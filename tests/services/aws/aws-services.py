@@ -106,16 +106,16 @@ def start(args):
         print("SKIPPED: moto_server not found: the AWS tests need moto with its server extra (not in Debian); "
               "install it where it is available, or set MOTO_SERVER to its moto_server", file=sys.stderr)
         return SKIP
-    d = os.path.abspath(args.dir)
-    os.makedirs(d, exist_ok=True)
-    if os.path.exists(os.path.join(d, "moto.pid")):
-        print(f"aws-services: {d} already has running services; stop them first", file=sys.stderr)
-        return 2
     try:
         with open(args.policy, encoding="utf-8") as f:
             policy = json.load(f)
     except (OSError, ValueError) as e:
         print(f"aws-services: --policy {args.policy}: cannot read a JSON policy document: {e}", file=sys.stderr)
+        return 2
+    d = os.path.abspath(args.dir)
+    os.makedirs(d, exist_ok=True)
+    if os.path.exists(os.path.join(d, "moto.pid")):
+        print(f"aws-services: {d} already has running services; stop them first", file=sys.stderr)
         return 2
     moto_port, sim_port = free_port(), free_port()
     moto_log = os.path.join(d, "moto.log")
