@@ -86,6 +86,9 @@ class Images(unittest.TestCase):
         self.assertEqual(img["RootDeviceName"], "/dev/xvda")
         self.assertEqual(west.describe_snapshots(SnapshotIds=[copied_sid])["Snapshots"][0]["State"], "completed")
         ebs_west = self.s.client("ebs", region="eu-west-1")
+        with self.assertRaises(ClientError) as cm:  # the source snapshot lives in us-east-1 only
+            ebs_west.list_snapshot_blocks(SnapshotId=sid)
+        self.assertEqual(error_code(cm.exception), "ResourceNotFoundException")
         blocks = ebs_west.list_snapshot_blocks(SnapshotId=copied_sid)["Blocks"]
         self.assertEqual([b["BlockIndex"] for b in blocks], [1, 2])
         data = ebs_west.get_snapshot_block(SnapshotId=copied_sid, BlockIndex=2, BlockToken=blocks[1]["BlockToken"])

@@ -79,12 +79,13 @@ class Ebs:
             self.log("ebs-rejected", operation=req.operation, path=req.path, error=e.kind, reason=e.reason, message=e.message)
             return e.response()
 
-    def snapshot(self, sid):
+    def snapshot(self, sid, region):
         if not SNAP_ID.match(sid):
             raise invalid(f"invalid snapshot id {sid!r}", "INVALID_SNAPSHOT_ID")
         snap = self.store.get(sid)
-        if snap is None:
-            raise EbsError("ResourceNotFoundException", f"snapshot {sid} does not exist", "SNAPSHOT_NOT_FOUND")
+        if snap is None or snap.region != region:
+            raise EbsError("ResourceNotFoundException", f"snapshot {sid} does not exist in {region}",
+                           "SNAPSHOT_NOT_FOUND")
         return snap
 
     def start(self, req, upstream):
@@ -113,7 +114,7 @@ class Ebs:
                     self.drop_moto_snapshot(moto_doc, req.region)
                     return json_response(201, seen[1])
             if parent_id is not None:
-                parent = self.snapshot(parent_id)
+                parent = self.snapshot(parent_id, req.region)
                 if parent.status != "completed":
                     raise invalid(f"parent snapshot {parent_id} is not completed", "INVALID_SNAPSHOT_ID")
                 if size < parent.volume_size:
@@ -144,7 +145,7 @@ class Ebs:
                 pass
 
     def put(self, req, upstream, sid, index):
-        snap = self.snapshot(sid)
+        snap = self.snapshot(sid, req.region)
         idx = int_param(index, "BlockIndex", 0)
         if snap.status != "pending":
             raise invalid(f"snapshot {sid} is {snap.status}; blocks can be written only while it is pending",
@@ -175,7 +176,7 @@ class Ebs:
         return json_response(201, {}, [("x-amz-Checksum", checksum), ("x-amz-Checksum-Algorithm", "SHA256")])
 
     def complete(self, req, upstream, sid):
-        snap = self.snapshot(sid)
+        snap = self.snapshot(sid, req.region)
         if snap.status != "pending":
             raise invalid(f"snapshot {sid} is already {snap.status}", "INVALID_SNAPSHOT_ID")
         if "x-amz-changedblockscount" not in req.h:
@@ -220,19 +221,19 @@ class Ebs:
         return {"ExpiryTime": time.time() + 3600, "VolumeSize": snap.volume_size, "BlockSize": BLOCK_SIZE}
 
     def list(self, req, upstream, sid):
-        snap = self.snapshot(sid)
+        snap = self.snapshot(sid, req.region)
         start, max_results = self.page(req)
         view = self.store.view(snap)
         items = [{"BlockIndex": i, "BlockToken": block_token(view[i].id, i)} for i in sorted(view)]
         return json_response(200, self.paged(self.header(snap), "Blocks", items, start, max_results))
 
     def changed(self, req, upstream, sid):
-        second = self.snapshot(sid)
+        second = self.snapshot(sid, req.region)
         start, max_results = self.page(req)
         first_id = req.query_params().get("firstSnapshotId")
         second_view = self.store.view(second)
         if first_id:
-            first = self.snapshot(first_id)
+            first = self.snapshot(first_id, req.region)
             if not self.related(first, second):
                 raise invalid(f"{first_id} and {sid} are not of the same volume lineage", "UNRELATED_SNAPSHOTS")
             first_view = self.store.view(first)
@@ -255,7 +256,7 @@ class Ebs:
         return bool({s.id for s in self.store.chain(a)} & {s.id for s in self.store.chain(b)})
 
     def get(self, req, upstream, sid, index):
-        snap = self.snapshot(sid)
+        snap = self.snapshot(sid, req.region)
         idx = int_param(index, "BlockIndex", 0)
         token = req.query_params().get("blockToken")
         if not token:
