@@ -86,23 +86,30 @@ class ImportSnapshot(unittest.TestCase):
         self.assertEqual(sorted(got), [0, 2, 6])
         self.assertEqual(got, self.expected_blocks(self.disk))
 
-    def test_vhd_from_url(self):
+    def converted_import(self, fmt, qemu_fmt, options=()):
         with tempfile.TemporaryDirectory() as d:
-            raw, vhd = os.path.join(d, "d.raw"), os.path.join(d, "d.vhd")
+            raw, out = os.path.join(d, "d.raw"), os.path.join(d, "d." + fmt.lower())
             with open(raw, "wb") as f:
                 f.write(self.disk)
-            subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", raw, vhd], check=True)
-            self.s3.upload_file(vhd, "lcake-import", "disk.vhd")
-        r = self.ec2.import_snapshot(DiskContainer={"Format": "VHD", "Url": "s3://lcake-import/disk.vhd"})
+            subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", qemu_fmt, *options, raw, out], check=True)
+            self.s3.upload_file(out, "lcake-import", "disk." + fmt.lower())
+        url = f"s3://lcake-import/disk.{fmt.lower()}"
+        r = self.ec2.import_snapshot(DiskContainer={"Format": fmt, "Url": url})
         task, _ = self.wait(r["ImportTaskId"])
         d = task["SnapshotTaskDetail"]
         self.assertEqual(d["Status"], "completed", d)
-        self.assertEqual(d["Url"], "s3://lcake-import/disk.vhd")
+        self.assertEqual(d["Url"], url)
         got = self.blocks_of(d["SnapshotId"])
         want = self.expected_blocks(self.disk)
-        for i, data in want.items():  # qemu's VHD rounds the size up to its geometry: only more zeros
+        for i, data in want.items():  # a VHD's size is rounded up to its geometry: only more zeros
             self.assertEqual(got.get(i), data, i)
         self.assertEqual(set(got), set(want))
+
+    def test_vhd_from_url(self):
+        self.converted_import("VHD", "vpc")
+
+    def test_stream_optimized_vmdk(self):
+        self.converted_import("VMDK", "vmdk", ["-o", "subformat=streamOptimized"])
 
     def test_wrong_format_is_deleted_with_message(self):
         with tempfile.TemporaryDirectory() as d:
