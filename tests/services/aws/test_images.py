@@ -53,6 +53,10 @@ class Images(unittest.TestCase):
         self.assertTrue(img["EnaSupport"])
         self.assertEqual(img["BlockDeviceMappings"], [{"DeviceName": "/dev/xvda", "Ebs": {
             "SnapshotId": sid, "VolumeSize": 1, "VolumeType": "gp3", "DeleteOnTermination": True}}])
+        mine = self.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        self.assertFalse([s for s in mine if ami in s.get("Description", "")],
+                         "moto's invented snapshot for the AMI is shown")
+        self.assertIn(sid, [s["SnapshotId"] for s in mine])
         with self.assertRaises(ClientError) as cm:
             self.ec2.delete_snapshot(SnapshotId=sid)
         self.assertEqual(error_code(cm.exception), "InvalidSnapshot.InUse")

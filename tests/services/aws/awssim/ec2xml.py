@@ -93,13 +93,17 @@ def indexed(params, prefix):
 
 def edit(upstream, paths, fn):
     """moto's answer with fn(item) applied to each <item> found along paths (nested set names);
-    errors pass unchanged."""
+    an item for which fn returns False is dropped. Errors pass unchanged."""
     if upstream.status >= 300:
         return upstream
     root = parse(upstream.body)
     nodes = [root]
-    for path in paths:
-        nodes = [it for node in nodes for it in items(node, path)]
-    for it in nodes:
-        fn(it)
+    for depth, path in enumerate(paths):
+        sets = [s for s in (node.find(path) for node in nodes) if s is not None]
+        nodes = [it for s in sets for it in s if it.tag == "item"]
+        if depth == len(paths) - 1:
+            for s in sets:
+                for it in [c for c in s if c.tag == "item"]:
+                    if fn(it) is False:
+                        s.remove(it)
     return upstream.with_body(serialize(root))

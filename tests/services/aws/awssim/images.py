@@ -17,6 +17,7 @@ class Images:
         self.path = os.path.join(state_dir, "images.json")
         self.store, self.moto, self.log, self.admin = store, moto, log, admin
         self.images = {}
+        self.ever = set()  # every image id recorded, deregistered ones too (moto keeps their stand-ins)
         self.lock = threading.Lock()
 
     def _save(self):
@@ -82,6 +83,7 @@ class Images:
                   "SourceImageId": None}
         with self.lock:
             self.images[image_id] = record
+            self.ever.add(image_id)
             self._save()
         self.log("image-registered", image=image_id, region=req.region, root=root,
                  root_snapshot=self.root_snapshot(record))
@@ -114,6 +116,7 @@ class Images:
                       mappings=mappings, SourceImageId=source["ImageId"])
         with self.lock:
             self.images[new_id] = record
+            self.ever.add(new_id)
             self._save()
         self.log("image-copied", image=new_id, source=source["ImageId"], region=req.region,
                  source_region=params.get("SourceRegion"), root_snapshot=self.root_snapshot(record))
@@ -179,6 +182,9 @@ class Images:
         return ec2xml.edit(self.moto.forward(req), ["snapshotSet"], self.show_snapshot)
 
     def show_snapshot(self, item):
+        description = ec2xml.text(item, "description") or ""
+        if description.startswith("Auto-created snapshot for AMI ") and description.rsplit(" ", 1)[1] in self.ever:
+            return False  # moto's stand-in for a mapping it ignored; AWS has no such snapshot
         snap = self.store.get(ec2xml.text(item, "snapshotId") or "")
         if snap is not None:
             ec2xml.set_text(item, "status", snap.status)
