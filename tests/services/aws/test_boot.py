@@ -7,6 +7,7 @@ scripts/build-guest.sh output (made bootable by make-boot-disk.sh). Skips (77) w
 when not root (port 22 on 127.0.0.N)."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,11 @@ class Boot(unittest.TestCase):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
         with open(key + ".pub", "rb") as f:
             self.ec2.import_key_pair(KeyName="boot-test", PublicKeyMaterial=f.read())
-        run = self.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName="boot-test",
+        sg = self.ec2.create_security_group(GroupName="boot-test-ssh", Description="ssh from the host")["GroupId"]
+        self.ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "127.0.0.1/32"}]}])
+        closed = self.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName="boot-test")["Instances"][0]
+        run = self.ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName="boot-test", SecurityGroupIds=[sg],
                                      InstanceType="t3.micro", UserData="#cloud-config\n# from the boot test\n")
         ec2model.check_response("RunInstances", self.raw.bodies["RunInstances"])
         inst = run["Instances"][0]
@@ -103,8 +108,17 @@ class Boot(unittest.TestCase):
             booted = [e for e in self.s.events("instance-booted") if e["instance"] == iid]
             self.assertEqual(len(booted), 1)
             self.assertEqual(booted[0]["snapshot"], sid)
+            self.assertTrue(booted[0]["ssh_reachable"], booted[0])
             out = self.ssh(key, addr, "echo hi-from-$(hostname); cat /root/.ssh/authorized_keys")
-            self.assertIn("hi-from-", out)
+            self.assertIn("hi-from-ip-" + addr.replace(".", "-"), out)  # the seed's meta-data was read
+            # the instance in the default group (no ingress rule) is not reachable on port 22
+            deadline = time.time() + 60
+            while not (shut := [e for e in self.s.events("instance-booted") if e["instance"] == closed["InstanceId"]]):
+                self.assertLess(time.time(), deadline, "the second instance never booted")
+                time.sleep(0.5)
+            self.assertFalse(shut[0]["ssh_reachable"], shut[0])
+            with self.assertRaises(OSError):
+                socket.create_connection((closed["PublicIpAddress"], 22), timeout=2).close()
             with open(key + ".pub", encoding="utf-8") as f:
                 self.assertIn(f.read().split()[1], out)
             console = self.ec2.get_console_output(InstanceId=iid)
@@ -114,7 +128,7 @@ class Boot(unittest.TestCase):
                 self.ec2.delete_snapshot(SnapshotId=sid)
             self.assertEqual(error_code(cm.exception), "InvalidSnapshot.InUse")
         finally:
-            self.ec2.terminate_instances(InstanceIds=[iid])
+            self.ec2.terminate_instances(InstanceIds=[iid, closed["InstanceId"]])
         pid = booted[0]["qemu_pid"]
         deadline = time.time() + 30
         while os.path.exists(f"/proc/{pid}") and time.time() < deadline:

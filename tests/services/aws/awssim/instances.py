@@ -5,6 +5,7 @@ port 22 is the guest's sshd. The simulator shows that address and the instance's
 EC2's answers; TerminateInstances stops qemu; GetConsoleOutput returns the serial log."""
 import base64
 import datetime
+import ipaddress
 import os
 import socket
 import subprocess
@@ -167,6 +168,28 @@ class Instances:
             "%Y-%m-%dT%H:%M:%S.000Z"))
         return upstream.with_body(ec2xml.serialize(root))
 
+    def ssh_allowed(self, inst):
+        """Whether the instance's security groups let the host (127.0.0.1) reach tcp/22, as AWS would
+        decide for the test machine; checked once, at boot."""
+        root = self.admin.ec2(inst.region, "DescribeInstances", **{"InstanceId.1": inst.id})
+        groups = sorted({g.findtext("groupId") for g in root.iter("item") if g.findtext("groupId")})
+        if not groups:
+            return False, "the instance has no security group"
+        params = {f"GroupId.{i + 1}": g for i, g in enumerate(groups)}
+        answer = self.admin.ec2(inst.region, "DescribeSecurityGroups", **params)
+        for group in ec2xml.items(answer, "securityGroupInfo"):
+            for perm in ec2xml.items(group, "ipPermissions"):  # ingress only
+                proto = perm.findtext("ipProtocol")
+                lo, hi = perm.findtext("fromPort"), perm.findtext("toPort")
+                if proto not in ("tcp", "6", "-1"):
+                    continue
+                if proto != "-1" and not (lo and hi and int(lo) <= 22 <= int(hi)):
+                    continue
+                for cidr in perm.iter("cidrIp"):
+                    if ipaddress.ip_address("127.0.0.1") in ipaddress.ip_network(cidr.text, strict=False):
+                        return True, f"tcp/22 open to {cidr.text}"
+        return False, f"no ingress rule of {', '.join(groups)} opens tcp/22 to this host"
+
     def boot(self, inst):
         home = os.path.join(self.dir, inst.id)
         os.makedirs(home, exist_ok=True)
@@ -187,12 +210,16 @@ class Instances:
                 key = self.keys.get((inst.region, inst.key_name)) if inst.key_name else None
             seed = make_seed(home, inst.id, "ip-" + inst.address.replace(".", "-"), [key] if key else [],
                              inst.user_data)
+            ssh, why = self.ssh_allowed(inst)
+            nic = "user,model=virtio-net-pci,restrict=on"
+            if ssh:  # otherwise nothing listens on the address, as a closed security group drops it
+                nic += f",hostfwd=tcp:{inst.address}:22-:22"
             argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory), "-smp", "1", "-nodefaults",
                     "-display", "none", "-serial", f"file:{console}",
                     "-drive", f"file={disk},if=virtio,format=raw",
                     "-drive", f"file={seed},if=virtio,format=raw,readonly=on",
                     "-device", "virtio-rng-pci",
-                    "-nic", f"user,model=virtio-net-pci,restrict=on,hostfwd=tcp:{inst.address}:22-:22"]
+                    "-nic", nic]
             with self.lock:
                 if inst.terminating:  # terminated while its disk was being built
                     os.unlink(disk)
@@ -205,7 +232,8 @@ class Instances:
                     f.write(f"{inst.proc.pid}\n")  # aws-services.py stop ends it should the simulator die
                 inst.state = "running"
             self.log("instance-booted", instance=inst.id, image=inst.image_id, snapshot=sid, address=inst.address,
-                     key=inst.key_name, qemu_pid=inst.proc.pid, disk_bytes=os.path.getsize(disk))
+                     key=inst.key_name, qemu_pid=inst.proc.pid, disk_bytes=os.path.getsize(disk),
+                     ssh_reachable=ssh, ssh_reason=why)
         except Exception as e:  # noqa: BLE001 - the instance fails as a whole, visibly
             with open(console, "a", encoding="utf-8") as f:
                 f.write(f"aws-sim: cannot boot {inst.id}: {e}\n")
