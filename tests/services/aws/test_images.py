@@ -164,8 +164,11 @@ class PassThrough(unittest.TestCase):
 
     def test_request_log(self):
         self.s.client("ec2").describe_regions()
+        self.s.client("sts").get_caller_identity()
+        self.s.client("ssm").put_parameter(Name="/lcake/logged", Value="v", Type="String", Overwrite=True)
         ops = [e.get("operation") for e in self.s.events("request")]
-        self.assertIn("DescribeRegions", ops)
+        for op in ("DescribeRegions", "GetCallerIdentity", "PutParameter"):
+            self.assertIn(op, ops)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,11 @@ class Sim:
                     return handler(req, params)
                 except ec2xml.ET.ParseError as e:
                     return ec2xml.error("InternalError", f"aws-sim could not read moto's answer: {e}", 500)
+            return None
+        # for the log only: JSON protocols name the operation in X-Amz-Target, Query ones in Action
+        target = req.h.get("x-amz-target")
+        req.operation = target.rsplit(".", 1)[-1] if target else \
+            (req.form().get("Action") if req.service in ("sts", "iam") else None)
         return None
 
 
