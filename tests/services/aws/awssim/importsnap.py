@@ -8,6 +8,7 @@ active (pending, downloading, converting) to completed, or to deleted with a Sta
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -120,8 +121,10 @@ class Imports:
             values = [v for k, v in f.items() if k.startswith("Value.")]
             if f.get("Name") == "task-state":
                 tasks = [t for t in tasks if t.status in values]
-        start = int(params.get("NextToken") or 0)
-        limit = int(params.get("MaxResults") or 1000)
+        try:
+            start, limit = int(params.get("NextToken") or 0), int(params.get("MaxResults") or 1000)
+        except ValueError:
+            return ec2xml.error("InvalidParameterValue", "NextToken or MaxResults is not one this service accepts")
         page = tasks[start:start + limit]
         nxt = str(start + limit) if start + limit < len(tasks) else None
         return ec2xml.response("DescribeImportSnapshotTasks",
@@ -177,7 +180,7 @@ class Imports:
             task.status, task.message = "deleted", f"ServerError: {e}"
             self.log("import-failed", task=task.id, message=task.message)
         finally:
-            subprocess.run(["rm", "-rf", work], check=False)
+            shutil.rmtree(work, ignore_errors=True)
 
     def download(self, region, bucket, key, dest):
         path = "/" + urllib.parse.quote(bucket) + "/" + urllib.parse.quote(key)
