@@ -15,6 +15,8 @@ PKGS=(
   openssh-server dropbear-bin
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
   podman runc docker-registry skopeo uidmap
+  # AWS test services (tests/services/aws): the reference client, and extlinux for make-boot-disk.sh
+  python3-boto3 python3-botocore awscli extlinux
   # misc tools used by tests and benches
   procps python3 sqlite3 hyperfine curl
 )
