@@ -342,6 +342,18 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   CHECK(config["config"]["Cmd"] == json::array({"/bin/sh", "-c", "echo hello"}));
   CHECK(uploader.exists(child_up, ctx));
 
+  // ---- lookup by key: a fresh uploader (an empty state dir elsewhere) finds the push;
+  // a rebuild of the same key (another image) never moves the immutable per-key tag
+  lcake::docker::DockerUploader fresh(up_settings);
+  auto found = fresh.find(lcake::FindRequest{child_req.layer, json::object()}, ctx);
+  REQUIRE(found.has_value());
+  CHECK(found->id == child_up.id);
+  CHECK(found->metadata["tags"] == json::array({"busybox-stack-bbbbbbbbbbbb"}));
+  CHECK_FALSE(fresh.find(lcake::FindRequest{layer_info("nothere", 'd'), json::object()}, ctx).has_value());
+  lcake::UploadRequest rebuilt{child_req.layer, base, base_up, json::object()};
+  CHECK(fresh.upload(rebuilt, ctx).id == child_up.id);
+  CHECK(skopeo(ref)["Digest"] == child_up.metadata["digest"]);
+
   // ---- publish: moving tags from the layer's publish options
   lcake::PublishRequest preq{child_req.layer, {{"moving_tags", {"7-stack-${variant}", "7-stack"}}}};
   auto published = uploader.publish(child_up, preq, ctx);

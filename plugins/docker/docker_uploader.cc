@@ -164,10 +164,19 @@ lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcak
     throw lcake::InputError("the docker uploader pushes 'oci-image' artifacts, not '" + request.built.type +
                             "': pair it with the docker builder");
   }
-  std::vector<std::string> templates = settings_.value("tags", std::vector<std::string>{"${variant}-${layer}-${key12}"});
-  std::vector<std::string> tags;
-  for (size_t i = 0; i < templates.size(); ++i) {
-    tags.push_back(render_tag(templates[i], request.layer, "uploader setting tags/" + std::to_string(i)));
+  std::vector<std::string> tags = render_tags(request.layer);
+  // Per-key tags are immutable: when another runner already pushed this key,
+  // its image is used and nothing is pushed (a rebuild has a new digest).
+  std::optional<lcake::Artifact> found;
+  try {
+    found = find(lcake::FindRequest{request.layer, request.options}, ctx);
+  } catch (const lcake::BuildError& e) {
+    ctx.debug(std::string("looking up the per-key tag failed (pushing anyway): ") + e.what());
+  }
+  if (found) {
+    ctx.info("the registry already has " + found->metadata.value("reference", found->id) +
+             " for this layer key; using it, not pushing");
+    return *found;
   }
   EngineClient engine(engine_options(settings_, &ctx.cancel()));
   engine.negotiate();
@@ -201,16 +210,48 @@ lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcak
     }
     digest = pushed;
   }
+  return pushed_artifact(digest, tags, request.built.id);
+}
+
+std::vector<std::string> DockerUploader::render_tags(const lcake::LayerInfo& layer) const {
+  std::vector<std::string> templates = settings_.value("tags", std::vector<std::string>{"${variant}-${layer}-${key12}"});
+  std::vector<std::string> tags;
+  for (size_t i = 0; i < templates.size(); ++i)
+    tags.push_back(render_tag(templates[i], layer, "uploader setting tags/" + std::to_string(i)));
+  return tags;
+}
+
+lcake::Artifact DockerUploader::pushed_artifact(const std::string& digest, const std::vector<std::string>& tags,
+                                                const std::string& image_id) const {
+  std::string name = registry_ + "/" + repository_;
   lcake::Artifact a;
   a.type = "oci-image";
   a.id = name + "@" + digest;
   a.metadata = {{"digest", digest},
                 {"tags", tags},
-                {"image_id", request.built.id},
                 {"registry", registry_},
                 {"repository", repository_},
                 {"reference", name + ":" + tags.front()}};
+  if (!image_id.empty()) a.metadata["image_id"] = image_id;
   return a;
+}
+
+std::optional<lcake::Artifact> DockerUploader::find(const lcake::FindRequest& request, lcake::Context& ctx) {
+  std::vector<std::string> templates = settings_.value("tags", std::vector<std::string>{"${variant}-${layer}-${key12}"});
+  std::vector<std::string> tags = render_tags(request.layer);
+  for (size_t i = 0; i < templates.size(); ++i) {
+    // Only a tag made from the key identifies this layer's content.
+    if (templates[i].find("${key") == std::string::npos) continue;
+    auto digest = registry_client(ctx, registry_).head_manifest(repository_, tags[i]);
+    if (!digest || digest->empty()) return std::nullopt;
+    std::vector<std::string> ordered = {tags[i]};
+    for (const auto& t : tags)
+      if (t != tags[i]) ordered.push_back(t);
+    auto a = pushed_artifact(*digest, ordered, "");
+    a.metadata["found_in_registry"] = true;
+    return a;
+  }
+  return std::nullopt;
 }
 
 lcake::Artifact DockerUploader::publish(const lcake::Artifact& uploaded, const lcake::PublishRequest& request,

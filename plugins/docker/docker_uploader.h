@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +24,17 @@ class DockerUploader : public lcake::Uploader {
   lcake::Artifact upload(const lcake::UploadRequest& request, lcake::Context& ctx) override;
   lcake::Artifact publish(const lcake::Artifact& uploaded, const lcake::PublishRequest& request,
                           lcake::Context& ctx) override;
+  // The per-key tag (the first `tags` template that holds ${key} or ${key12}) in
+  // the registry: a runner with an empty state dir gets a cache hit.
+  std::optional<lcake::Artifact> find(const lcake::FindRequest& request, lcake::Context& ctx) override;
   bool exists(const lcake::Artifact& artifact, lcake::Context& ctx) override;
   void remove(const lcake::Artifact& artifact, lcake::Context& ctx) override;
 
  private:
   class RegistryClient registry_client(lcake::Context& ctx, const std::string& registry) const;
+  std::vector<std::string> render_tags(const lcake::LayerInfo& layer) const;
+  lcake::Artifact pushed_artifact(const std::string& digest, const std::vector<std::string>& tags,
+                                  const std::string& image_id) const;
   nlohmann::json settings_;
   std::string registry_;
   std::string repository_;
