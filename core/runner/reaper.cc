@@ -7,32 +7,15 @@
 #include <sstream>
 #include <thread>
 
+#include "lcake/detail/posix_process.hpp"
 #include "lcake/errors.hpp"
 #include "step_context.h"
 
 namespace lcake::core {
 
-std::string process_start_time(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat;
-  if (!in || !std::getline(in, stat)) return "";
-  // The command name (field 2) may contain spaces; fields resume after the last ')'.
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return "";
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return field;
-  return "";
-}
+using lcake::detail::process_start_time;
 
-static bool process_gone(int pid) {
-  std::string state_line;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  if (!in || !std::getline(in, state_line)) return true;
-  auto close = state_line.rfind(')');
-  return close != std::string::npos && close + 2 < state_line.size() && state_line[close + 2] == 'Z';
-}
+static bool process_gone(int pid, const std::string& start) { return !lcake::detail::process_alive(pid, start); }
 
 static void kill_process(const nlohmann::json& how) {
   int pid = how.value("pid", 0);
@@ -47,13 +30,13 @@ static void kill_process(const nlohmann::json& how) {
   int pgid = how.value("pgid", 0);
   auto signal_all = [&](int sig) { pgid > 1 ? ::kill(-pgid, sig) : ::kill(pid, sig); };
   signal_all(SIGTERM);
-  for (int i = 0; i < 50 && !process_gone(pid); ++i)
+  for (int i = 0; i < 50 && !process_gone(pid, actual); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  if (!process_gone(pid)) signal_all(SIGKILL);
+  if (!process_gone(pid, actual)) signal_all(SIGKILL);
   if (pgid > 1) ::kill(-pgid, SIGKILL);  // children that outlived the leader
-  for (int i = 0; i < 50 && !process_gone(pid); ++i)
+  for (int i = 0; i < 50 && !process_gone(pid, actual); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  if (!process_gone(pid)) throw lcake::BuildError("process " + std::to_string(pid) + " survived SIGKILL");
+  if (!process_gone(pid, actual)) throw lcake::BuildError("process " + std::to_string(pid) + " survived SIGKILL");
 }
 
 Reaper::Reaper(StateStore& state, PluginHost& plugins, EventLog& log, std::filesystem::path work_root)

@@ -11,7 +11,6 @@
 namespace lcake::core {
 
 // Field 22 of /proc/PID/stat, or "" when the process is gone.
-std::string process_start_time(int pid);
 
 class Reaper {
  public:

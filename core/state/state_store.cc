@@ -1,5 +1,7 @@
 #include "state/state_store.h"
 
+#include "lcake/detail/posix_process.hpp"
+
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -75,21 +77,7 @@ std::string now_iso8601() {
   return buf;
 }
 
-// Field 22 of /proc/PID/stat: start time in clock ticks since boot. Together
-// with the pid it names one process, even after the pid is reused.
-std::string process_start_time(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return "";
-  // The command name (field 2) may hold spaces and ')': fields resume after the last ')'.
-  auto close = line.rfind(')');
-  if (close == std::string::npos) return "";
-  std::istringstream rest(line.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22; ++i)
-    if (!(rest >> field)) return "";
-  return field;
-}
+using lcake::detail::process_start_time;
 
 std::string new_run_id() {
   std::time_t t = std::time(nullptr);
@@ -258,8 +246,7 @@ bool StateStore::run_alive(const std::string& run_id) {
     status = s.text(2);
   }
   if (status != "running" || pid <= 0) return false;
-  auto actual = process_start_time(pid);
-  return !actual.empty() && actual == start;
+  return lcake::detail::process_alive(pid, start);  // a zombie lcake is not running
 }
 
 std::optional<ArtifactRecord> StateStore::find_artifact(const std::string& target, const std::string& variant,

@@ -36,6 +36,17 @@ inline std::string process_start_time(int pid) {
   return stat.substr(pos, stat.find(' ', pos) - pos);
 }
 
+// Is the process (pid, start time) still running? A zombie is not: it has
+// exited and only waits for its parent to collect it.
+inline bool process_alive(int pid, const std::string& start_time) {
+  if (pid <= 0 || start_time.empty()) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] == 'Z') return false;
+  return process_start_time(pid) == start_time;
+}
+
 inline std::filesystem::path find_in_path(const std::string& name) {
   if (name.find('/') != std::string::npos) return name;
   const char* path = std::getenv("PATH");
@@ -120,11 +131,21 @@ class PosixProcess final : public Process {
     char byte = 1;
     (void)!::write(go[1], &byte, 1);
     ::close(go[1]);
-    if (pipe_out[0] >= 0) reader_ = std::thread([this, o = pipe_out[0], e = pipe_err[0]] { pump(o, e); });
+    if (pipe_out[0] >= 0) {
+      pump_ = std::make_shared<PumpState>();
+      pump_->on_output = on_output_;
+      reader_ = std::thread([state = pump_, o = pipe_out[0], e = pipe_err[0]] { pump(*state, o, e); });
+    }
   }
 
   ~PosixProcess() override {
     if (!kept_ && !exited()) kill_group();
+    if (kept_ && reader_.joinable()) {
+      // It outlives us: its output is drained and dropped from now on.
+      std::lock_guard lock(pump_->mu);
+      pump_->on_output = nullptr;
+      reader_.detach();
+    }
     if (reader_.joinable()) reader_.join();
     if (!kept_ && hooks_.ledger && entry_) hooks_.ledger->release(entry_);
   }
@@ -188,7 +209,15 @@ class PosixProcess final : public Process {
         code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
   }
-  void pump(int out, int err) {
+  struct PumpState {
+    std::mutex mu;
+    std::function<void(std::string_view, bool)> on_output;
+    void emit(std::string_view line, bool is_stderr) {
+      std::lock_guard lock(mu);
+      if (on_output) on_output(line, is_stderr);
+    }
+  };
+  static void pump(PumpState& state, int out, int err) {
     std::string buf[2];
     pollfd fds[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
     int open = 2;
@@ -200,13 +229,13 @@ class PosixProcess final : public Process {
         ssize_t n = ::read(fds[i].fd, chunk, sizeof chunk);
         if (n <= 0) {
           ::close(fds[i].fd), fds[i].fd = -1, --open;
-          if (!buf[i].empty() && on_output_) on_output_(buf[i], i == 1);
+          if (!buf[i].empty()) state.emit(buf[i], i == 1);
           continue;
         }
         buf[i].append(chunk, static_cast<std::size_t>(n));
         std::size_t nl;
         while ((nl = buf[i].find('\n')) != std::string::npos) {
-          if (on_output_) on_output_(std::string_view(buf[i]).substr(0, nl), i == 1);
+          state.emit(std::string_view(buf[i]).substr(0, nl), i == 1);
           buf[i].erase(0, nl + 1);
         }
       }
@@ -220,6 +249,7 @@ class PosixProcess final : public Process {
   pid_t pid_ = -1;
   std::mutex mu_;
   std::optional<int> code_;
+  std::shared_ptr<PumpState> pump_;
   std::thread reader_;
   bool kept_ = false;
 };
