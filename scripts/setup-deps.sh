@@ -1,6 +1,8 @@
 #!/bin/bash
-# Installs every Debian 12 package lcake's build, tests and test services need.
-# Safe to run twice. Needs root (or sudo).
+# Installs the Debian 12 packages lcake needs. Safe to run twice. Needs root (or sudo).
+#   setup-deps.sh           what building lcake and running `lcake --target qemu` need
+#   setup-deps.sh --tests   that plus the real services the test suite starts
+#                           (podman, a registry, Keystone, Glance, Nova, awscli, ...)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 PKGS=(
@@ -9,17 +11,29 @@ PKGS=(
   libboost1.81-dev libboost-program-options1.81-dev libboost-filesystem1.81-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libvalijson-dev doctest-dev
   libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
-  # qemu backend and the test guest (scripts/build-guest.sh)
+  libpugixml-dev libyaml-cpp-dev
+  # qemu backend and the bootable test guest (scripts/build-guest.sh)
   qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
+  syslinux syslinux-common extlinux fdisk genisoimage
+  procps curl python3
+)
+TEST_PKGS=(
   # a real sshd for the SSH communicator tests
   openssh-server dropbear-bin
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
   podman runc docker-registry skopeo uidmap
-  # AWS test services (tests/services/aws): the reference client, and extlinux for make-boot-disk.sh
-  python3-boto3 python3-botocore awscli extlinux
+  # OpenStack tests (tests/services/openstack): real Keystone, Glance, Nova with the fake
+  # driver, and the independent client
+  keystone glance-api python3-openstackclient uwsgi-core uwsgi-plugin-python3 jq
+  nova-api nova-conductor nova-scheduler nova-compute placement-api rabbitmq-server
+  python3-jsonschema python3-yaml
+  # AWS tests (tests/services/aws): botocore's models and signer, boto3, the independent client
+  # (moto_server itself is not in Debian: without it the AWS tests report themselves skipped)
+  python3-boto3 python3-botocore awscli
   # misc tools used by tests and benches
-  procps python3 sqlite3 hyperfine curl
+  sqlite3 hyperfine
 )
+[ "${1:-}" = "--tests" ] && PKGS+=("${TEST_PKGS[@]}")
 export DEBIAN_FRONTEND=noninteractive
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done

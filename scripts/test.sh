@@ -4,7 +4,7 @@
 # fast set only (a minute or two).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup-deps.sh
+./scripts/setup-deps.sh --tests
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
 cd build
