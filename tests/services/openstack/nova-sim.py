@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""nova-sim: a SIMULATOR of OpenStack Nova (Compute API v2.1, microversions 2.1-2.93) for lcake's
+tests. Not Nova: it serves the subset lcake uses (versions, flavors, os-keypairs, servers with
+os-stop/os-start/createImage/os-getConsoleOutput), validates tokens with a real Keystone, checks
+request bodies against the official Compute API definition, and really boots each server: the image
+is downloaded from the real Glance and run under qemu-system-x86_64 (TCG) with a config drive, with
+SSH on its own 127.0.0.N:22. createImage uploads the server's disk to Glance. See README.md."""
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from novasim.api import Simulator, serve  # noqa: E402
+from novasim.compute import Compute  # noqa: E402
+from novasim.faults import Faults  # noqa: E402
+from novasim.keystone import Keystone  # noqa: E402
+from novasim.machine import Addresses  # noqa: E402
+
+DEFAULT_SPEC = "/work/shared/data/openstack-openapi/compute-v2.96.yaml"
+
+
+def read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                env[k.replace("export ", "").strip()] = v.strip()
+    return env
+
+
+def keystone_call(url, method="GET", body=None, token=None):
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token:
+        headers["X-Auth-Token"] = token
+    req = urllib.request.Request(url, method=method, headers=headers,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    with urllib.request.urlopen(req, timeout=60) as r:
+        data = r.read()
+        return (json.loads(data) if data else None), r.headers
+
+
+def register(admin_env, url, region):
+    """(Re)registers this simulator as the catalog's only `compute` service."""
+    env = read_env(admin_env)
+    ks = env["OS_AUTH_URL"].rstrip("/")
+    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": env["OS_USERNAME"], "password": env["OS_PASSWORD"],
+        "domain": {"name": env.get("OS_USER_DOMAIN_NAME", "Default")}}}},
+        "scope": {"project": {"name": env["OS_PROJECT_NAME"],
+                              "domain": {"name": env.get("OS_PROJECT_DOMAIN_NAME", "Default")}}}}}
+    _, headers = keystone_call(ks + "/auth/tokens", "POST", auth)
+    token = headers["X-Subject-Token"]
+    services, _ = keystone_call(ks + "/services?type=compute", token=token)
+    for svc in services["services"]:
+        eps, _ = keystone_call(ks + "/endpoints?service_id=" + svc["id"], token=token)
+        for ep in eps["endpoints"]:
+            keystone_call(ks + "/endpoints/" + ep["id"], "DELETE", token=token)
+        keystone_call(ks + "/services/" + svc["id"], "DELETE", token=token)
+    svc, _ = keystone_call(ks + "/services", "POST", {"service": {
+        "name": "nova", "type": "compute", "enabled": True, "description": "nova-sim (a simulator)"}}, token)
+    for iface in ("public", "internal", "admin"):
+        keystone_call(ks + "/endpoints", "POST", {"endpoint": {
+            "service_id": svc["service"]["id"], "interface": iface, "region_id": region, "url": url}}, token)
+    return ks
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--state-dir", required=True, help="images, server disks, request log (requests.jsonl)")
+    ap.add_argument("--port", type=int, default=0, help="listen on 127.0.0.1:PORT (0: a free one)")
+    ap.add_argument("--keystone-url", help="Keystone v3 URL (default: OS_AUTH_URL of --admin-env)")
+    ap.add_argument("--admin-env", help="KEY=VALUE file with admin OS_* settings: register in the catalog")
+    ap.add_argument("--region", default="RegionOne")
+    ap.add_argument("--glance-url", help="Glance URL (default: the image endpoint of each user's catalog)")
+    ap.add_argument("--openapi", default=os.environ.get("LCAKE_COMPUTE_OPENAPI", DEFAULT_SPEC),
+                    help="Compute API definition to validate request bodies with ('' to skip)")
+    ap.add_argument("--addresses", default="10-99", help="guest addresses 127.0.0.N for N in FIRST-LAST")
+    ap.add_argument("--address-locks", default="/tmp/lcake-loopback-addresses",
+                    help="lock directory shared by everything that hands out 127.0.0.N")
+    ap.add_argument("--clean-shutdown", type=float, default=10.0,
+                    help="os-stop: seconds between the ACPI power button and a hard stop")
+    ap.add_argument("--fail", default=os.environ.get("NOVA_SIM_FAIL", ""),
+                    help="JSON list of failure rules (see novasim/faults.py); also NOVA_SIM_FAIL")
+    a = ap.parse_args()
+
+    os.makedirs(a.state_dir, exist_ok=True)
+    state = os.path.abspath(a.state_dir)
+    spec = None
+    if a.openapi:
+        from openapi_check import Spec
+        spec = Spec(a.openapi)
+    faults = Faults()
+    try:
+        for rule in json.loads(a.fail) if a.fail else []:
+            faults.add(rule)
+    except ValueError as e:
+        sys.exit("nova-sim: --fail/NOVA_SIM_FAIL: %s" % e)
+    first, last = (int(x) for x in a.addresses.split("-"))
+
+    sock_probe = socket.socket()
+    sock_probe.bind(("127.0.0.1", a.port))
+    port = sock_probe.getsockname()[1]
+    sock_probe.close()
+    url = "http://127.0.0.1:%d" % port
+    keystone_url = a.keystone_url
+    if a.admin_env:
+        keystone_url = register(a.admin_env, url + "/v2.1", a.region)
+    if not keystone_url:
+        sys.exit("nova-sim: give --keystone-url or --admin-env")
+
+    sim = None
+    compute = Compute(state, Addresses(a.address_locks, first, last), faults,
+                      lambda name, **f: sim.event(name, **f), a.glance_url, a.clean_shutdown)
+    sim = Simulator(compute, Keystone(keystone_url), faults, os.path.join(state, "requests.jsonl"), spec, url)
+    httpd = serve(sim, port)
+
+    def stop(*_):
+        compute.shutdown()
+        os._exit(0)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    with open(os.path.join(state, "url.tmp"), "w") as f:
+        f.write(url + "/v2.1\n")
+    os.replace(os.path.join(state, "url.tmp"), os.path.join(state, "url"))
+    print("nova-sim (a simulator) on %s/v2.1, Keystone %s, state in %s" % (url, keystone_url, state), flush=True)
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
