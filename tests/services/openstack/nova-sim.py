@@ -116,7 +116,7 @@ def main():
 
     sim = None
     compute = Compute(state, Addresses(a.address_locks, first, last), faults,
-                      lambda name, **f: sim.event(name, **f), a.glance_url, a.clean_shutdown)
+                      lambda event, **f: sim.event(event, **f), a.glance_url, a.clean_shutdown)
     sim = Simulator(compute, Keystone(keystone_url), faults, os.path.join(state, "requests.jsonl"), spec, url)
     httpd = serve(sim, port)
 

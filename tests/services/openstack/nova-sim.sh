@@ -42,7 +42,7 @@ case $cmd in
     for f in "$dir"/servers/*/qemu.pid; do
       [ -f "$f" ] || continue
       pid=$(cat "$f")
-      if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "qemu-system.*$dir/servers/"; then kill -KILL "$pid"; fi
+      if tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q "qemu-system.*$dir/servers/"; then kill -KILL "$pid"; fi
       rm -f "$f"
     done ;;
   *) usage ;;

@@ -75,8 +75,8 @@ class Simulator:
         with self._log_lock, open(self.log_path, "a") as f:
             f.write(json.dumps(entry) + "\n")
 
-    def event(self, name, **fields):
-        self.log(dict(kind="event", event=name, **fields))
+    def event(self, event_name, **fields):
+        self.log(dict(kind="event", event=event_name, **fields))
 
     # --------------------------------------------------------------- routing
     def route(self, method, path):
@@ -85,6 +85,7 @@ class Simulator:
             ("GET", r"/flavors", "flavor-list", self.flavor_list),
             ("GET", r"/flavors/detail", "flavor-detail", self.flavor_detail),
             ("GET", r"/flavors/([^/]+)", "flavor-show", self.flavor_show),
+            ("GET", r"/flavors/([^/]+)/os-extra_specs", "flavor-extra-specs", self.flavor_extra_specs),
             ("GET", r"/os-keypairs", "keypair-list", self.keypair_list),
             ("POST", r"/os-keypairs", "keypair-create", self.keypair_create),
             ("GET", r"/os-keypairs/([^/]+)", "keypair-show", self.keypair_show),
@@ -178,6 +179,10 @@ class Simulator:
         if f is None:
             raise ApiError(404, "Flavor %s could not be found." % fid)
         return Reply(200, {"flavor": views.flavor(self.public_url, f, mv, True)})
+
+    def flavor_extra_specs(self, auth, mv, query, body, fid):
+        self.flavor_show(auth, mv, query, body, fid)
+        return Reply(200, {"extra_specs": {}})
 
     # --------------------------------------------------------------- key pairs
     def keypair_list(self, auth, mv, query, body):

@@ -372,10 +372,11 @@ class Compute:
         record.update(metadata)
         try:
             image = self.glance(auth).create(record)
-        except GlanceError as e:
+        except Exception as e:
             with s.lock:
                 s.set(task_state=None)
-            raise ApiError(400 if e.status in (400, 409) else 500, "Could not create the snapshot image: %s" % e)
+            code = 400 if isinstance(e, GlanceError) and e.status in (400, 409) else 500
+            raise ApiError(code, "Could not create the snapshot image: %s" % e)
         self.events("snapshot", server=s.id, image=image["id"], name=name)
         self._async(self._snapshot, s, auth, image["id"])
         return image["id"]
