@@ -3,7 +3,6 @@ Glance image, overlay, config drive, qemu), stop/start, snapshot to Glance, dele
 import base64
 import datetime
 import hashlib
-import json
 import os
 import secrets
 import subprocess
@@ -17,13 +16,14 @@ from .machine import Machine, disk_format, make_config_drive
 
 GiB = 1 << 30
 
-# A few small flavors, named like devstack's.
+# A few small flavors, named like devstack's; UUID ids, as the definition's flavor list requires.
 FLAVORS = [
-    {"id": "1", "name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1},
-    {"id": "c1", "name": "ds512M", "ram": 512, "vcpus": 1, "disk": 5},
-    {"id": "d1", "name": "ds1G", "ram": 1024, "vcpus": 1, "disk": 10},
-    {"id": "2", "name": "m1.small", "ram": 2048, "vcpus": 1, "disk": 20},
+    {"id": "5f6f3b1e-0d5c-4a51-9d0e-6a1c7e0b2a01", "name": "m1.tiny", "ram": 512, "vcpus": 1, "disk": 1},
+    {"id": "5f6f3b1e-0d5c-4a51-9d0e-6a1c7e0b2a02", "name": "ds512M", "ram": 512, "vcpus": 1, "disk": 5},
+    {"id": "5f6f3b1e-0d5c-4a51-9d0e-6a1c7e0b2a03", "name": "ds1G", "ram": 1024, "vcpus": 1, "disk": 10},
+    {"id": "5f6f3b1e-0d5c-4a51-9d0e-6a1c7e0b2a04", "name": "m1.small", "ram": 2048, "vcpus": 1, "disk": 20},
 ]
+FLAVOR_IDS = {f["name"]: f["id"] for f in FLAVORS}
 NETWORK = {"name": "private", "id": "4c2f3b52-6a41-4d8e-9a77-2b0f3d6e1c10"}
 AVAILABILITY_ZONE = "nova"
 HOST = "nova-sim"
