@@ -11,6 +11,7 @@ cmd=${1:-}; dir=${2:-}; [ -n "$cmd" ] && [ -n "$dir" ] || usage; shift 2
 # The Debian services are '#!/usr/bin/python3' programs: keep pyenv/virtualenv settings away.
 unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+here=$(cd "$(dirname "$0")" && pwd)
 
 stop_pid() { # stop_pid FILE: TERM, wait up to 5 s, then KILL (the process group: uwsgi has workers)
   [ -f "$1" ] || return 0
@@ -63,6 +64,22 @@ wait_http() { # wait_http URL CODE PIDFILE WHAT
   echo "keystone-glance.sh: $4 not answering on $1 after 40 s; see $dir/log" >&2; return 1
 }
 
+write_env() { # write_env FILE USER PASSWORD PROJECT (readable by the owner only: it holds a password)
+  install -m 600 /dev/null "$1"
+  cat > "$1" <<EOF
+OS_AUTH_URL=$KS/v3
+OS_AUTH_TYPE=password
+OS_IDENTITY_API_VERSION=3
+OS_USERNAME=$2
+OS_PASSWORD=$3
+OS_PROJECT_NAME=$4
+OS_USER_DOMAIN_NAME=Default
+OS_PROJECT_DOMAIN_NAME=Default
+OS_REGION_NAME=RegionOne
+OS_INTERFACE=public
+EOF
+}
+
 # ---- Keystone
 cat > "$dir/keystone.conf" <<EOF
 [DEFAULT]
@@ -108,19 +125,14 @@ T=$(token admin "$ADMIN_PW" admin)
 ks() { curl -sf -H "X-Auth-Token: $T" -H 'Content-Type: application/json' "$@"; }
 new_id() { ks "$KS/v3/$1" -d "$2" | jq -r ".${1%s}.id"; }
 role_id() { ks "$KS/v3/roles?name=$1" | jq -r '.roles[0].id'; }
-SERVICE_P=$(new_id projects '{"project":{"name":"service","domain_id":"default"}}')
+new_id projects '{"project":{"name":"service","domain_id":"default"}}' >/dev/null
 DEMO_P=$(new_id projects '{"project":{"name":"demo","domain_id":"default"}}')
-GLANCE_U=$(new_id users "$(jq -n --arg p "$GLANCE_PW" '{user: {name: "glance", domain_id: "default", password: $p}}')")
 DEMO_U=$(new_id users "$(jq -n --arg p "$DEMO_PW" '{user: {name: "demo", domain_id: "default", password: $p}}')")
-SERVICE_R=$(new_id roles '{"role":{"name":"service"}}')
-ADMIN_R=$(role_id admin); MEMBER_R=$(role_id member)
-ks -X PUT "$KS/v3/projects/$SERVICE_P/users/$GLANCE_U/roles/$SERVICE_R"
-ks -X PUT "$KS/v3/projects/$SERVICE_P/users/$GLANCE_U/roles/$ADMIN_R"
-ks -X PUT "$KS/v3/projects/$DEMO_P/users/$DEMO_U/roles/$MEMBER_R"
-IMAGE_S=$(new_id services '{"service":{"name":"glance","type":"image","enabled":true}}')
-for iface in public internal admin; do
-  ks "$KS/v3/endpoints" -d "{\"endpoint\":{\"service_id\":\"$IMAGE_S\",\"interface\":\"$iface\",\"region_id\":\"RegionOne\",\"url\":\"$GL\"}}" >/dev/null
-done
+new_id roles '{"role":{"name":"service"}}' >/dev/null
+ks -X PUT "$KS/v3/projects/$DEMO_P/users/$DEMO_U/roles/$(role_id member)"
+write_env "$dir/admin-env" admin "$ADMIN_PW" admin
+/usr/bin/python3 "$here/catalog.py" "$dir/admin-env" user glance "$GLANCE_PW"
+/usr/bin/python3 "$here/catalog.py" "$dir/admin-env" service image glance "$GL"
 
 # ---- Glance (the package's pristine paste pipeline, not a possibly edited /etc copy)
 PASTE=/usr/share/glance-common/glance-api-paste.ini; [ -f "$PASTE" ] || PASTE=/etc/glance/glance-api-paste.ini
@@ -164,23 +176,7 @@ echo $! > "$dir/glance.pid"
 wait_http "$GL/" 300 "$dir/glance.pid" glance-api
 
 # ---- client configuration
-write_env() { # write_env FILE USER PASSWORD PROJECT
-  umask 077
-  cat > "$1" <<EOF
-OS_AUTH_URL=$KS/v3
-OS_AUTH_TYPE=password
-OS_IDENTITY_API_VERSION=3
-OS_USERNAME=$2
-OS_PASSWORD=$3
-OS_PROJECT_NAME=$4
-OS_USER_DOMAIN_NAME=Default
-OS_PROJECT_DOMAIN_NAME=Default
-OS_REGION_NAME=RegionOne
-OS_INTERFACE=public
-EOF
-}
 write_env "$dir/env" demo "$DEMO_PW" demo
-write_env "$dir/admin-env" admin "$ADMIN_PW" admin
 cloud() { # cloud NAME USER PASSWORD PROJECT
   cat <<EOF
   $1:

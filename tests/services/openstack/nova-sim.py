@@ -11,9 +11,9 @@ import os
 import signal
 import socket
 import sys
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from catalog import register_service  # noqa: E402
 from novasim.api import Simulator, serve  # noqa: E402
 from novasim.compute import Compute  # noqa: E402
 from novasim.faults import Faults  # noqa: E402
@@ -21,53 +21,6 @@ from novasim.keystone import Keystone  # noqa: E402
 from novasim.machine import Addresses  # noqa: E402
 
 DEFAULT_SPEC = "/work/shared/data/openstack-openapi/compute-v2.96.yaml"
-
-
-def read_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k.replace("export ", "").strip()] = v.strip()
-    return env
-
-
-def keystone_call(url, method="GET", body=None, token=None):
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if token:
-        headers["X-Auth-Token"] = token
-    req = urllib.request.Request(url, method=method, headers=headers,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    with urllib.request.urlopen(req, timeout=60) as r:
-        data = r.read()
-        return (json.loads(data) if data else None), r.headers
-
-
-def register(admin_env, url, region):
-    """(Re)registers this simulator as the catalog's only `compute` service."""
-    env = read_env(admin_env)
-    ks = env["OS_AUTH_URL"].rstrip("/")
-    auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": env["OS_USERNAME"], "password": env["OS_PASSWORD"],
-        "domain": {"name": env.get("OS_USER_DOMAIN_NAME", "Default")}}}},
-        "scope": {"project": {"name": env["OS_PROJECT_NAME"],
-                              "domain": {"name": env.get("OS_PROJECT_DOMAIN_NAME", "Default")}}}}}
-    _, headers = keystone_call(ks + "/auth/tokens", "POST", auth)
-    token = headers["X-Subject-Token"]
-    services, _ = keystone_call(ks + "/services?type=compute", token=token)
-    for svc in services["services"]:
-        eps, _ = keystone_call(ks + "/endpoints?service_id=" + svc["id"], token=token)
-        for ep in eps["endpoints"]:
-            keystone_call(ks + "/endpoints/" + ep["id"], "DELETE", token=token)
-        keystone_call(ks + "/services/" + svc["id"], "DELETE", token=token)
-    svc, _ = keystone_call(ks + "/services", "POST", {"service": {
-        "name": "nova", "type": "compute", "enabled": True, "description": "nova-sim (a simulator)"}}, token)
-    for iface in ("public", "internal", "admin"):
-        keystone_call(ks + "/endpoints", "POST", {"endpoint": {
-            "service_id": svc["service"]["id"], "interface": iface, "region_id": region, "url": url}}, token)
-    return ks
 
 
 def main():
@@ -110,7 +63,7 @@ def main():
     url = "http://127.0.0.1:%d" % port
     keystone_url = a.keystone_url
     if a.admin_env:
-        keystone_url = register(a.admin_env, url + "/v2.1", a.region)
+        keystone_url = register_service(a.admin_env, "compute", "nova", url + "/v2.1", a.region)
     if not keystone_url:
         sys.exit("nova-sim: give --keystone-url or --admin-env")
 
