@@ -15,6 +15,8 @@ PKGS=(
   openssh-server dropbear-bin
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
   podman runc docker-registry skopeo uidmap
+  # OpenStack test services (tests/services/openstack): real Keystone, Glance, Nova (fake driver), the simulator's needs
+  keystone glance-api python3-openstackclient uwsgi-core uwsgi-plugin-python3 jq nova-api nova-conductor nova-scheduler nova-compute placement-api rabbitmq-server python3-jsonschema python3-yaml syslinux syslinux-common fdisk
   # misc tools used by tests and benches
   procps python3 sqlite3 hyperfine curl
 )

@@ -209,6 +209,20 @@ def api_cases(stack):
         a("DELETE", "/servers/" + sid)
         check(sim("DELETE", "/_sim/fail")[0] == 204, "clear rules")
 
+    def delete_while_building():
+        sim = Http(stack.sim_root)
+        a = api("2.52")
+        sim("POST", "/_sim/fail", {"op": "create", "mode": "slow", "seconds": 3})
+        st, body, _ = a("POST", "/servers", server_body())
+        sid = body["server"]["id"]
+        check(a("DELETE", "/servers/" + sid)[0] == 204, "delete during BUILD is 204")
+        wait_for("server gone", lambda: a("GET", "/servers/" + sid)[0] == 404, 60)
+        time.sleep(4)  # past the slow build: it must notice the delete and start nothing
+        check(sim("GET", "/_sim/servers")[1]["servers"] == [], "no servers left in the simulator")
+        check(not os.listdir(os.path.join(stack.sim_dir, "servers")), "no server files left")
+        left = subprocess.run(["pgrep", "-f", "qemu-system.*" + stack.sim_dir], capture_output=True, text=True).stdout
+        check(not left.strip(), "no qemu processes left: %s" % left)
+
     def request_log():
         events = [e for e in stack.log() if e.get("kind") == "event"]
         boots = [e for e in events if e["event"] == "boot"]
@@ -226,4 +240,5 @@ def api_cases(stack):
     return [("versions", versions), ("microversions", microversions), ("auth", auth), ("flavors", flavors),
             ("keypairs", keypairs), ("create errors", create_errors), ("server lifecycle", server_lifecycle),
             ("createImage", create_image), ("delete server", delete_server), ("build errors", build_errors),
-            ("failure injection", injection), ("request log", request_log), ("expired token", expired_token)]
+            ("failure injection", injection), ("delete while building", delete_while_building),
+            ("request log", request_log), ("expired token", expired_token)]

@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -75,7 +76,7 @@ def fingerprint(blob):
 class Server:
     def __init__(self, **kw):
         self.__dict__.update(kw)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entered when a build aborts for a delete
         self.status, self.vm_state, self.task_state, self.power_state = "BUILD", "building", "scheduling", 0
         self.created = self.updated = now_iso()
         self.launched_at = None
@@ -260,7 +261,7 @@ class Compute:
                 raise RuntimeError("injected failure (simulator fault rule for 'create')")
             with s.lock:
                 if s.deleted:
-                    return
+                    return self._release(s)
                 s.set(task_state="block_device_mapping")
             base = self._image_file(auth, s.image_id)
             found = disk_format(base)
@@ -269,7 +270,7 @@ class Compute:
                                    % (s.image_id, s.image_format, found))
             with s.lock:
                 if s.deleted:
-                    return
+                    return self._release(s)
                 s.set(task_state="networking")
                 s.address = self.addresses.take() if s.networks else None
                 s.set(task_state="spawning")
@@ -280,7 +281,7 @@ class Compute:
             self._write_config_drive(s, m)
             with s.lock:
                 if s.deleted:
-                    return
+                    return self._release(s)
                 s.machine = m
                 m.start()
             self.events("boot", server=s.id, image=s.image_id, address=s.address, pid=m.proc.pid)
@@ -289,7 +290,7 @@ class Compute:
                 raise RuntimeError("qemu exited: %s" % m.failure())
             with s.lock:
                 if s.deleted:
-                    return
+                    return self._release(s)
                 s.launched_at = datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%S.%f")
                 s.set("ACTIVE", "active", None, 1)
             self._async(self._watch, s, m)
@@ -422,12 +423,20 @@ class Compute:
             s.set(task_state="deleting")
         self._async(self._delete, s)
 
+    def _release(self, s):
+        """Stops the guest, frees its address and files (idempotent: build and delete may race)."""
+        with s.lock:
+            m, s.machine = s.machine, None
+            addr, s.address = s.address, None
+        if m:
+            m.remove()
+        shutil.rmtree(os.path.join(self.dir, "servers", s.id), ignore_errors=True)
+        if addr:
+            self.addresses.give_back(addr)
+
     def _delete(self, s):
         self._slow("delete")
-        if s.machine:
-            s.machine.remove()
-        if s.address:
-            self.addresses.give_back(s.address)
+        self._release(s)
         with self.lock:
             self.servers.pop(s.id, None)
         self.events("deleted", server=s.id)
