@@ -13,16 +13,7 @@ unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 here=$(cd "$(dirname "$0")" && pwd)
 
-stop_pid() { # stop_pid FILE: TERM, wait up to 5 s, then KILL (the process group: uwsgi has workers)
-  [ -f "$1" ] || return 0
-  local pid; pid=$(cat "$1")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$1"
-}
+. "$here/service-lib.sh"
 
 if [ "$cmd" = stop ]; then
   [ -d "$dir" ] || exit 0
@@ -48,7 +39,6 @@ chmod 700 "$dir/fernet" "$dir/cred"
 # If anything below fails, stop what was started: nothing half-running is left behind.
 trap 'rc=$?; [ $rc = 0 ] || { stop_pid "$dir/glance.pid"; stop_pid "$dir/keystone.pid"; echo "keystone-glance.sh: start failed; logs in $dir/log" >&2; }' EXIT
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 KS_PORT=$(free_port); GL_PORT=$(free_port)
 while [ "$GL_PORT" = "$KS_PORT" ]; do GL_PORT=$(free_port); done
 KS=http://127.0.0.1:$KS_PORT; GL=http://127.0.0.1:$GL_PORT
@@ -105,13 +95,8 @@ KM="keystone-manage --config-file $dir/keystone.conf"
   $KM bootstrap --bootstrap-password "$ADMIN_PW" --bootstrap-region-id RegionOne \
     --bootstrap-admin-url "$KS/v3/" --bootstrap-internal-url "$KS/v3/" --bootstrap-public-url "$KS/v3/"
 } >>"$dir/log/keystone-manage.log" 2>&1
-# One process, one thread (sqlite); 'Connection: close' because uwsgi's http-socket closes after
-# each response and pooling clients (keystoneauth) otherwise fail with RemoteDisconnected.
-OS_KEYSTONE_CONFIG_FILES="$dir/keystone.conf" setsid uwsgi --plugins python3 \
-  --http-socket "127.0.0.1:$KS_PORT" --wsgi-file /usr/bin/keystone-wsgi-public \
-  --master --processes 1 --threads 1 --die-on-term --lazy-apps --add-header 'Connection: close' \
-  --logto "$dir/log/uwsgi-keystone.log" </dev/null >/dev/null 2>&1 &
-echo $! > "$dir/keystone.pid"
+OS_KEYSTONE_CONFIG_FILES="$dir/keystone.conf" start_uwsgi "$dir/keystone.pid" "$KS_PORT" /usr/bin/keystone-wsgi-public \
+  "$dir/log/uwsgi-keystone.log"
 wait_http "$KS/v3/" 200 "$dir/keystone.pid" keystone
 
 token() { # token USER PASSWORD PROJECT

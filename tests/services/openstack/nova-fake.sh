@@ -13,16 +13,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 here=$(cd "$(dirname "$0")" && pwd)
 SERVICES="nova-compute nova-scheduler nova-conductor nova-api placement neutron-stub rabbit epmd"
 
-stop_pid() { # stop_pid FILE: TERM (its process group if it leads one), wait 10 s, KILL
-  [ -f "$1" ] || return 0
-  local pid; pid=$(cat "$1")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$1"
-}
+. "$here/service-lib.sh"
 stop_all() { for s in $SERVICES; do stop_pid "$dir/$s.pid"; done; }
 
 if [ "$cmd" = stop ]; then [ -d "$dir" ] && stop_all; exit 0; fi
@@ -38,7 +29,6 @@ trap 'rc=$?; [ $rc = 0 ] || { stop_all; echo "nova-fake.sh: start failed; logs i
 set -a; . "$ks/admin-env"; set +a
 KS=${OS_AUTH_URL%/v3}
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RABBIT_PORT=$(free_port); DIST_PORT=$(free_port); EPMD_PORT=$(free_port)
 PL_PORT=$(free_port); NV_PORT=$(free_port); NEUTRON_PORT=$(free_port)
 printf 'RABBIT_PORT=%s\nPLACEMENT_PORT=%s\nNOVA_PORT=%s\nNEUTRON_STUB_PORT=%s\n' $RABBIT_PORT $PL_PORT $NV_PORT $NEUTRON_PORT > "$dir/ports"
@@ -86,15 +76,13 @@ authsec() { printf 'auth_type = password\nauth_url = %s/v3\nproject_domain_name 
 setsid /usr/bin/python3 "$here/neutron-stub.py" $NEUTRON_PORT </dev/null >"$dir/log/neutron-stub.log" 2>&1 &
 echo $! > "$dir/neutron-stub.pid"
 
-# ---- Placement (uwsgi like Keystone: 1 process, 1 thread, Connection: close)
+# ---- Placement
 { printf '[DEFAULT]\nlog_file = %s/log/placement.log\n[placement_database]\nconnection = sqlite:///%s/placement.db\n' "$dir" "$dir"
   printf '[api]\nauth_strategy = keystone\n[keystone_authtoken]\nwww_authenticate_uri = %s\n' "$KS"; authsec placement; } > "$dir/placement/placement.conf"
 placement-manage --config-file "$dir/placement/placement.conf" db sync >"$dir/log/placement-manage.log" 2>&1
 sqlite3 "$dir/placement.db" 'PRAGMA journal_mode=WAL;' >/dev/null
-OS_PLACEMENT_CONFIG_DIR=$dir/placement setsid uwsgi --plugins python3 --http-socket 127.0.0.1:$PL_PORT \
-  --wsgi-file /usr/bin/placement-api --master --processes 1 --threads 1 --die-on-term --lazy-apps \
-  --add-header 'Connection: close' --logto "$dir/log/uwsgi-placement.log" </dev/null >/dev/null 2>&1 &
-echo $! > "$dir/placement.pid"
+OS_PLACEMENT_CONFIG_DIR=$dir/placement start_uwsgi "$dir/placement.pid" $PL_PORT /usr/bin/placement-api \
+  "$dir/log/uwsgi-placement.log"
 
 # ---- Nova
 cat > "$dir/nova.conf" <<EOC

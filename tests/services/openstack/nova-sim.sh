@@ -9,15 +9,7 @@ cmd=${1:-}; dir=${2:-}; [ -n "$cmd" ] && [ -n "$dir" ] || usage; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
 
-kill_pidfile() { # kill_pidfile FILE: TERM, wait up to 15 s (the simulator stops its guests), KILL
-  [ -f "$1" ] || return 0
-  local pid; pid=$(cat "$1")
-  if kill -TERM "$pid" 2>/dev/null; then
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$1"
-}
+. "$here/service-lib.sh"
 
 case $cmd in
   start)
@@ -34,10 +26,10 @@ case $cmd in
       sleep 0.1
     done
     echo "nova-sim.sh: the simulator did not start; see $dir/nova-sim.log:" >&2; tail -5 "$dir/nova-sim.log" >&2
-    kill_pidfile "$dir/nova-sim.pid"; exit 1 ;;
+    stop_pid "$dir/nova-sim.pid"; exit 1 ;;
   stop)
     [ -d "$dir" ] || exit 0
-    kill_pidfile "$dir/nova-sim.pid"
+    stop_pid "$dir/nova-sim.pid" 15  # it stops its guests on TERM
     # Guests of a simulator that died without stopping them: their PIDs are in DIR/servers/*/.
     for f in "$dir"/servers/*/qemu.pid; do
       [ -f "$f" ] || continue
