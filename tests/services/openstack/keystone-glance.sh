@@ -46,12 +46,12 @@ ADMIN_PW=admin-$RANDOM$RANDOM; DEMO_PW=demo-$RANDOM$RANDOM; GLANCE_PW=glance-$RA
 printf 'KEYSTONE_PORT=%s\nGLANCE_PORT=%s\n' "$KS_PORT" "$GL_PORT" > "$dir/ports"
 
 wait_http() { # wait_http URL CODE PIDFILE WHAT
-  for _ in $(seq 400); do
+  for _ in $(seq 1200); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = "$2" ] && return 0
     kill -0 "$(cat "$3")" 2>/dev/null || { echo "keystone-glance.sh: $4 exited; see $dir/log" >&2; return 1; }
     sleep 0.1
   done
-  echo "keystone-glance.sh: $4 not answering on $1 after 40 s; see $dir/log" >&2; return 1
+  echo "keystone-glance.sh: $4 not answering on $1 after 120 s; see $dir/log" >&2; return 1
 }
 
 write_env() { # write_env FILE USER PASSWORD PROJECT (readable by the owner only: it holds a password)

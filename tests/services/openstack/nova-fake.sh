@@ -37,12 +37,12 @@ RABBIT=rabbit://guest:guest@127.0.0.1:$RABBIT_PORT/
 
 wait_for() { # wait_for WHAT PIDFILE COMMAND...
   local what=$1 pidfile=$2; shift 2
-  for _ in $(seq 600); do
+  for _ in $(seq 1800); do
     "$@" && return 0
     kill -0 "$(cat "$pidfile")" 2>/dev/null || { echo "nova-fake.sh: $what exited; see $dir/log" >&2; return 1; }
     sleep 0.1
   done
-  echo "nova-fake.sh: $what not ready after 60 s; see $dir/log" >&2; return 1
+  echo "nova-fake.sh: $what not ready after 180 s; see $dir/log" >&2; return 1
 }
 http_ok() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$1")" = "$2" ]; }
 
@@ -77,7 +77,7 @@ setsid /usr/bin/python3 "$here/neutron-stub.py" $NEUTRON_PORT </dev/null >"$dir/
 echo $! > "$dir/neutron-stub.pid"
 
 # ---- Placement
-{ printf '[DEFAULT]\nlog_file = %s/log/placement.log\n[placement_database]\nconnection = sqlite:///%s/placement.db\n' "$dir" "$dir"
+{ printf '[DEFAULT]\nlog_file = %s/log/placement.log\n[placement_database]\nconnection = sqlite:///%s/placement.db?timeout=60\n' "$dir" "$dir"
   printf '[api]\nauth_strategy = keystone\n[keystone_authtoken]\nwww_authenticate_uri = %s\n' "$KS"; authsec placement; } > "$dir/placement/placement.conf"
 placement-manage --config-file "$dir/placement/placement.conf" db sync >"$dir/log/placement-manage.log" 2>&1
 sqlite3 "$dir/placement.db" 'PRAGMA journal_mode=WAL;' >/dev/null
@@ -104,9 +104,9 @@ auth_strategy = keystone
 [wsgi]
 api_paste_config = /etc/nova/api-paste.ini
 [api_database]
-connection = sqlite:///$dir/nova_api.db
+connection = sqlite:///$dir/nova_api.db?timeout=60
 [database]
-connection = sqlite:///$dir/nova_cell1.db
+connection = sqlite:///$dir/nova_cell1.db?timeout=60
 [conductor]
 workers = 1
 [scheduler]
@@ -131,10 +131,12 @@ EOC
 NM="nova-manage --config-file $dir/nova.conf"
 {
   $NM api_db sync
-  $NM cell_v2 map_cell0 --database_connection "sqlite:///$dir/nova_cell0.db"
-  $NM cell_v2 create_cell --name cell1 --database_connection "sqlite:///$dir/nova_cell1.db" --transport-url "$RABBIT"
+  $NM cell_v2 map_cell0 --database_connection "sqlite:///$dir/nova_cell0.db?timeout=60"
+  $NM cell_v2 create_cell --name cell1 --database_connection "sqlite:///$dir/nova_cell1.db?timeout=60" --transport-url "$RABBIT"
   $NM db sync
 } >"$dir/log/nova-manage.log" 2>&1
+# WAL and a 60 s busy timeout (in the URLs): on a loaded machine the API and the conductor otherwise
+# fail each other's writes with "database is locked".
 for db in nova_api nova_cell0 nova_cell1; do sqlite3 "$dir/$db.db" 'PRAGMA journal_mode=WAL;' >/dev/null; done
 wait_for placement "$dir/placement.pid" http_ok "http://127.0.0.1:$PL_PORT/" 200
 for svc in api conductor scheduler compute; do
@@ -144,7 +146,8 @@ done
 wait_for nova-api "$dir/nova-api.pid" http_ok "http://127.0.0.1:$NV_PORT/" 200
 # Map the compute host into cell1 before the first boot (else HostMappingNotFound).
 mapped() { local hosts; hosts=$($NM cell_v2 list_hosts 2>/dev/null) || true; [[ $hosts == *"lcake-fake-compute-$NV_PORT"* ]]; }
-for _ in $(seq 60); do
+deadline=$((SECONDS + 180))
+while [ $SECONDS -lt $deadline ]; do
   $NM cell_v2 discover_hosts >/dev/null 2>&1 || true
   mapped && break
   kill -0 "$(cat "$dir/nova-compute.pid")" 2>/dev/null || { echo "nova-fake.sh: nova-compute exited; see $dir/log" >&2; exit 1; }

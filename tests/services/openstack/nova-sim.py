@@ -23,6 +23,11 @@ from novasim.machine import Addresses  # noqa: E402
 DEFAULT_SPEC = "/work/shared/data/openstack-openapi/compute-v2.96.yaml"
 
 
+def usage_error(message):
+    print("nova-sim: " + message, file=sys.stderr)
+    sys.exit(2)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--state-dir", required=True, help="images, server disks, request log (requests.jsonl)")
@@ -46,6 +51,9 @@ def main():
     state = os.path.abspath(a.state_dir)
     spec = None
     if a.openapi:
+        if not os.path.isfile(a.openapi):
+            usage_error("the Compute API definition %s is missing; give --openapi PATH "
+                        "(or --openapi '' to skip request validation)" % a.openapi)
         from openapi_check import Spec
         spec = Spec(a.openapi)
     faults = Faults()
@@ -53,8 +61,12 @@ def main():
         for rule in json.loads(a.fail) if a.fail else []:
             faults.add(rule)
     except ValueError as e:
-        sys.exit("nova-sim: --fail/NOVA_SIM_FAIL: %s" % e)
-    first, last = (int(x) for x in a.addresses.split("-"))
+        usage_error("--fail/NOVA_SIM_FAIL: %s" % e)
+    try:
+        first, last = (int(x) for x in a.addresses.split("-"))
+        assert 2 <= first <= last <= 254
+    except (ValueError, AssertionError):
+        usage_error("--addresses wants FIRST-LAST within 2-254, got %r" % a.addresses)
 
     sock_probe = socket.socket()
     sock_probe.bind(("127.0.0.1", a.port))
@@ -65,7 +77,7 @@ def main():
     if a.admin_env:
         keystone_url = register_service(a.admin_env, "compute", "nova", url + "/v2.1", a.region)
     if not keystone_url:
-        sys.exit("nova-sim: give --keystone-url or --admin-env")
+        usage_error("give --keystone-url or --admin-env")
 
     sim = None
     compute = Compute(state, Addresses(a.address_locks, first, last), faults,
