@@ -15,7 +15,7 @@ def api_cases(stack):
     c = {}  # shared between cases: tokens, images, servers
     token, info = stack.token()
     c["early_token"], c["early_at"] = token, time.time()
-    api = lambda mv=None: Http(stack.compute_url, stack.token()[0], mv)  # noqa: E731  fresh token per use
+    api = lambda mv=None: Http(stack.compute_url, stack.fresh_token, mv)  # noqa: E731
     tmp = tempfile.mkdtemp(prefix="nova-sim-api-")
     blank = os.path.join(tmp, "blank.raw")
     with open(blank, "wb") as f:

@@ -26,12 +26,14 @@ class Http:
     """Minimal JSON client; returns (status, body, headers)."""
 
     def __init__(self, base, token=None, mv=None):
+        """token: a string, or a callable giving a current one (tokens live TOKEN_LIFETIME s)."""
         self.base, self.token, self.mv = base.rstrip("/"), token, mv
 
     def __call__(self, method, path, body=None, mv="default", token="default", raw=None, ctype="application/json",
                  nova_header=False):
         headers = {"Accept": "application/json"}
         token = self.token if token == "default" else token
+        token = token() if callable(token) else token
         mv = self.mv if mv == "default" else mv
         if token:
             headers["X-Auth-Token"] = token
@@ -92,6 +94,12 @@ class Stack:
     @staticmethod
     def read_env(path):
         return dict(line.strip().split("=", 1) for line in open(path) if "=" in line)
+
+    def fresh_token(self):
+        """The demo user's token, renewed when half its life is gone."""
+        if getattr(self, "_cached", None) is None or time.time() - self._cached[1] > TOKEN_LIFETIME / 2:
+            self._cached = (self.token()[0], time.time())
+        return self._cached[0]
 
     def token(self, user_env=None):
         e = user_env or self.env

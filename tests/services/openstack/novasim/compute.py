@@ -314,7 +314,7 @@ class Compute:
         with s.lock:
             if s.machine is m and not s.deleted and s.task_state is None and s.vm_state == "active":
                 s.set("SHUTOFF", "stopped", None, 4)
-                self.events("guest-poweroff", server=s.id)
+                self.events("guest-poweroff", server=s.id, qemu_exit=m.proc.returncode)  # -N: signal N
 
     # ------------------------------------------------------------------ actions
     def _check(self, s, action, vm_states):
