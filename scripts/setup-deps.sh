@@ -11,6 +11,7 @@ PKGS=(
   libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
   # qemu backend and the test guest (scripts/build-guest.sh)
   qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
+  syslinux syslinux-common fdisk genisoimage
   # a real sshd for the SSH communicator tests
   openssh-server dropbear-bin
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
