@@ -32,7 +32,8 @@ printf '{"uuid": "6b9e6cbd-0f5b-4b43-8f3e-1a2b3c4d5e6f", "meta": {"role": "{not 
   "$(key a)" "$escaped_b" "$(key a)" > "$T/cd/openstack/latest/meta_data.json"
 printf '#cloud-config\nssh_authorized_keys:\n  - "%s from-user-data"\n' "$(key c)" > "$T/cd/openstack/latest/user_data"
 # Nova's own genisoimage flags for config drives.
-genisoimage -quiet -o "$T/config.iso" -ldots -allow-lowercase -allow-multidot -l -J -r -V config-2 "$T/cd"
+genisoimage -quiet -o "$T/config.iso" -ldots -allow-lowercase -allow-multidot -l -J -r -V config-2 "$T/cd" 2>"$T/iso.log" \
+  || fail "genisoimage: $(cat "$T/iso.log")"
 mkfs.vfat -n config-2 -C "$T/config.vfat" 2048 >/dev/null 2>&1
 mmd -i "$T/config.vfat" ::openstack ::openstack/latest
 mcopy -i "$T/config.vfat" "$T/cd/openstack/latest/meta_data.json" "$T/cd/openstack/latest/user_data" ::openstack/latest/
@@ -52,13 +53,16 @@ boot() {
   qemu-system-x86_64 -accel tcg -m 256 -nodefaults -display none -serial "file:$T/console.log" "$@" \
     -device virtio-rng-pci -nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$port-:22" &
   QEMU=$!
+  # QEMU accepts TCP at once and may hold an early connection without ever passing on sshd's
+  # banner: probe with fresh short-lived connections until sshd speaks, then log in.
   local up=0
   for _ in $(seq 1 600); do
     kill -0 $QEMU 2>/dev/null || fail "$name: qemu exited"
-    if "${SSH[@]}" true 2>/dev/null; then up=1; break; fi
+    if timeout 0.5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port && head -c 4 <&3" 2>/dev/null | grep -q SSH- &&
+       "${SSH[@]}" true 2>/dev/null; then up=1; break; fi
     sleep 0.2
   done
-  [ $up = 1 ] || fail "$name: no SSH login with the config drive's key within 120 s"
+  [ $up = 1 ] || fail "$name: no SSH login with the config drive's key within 2 minutes"
   echo "boot to SSH: $(echo "$EPOCHREALTIME - $t0" | bc) s"
   local out
   out=$("${SSH[@]}" 'hostname; cat /var/lib/seed/keys; echo ---; cat /root/.ssh/authorized_keys')
