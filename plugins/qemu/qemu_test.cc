@@ -147,7 +147,7 @@ BuiltLayer build_layer(const std::string& layer, const json& source, const std::
 
 const BuiltLayer& first_layer() {
   static BuiltLayer built = build_layer("base", source_for(test_guest()), std::nullopt,
-                                        "echo layer-one > /root/layer1 && sync && cat /root/layer1");
+                                        "echo layer-one > /root/layer1 && sync && cat /root/layer1 /proc/cmdline");
   return built;
 }
 
@@ -183,6 +183,9 @@ TEST_CASE("first layer: boots from the verified source, provisions over SSH, yie
   const auto& built = first_layer();
   const auto& a = built.artifact;
   CHECK(built.provision_output.find("layer-one") != std::string::npos);
+  // The kernel command line syslinux passes (from the disk's syslinux.cfg), not QEMU's -append.
+  CHECK(built.provision_output.find("BOOT_IMAGE=/vmlinuz") != std::string::npos);
+  CHECK(built.provision_output.find("root=LABEL=lcake-root") != std::string::npos);
   CHECK(a.type == "qcow2");
   CHECK(fs::path(a.id).is_absolute());
   CHECK(a.id.find((temp_root() / "store" / "base").string()) == 0);
@@ -354,6 +357,7 @@ TEST_CASE("direct kernel boot: the source's kernel and initrd go into the store 
   auto direct = build_layer("direct", direct_boot_source_for(test_guest(), "quiet"), std::nullopt, "cat /proc/cmdline");
   const auto& a = direct.artifact;
   CHECK(direct.provision_output.find("console=ttyS0") != std::string::npos);  // added by the plugin
+  CHECK(direct.provision_output.find("BOOT_IMAGE=") == std::string::npos);    // syslinux not involved
   REQUIRE(a.metadata["kernel"].is_string());
   CHECK(fs::path(a.metadata["kernel"].get<std::string>()).filename().string().rfind("vmlinuz-", 0) == 0);
   CHECK(a.metadata["kernel"].get<std::string>().find((temp_root() / "store").string()) == 0);
