@@ -36,7 +36,8 @@ done
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || { echo "build-guest: /usr/lib/syslinux/mbr/mbr.bin is missing: install syslinux-common (scripts/setup-deps.sh)" >&2; exit 2; }
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
 # What built OUTDIR: written last, so a half-finished build never counts as current.
-STAMP="$(sha256sum < "${BASH_SOURCE[0]}" | cut -d' ' -f1) $SSHD ${DISK_SIZE:-1G}"
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STAMP="$(cat "${BASH_SOURCE[0]}" "$HERE"/guest/* | sha256sum | cut -d' ' -f1) $SSHD ${DISK_SIZE:-1G}"
 if [ $REUSE = 1 ] && [ -f "$OUT/base.qcow2" ] && [ "$(cat "$OUT/.build-guest.stamp" 2>/dev/null)" = "$STAMP" ]; then
   echo "build-guest: $OUT is current"; exit 0
 fi
@@ -155,112 +156,8 @@ ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"
 for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf
 EOF
 
-# Keys from a seed are listed in /var/lib/seed/keys so that they are removed again at shutdown
-# (and at the next boot, after a crash): no build's key stays in the image.
-cat > "$R/etc/init.d/seed" <<'EOF'
-#!/bin/sh
-# SSH keys and hostname from what the machine was given, as a cloud gives them: a NoCloud seed
-# (label cidata: user-data, meta-data) and/or an OpenStack config drive (label config-2, vfat or
-# iso9660: openstack/latest/meta_data.json and user_data).
-AK=/root/.ssh/authorized_keys LIST=/var/lib/seed/keys M=/run/seed
-KEYTYPES='^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp[0-9]+|sk-[a-z0-9@.-]+) '
-forget_seed_keys() {
-  [ -s "$LIST" ] && [ -f "$AK" ] && { grep -v -x -F -f "$LIST" "$AK" > "$AK.new"; mv "$AK.new" "$AK"; chmod 600 "$AK"; }
-  rm -f "$LIST"
-}
-# Every list item under any "ssh_authorized_keys:" key of a #cloud-config (top level or under users:).
-cloud_config_keys() {
-  awk -v types="$KEYTYPES" '
-    /^[ \t]*ssh_authorized_keys:[ \t]*\r?$/ { inkeys = 1; next }
-    inkeys && /^[ \t]*-[ \t]/ {
-      k = $0; sub(/^[ \t]*-[ \t]+/, "", k); sub(/[ \t\r]+$/, "", k)
-      if (k ~ /^["\047]/) { k = substr(k, 2, length(k) - 2) }
-      if (k ~ types) print k
-      next
-    }
-    inkeys && /^[ \t]*(#.*)?\r?$/ { next }
-    { inkeys = 0 }' "$1"
-}
-# meta_data.json: "key <public key>" for each value of the top-level "public_keys" object, and
-# "hostname <name>". A small JSON tokenizer: strings (with escapes), nesting, and which string is a key.
-openstack_meta() {
-  awk -v types="$KEYTYPES" '
-    { text = text $0 "\n" }
-    END {
-      hex = "0123456789abcdef"; n = length(text); depth = 0; prev = ""; field = ""; pk = 0
-      for (i = 1; i <= n; i++) {
-        c = substr(text, i, 1)
-        if (c == "\"") {
-          s = ""
-          for (i++; i <= n && (c = substr(text, i, 1)) != "\""; i++) {
-            if (c == "\\") {
-              c = substr(text, ++i, 1)
-              if (c == "n") c = "\n"; else if (c == "t") c = "\t"; else if (c == "r") c = "\r"
-              else if (c == "u") {
-                u = tolower(substr(text, i + 1, 4)); i += 4
-                v = (index(hex, substr(u, 3, 1)) - 1) * 16 + index(hex, substr(u, 4, 1)) - 1
-                c = substr(u, 1, 2) == "00" && v >= 32 && v < 127 ? sprintf("%c", v) : "?"
-              }
-            }
-            s = s c
-          }
-          iskey = prev == "{" || prev == ","
-          if (iskey && depth == 1) field = s
-          else if (!iskey && prev == ":" && depth == 1 && field == "hostname") print "hostname " s
-          else if (!iskey && prev == ":" && pk && depth == pk) {
-            m = split(s, lines, "\n")
-            for (j = 1; j <= m; j++) { k = lines[j]; sub(/[ \t\r]+$/, "", k); if (k ~ types) print "key " k }
-          }
-          prev = "s"
-        } else if (c == "{" || c == "[") {
-          depth++
-          if (c == "{" && prev == ":" && depth == 2 && field == "public_keys") pk = depth
-          prev = c
-        } else if (c == "}" || c == "]") {
-          if (depth == pk) pk = 0
-          depth--; prev = c
-        } else if (c == ":" || c == ",") prev = c
-        else if (c !~ /[ \t\r\n]/) prev = "v"
-      }
-    }' "$1"
-}
-# Mounts the first disk labelled $1 (or $2) read-only on $M.
-mount_seed() {
-  dev=$(findfs LABEL="$1" 2>/dev/null || findfs LABEL="$2" 2>/dev/null) || return 1
-  mkdir -p $M
-  mount -o ro "$dev" $M && return 0
-  echo "seed: cannot mount $dev ($1)"; return 1
-}
-# Appends the keys on stdin that root does not have yet, and lists them for removal.
-add_keys() {
-  touch "$AK"; chmod 600 "$AK"
-  awk -v ak="$AK" 'BEGIN { while ((getline k < ak) > 0) have[k] = 1 } !have[$0]++' > "$LIST.new"
-  cat "$LIST.new" >> "$AK"; cat "$LIST.new" >> "$LIST"
-  echo "seed: $(wc -l < "$LIST.new") key(s) for root from $dev ($1)"
-  rm -f "$LIST.new"
-}
-read_seeds() {
-  forget_seed_keys
-  found=0
-  if mount_seed cidata CIDATA; then
-    found=1
-    [ -f $M/user-data ] && cloud_config_keys $M/user-data | add_keys cidata
-    h=$(awk -F': *' '$1 == "local-hostname" { gsub(/["\047\r]/, "", $2); print $2; exit }' $M/meta-data 2>/dev/null)
-    [ -n "$h" ] && hostname "$h"
-    umount $M
-  fi
-  if mount_seed config-2 CONFIG-2; then
-    found=1 d=$M/openstack/latest
-    { [ -f $d/meta_data.json ] && openstack_meta $d/meta_data.json | sed -n 's/^key //p'
-      [ -f $d/user_data ] && cloud_config_keys $d/user_data; } | add_keys config-2
-    h=$(openstack_meta $d/meta_data.json 2>/dev/null | sed -n 's/^hostname //p' | head -1)
-    [ -n "$h" ] && hostname "$h"
-    umount $M
-  fi
-  [ $found = 1 ] || echo "seed: no NoCloud seed (cidata) and no config drive (config-2)"
-}
-case $1 in start) read_seeds ;; stop) forget_seed_keys ;; esac
-EOF
+# SSH keys for root from a NoCloud seed or an OpenStack config drive, removed again at shutdown.
+install -m 755 "$HERE/guest/seed" "$R/etc/init.d/seed"
 
 cat > "$R/etc/init.d/rcS" <<'EOF'
 #!/bin/sh
