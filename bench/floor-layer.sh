@@ -6,7 +6,8 @@
 #   floor-layer.sh WORK_DIR STEP...      STEP: --file SRC DEST | --env K=V | --run COMMAND
 #
 # Environment (qemu_bench.py sets them from the parent artifact's metadata):
-#   PARENT (disk the overlay is backed by), KERNEL, INITRD, APPEND, HOST_KEY ("ssh-ed25519 AAAA…"),
+#   PARENT (disk the overlay is backed by), KERNEL, INITRD, APPEND (empty: the disk boots itself),
+#   HOST_KEY ("ssh-ed25519 AAAA…"),
 #   PORT (free 127.0.0.1 port for the SSH forward), MEMORY (MiB, 256), MACHINE (q35), ACCEL (tcg).
 #
 # The qemu arguments are the ones plugins/qemu/qemu_machine.cc (qemu_args) builds, option for option,
@@ -15,7 +16,7 @@
 set -eu
 work=$1
 shift
-: "${PARENT:?}" "${KERNEL:?}" "${INITRD:?}" "${APPEND:?}" "${HOST_KEY:?}" "${PORT:?}"
+: "${PARENT:?}" "${HOST_KEY:?}" "${PORT:?}"
 MEMORY=${MEMORY:-256} MACHINE=${MACHINE:-q35} ACCEL=${ACCEL:-tcg}
 
 phase() { echo "phase $1 $(date +%s.%N)"; }
@@ -42,14 +43,20 @@ echo "[127.0.0.1]:$PORT $HOST_KEY" > "$work/known_hosts"
 qemu-img create -q -f qcow2 -b "$PARENT" -F qcow2 "$work/layer.qcow2"
 phase prepared
 
-qemu-system-x86_64 -name floor-layer -machine "$MACHINE" -accel "$ACCEL" -m "$MEMORY" -smp 1 \
-  -nodefaults -display none \
-  -drive file="$work/layer.qcow2",format=qcow2,if=virtio,discard=unmap \
-  -nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
-  -chardev socket,id=qmp,path="$work/qmp.sock",server=on,wait=off -mon chardev=qmp,mode=control \
-  -chardev file,id=console,path="$work/console.log" -serial chardev:console \
-  -drive file="$work/seed.img",format=raw,if=virtio,readonly=on \
-  -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" > "$work/qemu.log" 2>&1 &
+# Direct kernel boot only when the artifact has a kernel (as qemu_args does).
+start_qemu() {
+  qemu-system-x86_64 -name floor-layer -machine "$MACHINE" -accel "$ACCEL" -m "$MEMORY" -smp 1 \
+    -nodefaults -display none \
+    -drive file="$work/layer.qcow2",format=qcow2,if=virtio,discard=unmap \
+    -nic "user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:$PORT-:22" \
+    -chardev socket,id=qmp,path="$work/qmp.sock",server=on,wait=off -mon chardev=qmp,mode=control \
+    -chardev file,id=console,path="$work/console.log" -serial chardev:console \
+    -drive file="$work/seed.img",format=raw,if=virtio,readonly=on "$@" > "$work/qemu.log" 2>&1 &
+}
+if [ -z "${KERNEL:-}" ]; then start_qemu
+elif [ -z "${INITRD:-}" ]; then start_qemu -kernel "$KERNEL" -append "$APPEND"
+else start_qemu -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
+fi
 qemu_pid=$!
 phase qemu_started
 

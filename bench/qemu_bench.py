@@ -170,8 +170,8 @@ class Bench:
     def run_floor(self, parent, run_id, n):
         meta = parent["metadata"]
         steps, _ = self.floor_steps(self.args.layer, run_id)
-        env = dict(os.environ, PARENT=parent["id"], KERNEL=meta["kernel"], INITRD=meta["initrd"],
-                   APPEND=meta["append"], HOST_KEY=meta["host_key"], PORT=str(self.free_port()),
+        env = dict(os.environ, PARENT=parent["id"], KERNEL=meta.get("kernel") or "",
+                   INITRD=meta.get("initrd") or "", APPEND=meta.get("append") or "", HOST_KEY=meta["host_key"], PORT=str(self.free_port()),
                    MEMORY=str(self.args.memory))
         work = os.path.join(self.tmp, f"floor-{n}")
         start = time.time()

@@ -1,23 +1,28 @@
 #!/bin/bash
-# Builds lcake's tiny x86_64 test guest from Debian 12 packages: the cloud kernel booted directly,
-# a busybox initramfs that switch_roots to an ext4 root in base.qcow2, busybox as init and userland,
-# dropbear or OpenSSH as sshd. No keys are baked in: each boot reads them from a NoCloud seed disk
-# (label "cidata"), see docs/test-guest.md.
+# Builds lcake's tiny x86_64 test guest from Debian 12 packages as a whole bootable disk: an MBR
+# disk with syslinux, a FAT boot partition (kernel, initramfs) and an ext4 root found by its label.
+# The busybox initramfs finds and mounts the root and switch_roots; busybox is init and userland,
+# dropbear or OpenSSH the sshd. No keys are baked in: each boot reads them from a NoCloud seed
+# (label "cidata") or an OpenStack config drive (label "config-2"), see docs/test-guest.md.
 #
-# Usage: scripts/build-guest.sh OUTDIR [--sshd dropbear|openssh]
-# Writes OUTDIR/{vmlinuz,initrd.img,base.qcow2,base.qcow2.sha256,host_key.pub}.
+# Usage: scripts/build-guest.sh OUTDIR [--sshd dropbear|openssh] [--reuse]
+#   --reuse: keep OUTDIR as it is when this script built it with the same flavour and DISK_SIZE.
+# Writes OUTDIR/{base.qcow2,base.qcow2.sha256,host_key.pub} and, for direct kernel boot,
+# OUTDIR/{vmlinuz,initrd.img} (the same files as in the boot partition).
 # Environment: LCAKE_DEB_CACHE (.deb cache, default OUTDIR/../.debs), DISK_SIZE (default 1G).
-# Host needs: apt-get (after apt-get update), dpkg-deb, mke2fs with -d, qemu-img, ssh-keygen; root.
+# Host needs: apt-get (after apt-get update), dpkg-deb, mke2fs with -d, mkfs.vfat, mtools,
+# syslinux, sfdisk, qemu-img, ssh-keygen; root. No mounts, no loop devices.
 set -euo pipefail
 
-usage() { echo "usage: $0 OUTDIR [--sshd dropbear|openssh]" >&2; exit 2; }
+usage() { echo "usage: $0 OUTDIR [--sshd dropbear|openssh] [--reuse]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 OUT=$1; shift
-SSHD=dropbear
+SSHD=dropbear REUSE=0
 while [ $# -gt 0 ]; do
   case $1 in
     --sshd) [ $# -ge 2 ] || usage; SSHD=$2; shift 2 ;;
     --sshd=*) SSHD=${1#--sshd=}; shift ;;
+    --reuse) REUSE=1; shift ;;
     *) usage ;;
   esac
 done
@@ -25,7 +30,18 @@ case $SSHD in dropbear|openssh) ;; *) echo "build-guest: unknown --sshd '$SSHD' 
 # Extracted packages must end up owned by root inside the image.
 [ "$(id -u)" = 0 ] || { echo "build-guest: run as root (files in the image must be owned by root)" >&2; exit 2; }
 
+for t in dpkg-deb mke2fs mkfs.vfat mcopy syslinux sfdisk qemu-img ssh-keygen; do
+  command -v $t >/dev/null || { echo "build-guest: $t is missing: run scripts/setup-deps.sh" >&2; exit 2; }
+done
+[ -f /usr/lib/syslinux/mbr/mbr.bin ] || { echo "build-guest: /usr/lib/syslinux/mbr/mbr.bin is missing: install syslinux-common (scripts/setup-deps.sh)" >&2; exit 2; }
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
+# What built OUTDIR: written last, so a half-finished build never counts as current.
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+STAMP="$(cat "${BASH_SOURCE[0]}" "$HERE"/guest/* | sha256sum | cut -d' ' -f1) $SSHD ${DISK_SIZE:-1G}"
+if [ $REUSE = 1 ] && [ -f "$OUT/base.qcow2" ] && [ "$(cat "$OUT/.build-guest.stamp" 2>/dev/null)" = "$STAMP" ]; then
+  echo "build-guest: $OUT is current"; exit 0
+fi
+rm -f "$OUT/.build-guest.stamp"
 CACHE=${LCAKE_DEB_CACHE:-$OUT/../.debs}; mkdir -p "$CACHE"; CACHE=$(cd "$CACHE" && pwd)
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 R=$W/root; I=$W/initrd; mkdir -p "$R" "$I"/{bin,dev,proc,sys,newroot,mod}
@@ -54,16 +70,31 @@ fi
 deb() { ls "$CACHE/$1"_*.deb | sort -V | tail -1; }
 
 # --- kernel and initramfs ---------------------------------------------------------------------
-# virtio for disk, network and entropy; fat/vfat + codepages to read the cidata seed.
+# Always: virtio (disk, network, entropy), vfat and iso9660 for the seed and config drive. Loaded when
+# the hardware is there: the SCSI stack with ata_piix for IDE (QEMU's "pc" disks and CD-ROMs, where
+# clouds attach config drives) or with virtio_scsi. NVMe is built into the kernel; AHCI is not in
+# Debian's cloud kernel (q35's SATA CD-ROM stays invisible). Listed in load order (checked below).
 MODS="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk failover
-  net_failover virtio_net virtio-rng fat vfat nls_cp437 nls_ascii nls_utf8"
+  net_failover virtio_net virtio-rng fat vfat nls_cp437 nls_ascii nls_utf8 cdrom isofs"
+SCSI_MODS="scsi_common scsi_mod sd_mod sr_mod"
+ATA_MODS="libata ata_piix"
+VSCSI_MODS="virtio_scsi"
 KDEB=$(deb "$KPKG")
 set -f  # the patterns are for tar, not the shell
 dpkg-deb --fsys-tarfile "$KDEB" | tar -x -C "$W" --wildcards "./boot/vmlinuz-*" \
-  $(for m in $MODS; do echo "./lib/modules/$KVER/*/$m.ko"; done)
+  $(for m in $MODS $SCSI_MODS $ATA_MODS $VSCSI_MODS; do echo "./lib/modules/$KVER/*/$m.ko"; done)
 set +f
 cp "$W/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
 find "$W/lib/modules" -name '*.ko' -exec cp {} "$I/mod/" \;
+# insmod does not resolve dependencies: every module's must come earlier in the list.
+loaded=" "
+for m in $MODS $SCSI_MODS $ATA_MODS $VSCSI_MODS; do
+  [ -f "$I/mod/$m.ko" ] || { echo "build-guest: $KPKG has no module $m" >&2; exit 1; }
+  for d in $(tr '\0' '\n' < "$I/mod/$m.ko" | sed -n 's/^depends=//p' | tr ',-' ' _'); do
+    case $loaded in *" $d "*) ;; *) echo "build-guest: module $m needs $d first (fix the module lists)" >&2; exit 1 ;; esac
+  done
+  loaded="$loaded$(echo "$m" | tr - _) "
+done
 for p in $PKGS; do dpkg-deb -x "$(deb "$p")" "$R"; done
 cp "$R/bin/busybox" "$I/bin/"
 cat > "$I/init" <<EOF
@@ -72,8 +103,26 @@ cat > "$I/init" <<EOF
 # Without this the kernel's console is not our stdin/stdout and messages vanish.
 exec </dev/console >/dev/console 2>&1
 for m in $(echo $MODS); do insmod /mod/\$m.ko; done
-i=0; while [ ! -b /dev/vda ] && [ \$i -lt 300 ]; do sleep 0.1; i=\$((i+1)); done
-mount -t ext4 /dev/vda /newroot || { echo "initramfs: cannot mount /dev/vda; dropping to a shell"; exec sh; }
+ide=0 vscsi=0
+for d in /sys/bus/pci/devices/*; do
+  read c < \$d/class; read v < \$d/vendor; read i < \$d/device
+  case \$c in 0x0101*) ide=1 ;; esac
+  case \$v:\$i in 0x1af4:0x1004|0x1af4:0x1048) vscsi=1 ;; esac
+done
+[ \$ide\$vscsi = 00 ] || for m in $SCSI_MODS; do insmod /mod/\$m.ko; done
+[ \$ide = 0 ] || for m in $ATA_MODS; do insmod /mod/\$m.ko; done
+[ \$vscsi = 0 ] || for m in $VSCSI_MODS; do insmod /mod/\$m.ko; done
+# root=LABEL=x, root=UUID=x or root=/dev/x from the kernel command line; by default the disk's own label.
+root=LABEL=lcake-root
+for a in \$(cat /proc/cmdline); do case \$a in root=*) root=\${a#root=} ;; esac; done
+i=0
+while :; do
+  case \$root in LABEL=*|UUID=*) dev=\$(findfs "\$root" 2>/dev/null) ;; *) dev=\$root; [ -b "\$dev" ] || dev= ;; esac
+  [ -n "\$dev" ] && break
+  [ \$i -lt 300 ] || { echo "initramfs: no disk with root=\$root after 30 s; dropping to a shell"; exec sh; }
+  sleep 0.1; i=\$((i+1))
+done
+mount -t ext4 "\$dev" /newroot || { echo "initramfs: cannot mount \$dev (root=\$root) as ext4; dropping to a shell"; exec sh; }
 mount --move /dev /newroot/dev; umount /proc /sys; exec switch_root /newroot /sbin/init
 EOF
 chmod 755 "$I/init"
@@ -88,7 +137,7 @@ rm -rf "$R"/usr/share/{doc,man,locale,lintian,info} "$R"/usr/lib/x86_64-linux-gn
 for a in $("$R/bin/busybox" --list-full); do
   [ -e "$R/$a" ] || [ -L "$R/$a" ] || { mkdir -p "$R/${a%/*}"; ln -s /bin/busybox "$R/$a"; }
 done
-mkdir -p "$R"/{proc,sys,dev,run,tmp,root/.ssh,etc/init.d,etc/udhcpc,var/log,var/lib/cidata}
+mkdir -p "$R"/{proc,sys,dev,run,tmp,root/.ssh,etc/init.d,etc/udhcpc,var/log,var/lib/seed}
 ln -sfn /run "$R/var/run"
 chmod 1777 "$R/tmp"; chmod 700 "$R/root" "$R/root/.ssh"
 printf 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534:sshd privsep:/run/sshd:/bin/false\n' > "$R/etc/passwd"
@@ -107,51 +156,15 @@ ip addr flush dev "$interface"; ip addr add "$ip/$mask" dev "$interface"
 for d in $dns; do echo "nameserver $d"; done > /etc/resolv.conf
 EOF
 
-# Keys from the seed are listed in /var/lib/cidata/keys so that they are removed again at
-# shutdown (and at the next boot, after a crash): no build's key stays in the image.
-cat > "$R/etc/init.d/cidata" <<'EOF'
-#!/bin/sh
-# NoCloud seed: a vfat disk labelled cidata holding user-data and meta-data.
-AK=/root/.ssh/authorized_keys LIST=/var/lib/cidata/keys
-forget_seed_keys() {
-  [ -s "$LIST" ] && [ -f "$AK" ] && { grep -v -x -F -f "$LIST" "$AK" > "$AK.new"; mv "$AK.new" "$AK"; chmod 600 "$AK"; }
-  rm -f "$LIST"
-}
-read_seed() {
-  forget_seed_keys
-  dev=$(findfs LABEL=cidata 2>/dev/null || findfs LABEL=CIDATA 2>/dev/null) || { echo "cidata: no seed disk"; return 0; }
-  mkdir -p /run/cidata
-  mount -o ro "$dev" /run/cidata || { echo "cidata: cannot mount $dev"; return 0; }
-  if [ -f /run/cidata/user-data ]; then
-    # Every list item under any "ssh_authorized_keys:" key (top level or under users:).
-    awk '
-      /^[ \t]*ssh_authorized_keys:[ \t]*$/ { inkeys = 1; next }
-      inkeys && /^[ \t]*-[ \t]/ {
-        k = $0; sub(/^[ \t]*-[ \t]+/, "", k); sub(/[ \t\r]+$/, "", k)
-        if (k ~ /^["\047]/) { k = substr(k, 2, length(k) - 2) }
-        if (k ~ /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp[0-9]+|sk-[a-z0-9@.-]+) /) print k
-        next
-      }
-      inkeys && /^[ \t]*(#.*)?\r?$/ { next }
-      { inkeys = 0 }' /run/cidata/user-data > "$LIST"
-    cat "$LIST" >> "$AK"; chmod 600 "$AK"
-    echo "cidata: $(wc -l < "$LIST") key(s) for root from $dev"
-  fi
-  if [ -f /run/cidata/meta-data ]; then
-    h=$(awk -F': *' '$1 == "local-hostname" { gsub(/["\047\r]/, "", $2); print $2; exit }' /run/cidata/meta-data)
-    [ -n "$h" ] && hostname "$h"
-  fi
-  umount /run/cidata
-}
-case $1 in start) read_seed ;; stop) forget_seed_keys ;; esac
-EOF
+# SSH keys for root from a NoCloud seed or an OpenStack config drive, removed again at shutdown.
+install -m 755 "$HERE/guest/seed" "$R/etc/init.d/seed"
 
 cat > "$R/etc/init.d/rcS" <<'EOF'
 #!/bin/sh
 mount -t proc p /proc; mount -t sysfs s /sys; mkdir -p /dev/pts; mount -t devpts -o gid=5,mode=620 d /dev/pts
 mount -t tmpfs t /run; mkdir -p /run/sshd; chmod 755 /run/sshd
 hostname -F /etc/hostname; ip link set lo up; ip link set eth0 up
-/etc/init.d/cidata start
+/etc/init.d/seed start
 # udhcpc loops forever without a link; bounded anyway.
 timeout 20 udhcpc -i eth0 -q -n -t 10 -T 1 >/dev/null 2>&1 || echo "rcS: dhcp failed"
 echo "lcake-guest: rcS done, uptime $(cut -d' ' -f1 /proc/uptime)s"
@@ -160,7 +173,7 @@ EOF
 # busybox init runs this for poweroff/reboot before killing everything.
 cat > "$R/etc/init.d/rcK" <<'EOF'
 #!/bin/sh
-/etc/init.d/cidata stop
+/etc/init.d/seed stop
 killall dropbear sshd 2>/dev/null; sleep 0.2
 sync
 if mount -o remount,ro /; then echo "lcake-guest: / remounted read-only"; else echo "lcake-guest: / still busy (read-write)"; fi
@@ -205,8 +218,28 @@ for b in usr/sbin/dropbear usr/sbin/sshd usr/lib/openssh/sftp-server usr/bin/scp
 done
 
 # --- disk -------------------------------------------------------------------------------------
-truncate -s "${DISK_SIZE:-1G}" "$W/disk.raw"
-mkfs.ext4 -q -F -L lcake-root -E root_owner=0:0 -d "$R" "$W/disk.raw"
-qemu-img convert -f raw -O qcow2 "$W/disk.raw" "$OUT/base.qcow2"
+# MBR (syslinux's boot code) | 1 MiB gap | p1: FAT16 "LCAKE-BOOT", bootable: ldlinux.sys, kernel,
+# initramfs, syslinux.cfg | p2: ext4 "lcake-root" to the end. Each file system is written at its
+# partition's offset inside the one image file: no loop devices, no mounts.
+BOOT_START=2048 BOOT_SECTORS=$((32 * 2048))
+ROOT_START=$((BOOT_START + BOOT_SECTORS))
+D=$W/disk.raw
+truncate -s "${DISK_SIZE:-1G}" "$D"
+ROOT_SECTORS=$(( $(stat -c %s "$D") / 512 - ROOT_START ))
+[ "$ROOT_SECTORS" -ge $((64 * 2048)) ] || { echo "build-guest: DISK_SIZE=${DISK_SIZE:-1G} is too small: 128M at least" >&2; exit 2; }
+printf 'label: dos\nstart=%s, size=%s, type=e, bootable\nstart=%s, size=%s, type=83\n' \
+  $BOOT_START $BOOT_SECTORS $ROOT_START $ROOT_SECTORS | sfdisk -q "$D"
+dd if=/usr/lib/syslinux/mbr/mbr.bin of="$D" bs=440 count=1 conv=notrunc status=none
+# -h: the partition's start as "hidden sectors", which the FAT boot sector needs to find itself.
+mkfs.vfat -F 16 -n LCAKE-BOOT --offset $BOOT_START -h $BOOT_START "$D" $((BOOT_SECTORS / 2)) >/dev/null 2>&1
+syslinux --offset $((BOOT_START * 512)) --install "$D"
+# No prompt, no menu: straight to the kernel. The initramfs finds the root by its label.
+# no_timer_check: on a starved host, TCG fails the kernel's IO-APIC timer check and it panics.
+printf 'DEFAULT lcake\nPROMPT 0\nTIMEOUT 0\nLABEL lcake\n  LINUX /vmlinuz\n  INITRD /initrd.img\n  APPEND %s\n' \
+  "console=tty0 console=ttyS0 root=LABEL=lcake-root rw quiet no_timer_check" > "$W/syslinux.cfg"
+mcopy -i "$D@@$((BOOT_START * 512))" "$OUT/vmlinuz" "$OUT/initrd.img" "$W/syslinux.cfg" ::
+mkfs.ext4 -q -F -L lcake-root -E root_owner=0:0,offset=$((ROOT_START * 512)) -d "$R" "$D" $((ROOT_SECTORS / 2))k
+qemu-img convert -f raw -O qcow2 "$D" "$OUT/base.qcow2"
 (cd "$OUT" && sha256sum base.qcow2 > base.qcow2.sha256)
+echo "$STAMP" > "$OUT/.build-guest.stamp"
 echo "build-guest: $SSHD guest in $OUT ($(du -h "$OUT/base.qcow2" | cut -f1) disk, kernel $KVER)"

@@ -16,7 +16,8 @@ if [ ! -w "$(dirname "$GUEST_DIR")" ] && [ ! -d "$GUEST_DIR" ]; then
   $SUDO mkdir -p "$GUEST_DIR" && $SUDO chown "$(id -u):$(id -g)" "$GUEST_DIR"
 fi
 for flavour in dropbear openssh; do
-  [ -f "$GUEST_DIR/$flavour/base.qcow2" ] || ./scripts/build-guest.sh "$GUEST_DIR/$flavour" --sshd "$flavour"
+  # --reuse: rebuilt only when build-guest.sh changed (an older guest may not boot the pipeline)
+  ./scripts/build-guest.sh "$GUEST_DIR/$flavour" --sshd "$flavour" --reuse
 done
 
 export LCAKE_GUEST_DIR="$GUEST_DIR"

@@ -190,6 +190,12 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
     if (!request.source.is_object())
       throw InputError(where + " is required for the first layer: {\"disk\": …, \"checksum\": \"sha256:…\"}");
     const auto& source = request.source;
+    // Without a kernel the firmware boots the disk's own bootloader, which would ignore these.
+    auto given = [&](const char* key) { return source.contains(key) && !source[key].is_null(); };
+    for (auto key : {"initrd", "append"})
+      if (given(key) && !given("kernel"))
+        throw InputError(where + "/" + key + " needs " + where + "/kernel (direct kernel boot); drop it to "
+                         "boot the disk's own bootloader");
     auto disk = fetch_source_disk(source, where, store, ctx);
     backing = disk.path, backing_format = disk.format;
     facts.kernel = store_boot_file(source, "kernel", where, store, "vmlinuz", ctx);

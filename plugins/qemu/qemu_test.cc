@@ -39,19 +39,18 @@ struct Guest {
   bool seeded = true;  // reads SSH keys from a NoCloud seed (scripts/build-guest.sh)
 };
 
-// Built once per build tree; rebuilt only when missing.
+// Built once per build tree; rebuilt when scripts/build-guest.sh changed (its --reuse).
 const Guest& test_guest() {
   static Guest guest = [] {
     Guest g;
     auto source_dir = env_dir("LCAKE_SOURCE_DIR", fs::path(__FILE__).parent_path().parent_path().parent_path());
     g.dir = env_dir("LCAKE_BINARY_DIR", fs::current_path()) / "tests" / "guest";
-    if (!fs::exists(g.dir / "base.qcow2")) {
-      fs::create_directories(g.dir);
-      auto script = source_dir / "scripts" / "build-guest.sh";
-      std::string cmd = "bash '" + script.string() + "' '" + g.dir.string() + "'";
-      MESSAGE("building the test guest: " << cmd);
-      REQUIRE(std::system((cmd + " > '" + g.dir.string() + ".log' 2>&1").c_str()) == 0);
-    }
+    fs::create_directories(g.dir);
+    auto script = source_dir / "scripts" / "build-guest.sh";
+    std::string cmd = "bash '" + script.string() + "' '" + g.dir.string() + "' --reuse";
+    MESSAGE("the test guest: " << cmd);
+    REQUIRE_MESSAGE(std::system((cmd + " > '" + g.dir.string() + ".log' 2>&1").c_str()) == 0,
+                    "see " << g.dir.string() << ".log");
     // The reference recipe bakes a key in instead of reading a seed.
     g.seeded = !fs::exists(g.dir / "id_ed25519") || fs::exists(g.dir / "host_key.pub");
     return g;
@@ -75,19 +74,26 @@ const fs::path& temp_root() {
   return root.path;
 }
 
+// The guest's whole disk, booted by the firmware and the disk's own bootloader.
 json source_for(const Guest& g) {
   TestCancel cancel;
   json s = {{"disk", (g.dir / "base.qcow2").string()},
-            {"checksum", "sha256:" + sha256_file(g.dir / "base.qcow2", cancel)},
-            {"kernel", (g.dir / "vmlinuz").string()},
-            {"initrd", (g.dir / "initrd.img").string()},
-            {"append", "quiet"}};
+            {"checksum", "sha256:" + sha256_file(g.dir / "base.qcow2", cancel)}};
   if (fs::exists(g.dir / "base.qcow2.sha256")) s["checksum"] = "file:" + (g.dir / "base.qcow2.sha256").string();
   if (fs::exists(g.dir / "host_key.pub")) s["host_key"] = (g.dir / "host_key.pub").string();
   if (!g.seeded) {
     s["cloud_init"] = false;
     s["ssh_private_key"] = (g.dir / "id_ed25519").string();
   }
+  return s;
+}
+
+// The same disk with QEMU's direct kernel boot of the guest's vmlinuz and initrd.img.
+json direct_boot_source_for(const Guest& g, const std::string& append) {
+  auto s = source_for(g);
+  s["kernel"] = (g.dir / "vmlinuz").string();
+  s["initrd"] = (g.dir / "initrd.img").string();
+  s["append"] = append;
   return s;
 }
 
@@ -141,7 +147,7 @@ BuiltLayer build_layer(const std::string& layer, const json& source, const std::
 
 const BuiltLayer& first_layer() {
   static BuiltLayer built = build_layer("base", source_for(test_guest()), std::nullopt,
-                                        "echo layer-one > /root/layer1 && sync && cat /root/layer1");
+                                        "echo layer-one > /root/layer1 && sync && cat /root/layer1 /proc/cmdline");
   return built;
 }
 
@@ -177,6 +183,9 @@ TEST_CASE("first layer: boots from the verified source, provisions over SSH, yie
   const auto& built = first_layer();
   const auto& a = built.artifact;
   CHECK(built.provision_output.find("layer-one") != std::string::npos);
+  // The kernel command line syslinux passes (from the disk's syslinux.cfg), not QEMU's -append.
+  CHECK(built.provision_output.find("BOOT_IMAGE=/vmlinuz") != std::string::npos);
+  CHECK(built.provision_output.find("root=LABEL=lcake-root") != std::string::npos);
   CHECK(a.type == "qcow2");
   CHECK(fs::path(a.id).is_absolute());
   CHECK(a.id.find((temp_root() / "store" / "base").string()) == 0);
@@ -187,7 +196,7 @@ TEST_CASE("first layer: boots from the verified source, provisions over SSH, yie
   CHECK(a.metadata["backing"].get<std::string>().find((temp_root() / "store").string()) == 0);
   CHECK(disk_info(a.id, cancel).backing == a.metadata["backing"].get<std::string>());
   CHECK(a.metadata["host_key"].get<std::string>().rfind("ssh-", 0) == 0);
-  CHECK(a.metadata["kernel"].is_string());
+  CHECK(a.metadata["kernel"].is_null());  // booted by its own bootloader
   CHECK(a.metadata["virtual_size"].get<std::uint64_t>() > 0);
   QemuBuilder builder(kSettings);
   TestContext ctx(temp_root(), "exists");
@@ -260,7 +269,7 @@ TEST_CASE("uploader writes a standalone copy with its boot files and a descripti
     CHECK(run_command({"qemu-img", "check", up.id}, cancel).exit_code == 0);
     CHECK(fs::exists(out / "test" / "child.json"));
     CHECK(json::parse(file_text(out / "test" / "child.json"))["disk"] == up.id);
-    CHECK(fs::exists(up.metadata["kernel"].get<std::string>()));
+    CHECK(up.metadata["kernel"].is_null());
     CHECK(uploader.exists(up, ctx));
     uploader.remove(up, ctx);
     CHECK(!uploader.exists(up, ctx));
@@ -324,8 +333,8 @@ TEST_CASE("wrong source checksum: one clear error, nothing left behind") {
 }
 
 TEST_CASE("a guest that never boots: error with the console tail, no qemu left, ledger clean") {
-  auto source = source_for(test_guest());
-  source["append"] = "rdinit=/nonexistent root=/dev/nonexistent panic=1 console=ttyS0";
+  auto source = direct_boot_source_for(test_guest(), "rdinit=/nonexistent root=/dev/nonexistent panic=1 console=ttyS0");
+  source.erase("initrd");  // not needed to panic, and unpacking it costs seconds on a busy host
   TestContext ctx(temp_root(), "noboot");
   auto settings = kSettings;
   settings["ssh_timeout"] = 15;
@@ -342,6 +351,44 @@ TEST_CASE("a guest that never boots: error with the console tail, no qemu left, 
   CHECK(!fs::exists(ctx.store_dir() / "noboot.qcow2"));
   check_nothing_left(ctx);
   ctx.ledger_.reap_open();  // what the host would do: nothing should be left to do
+}
+
+TEST_CASE("direct kernel boot: the source's kernel and initrd go into the store and travel with uploads") {
+  // No root= in append: the initramfs finds the root file system by its label.
+  auto direct = build_layer("direct", direct_boot_source_for(test_guest(), "quiet"), std::nullopt, "cat /proc/cmdline");
+  const auto& a = direct.artifact;
+  CHECK(direct.provision_output.find("console=ttyS0") != std::string::npos);  // added by the plugin
+  CHECK(direct.provision_output.find("BOOT_IMAGE=") == std::string::npos);    // syslinux not involved
+  REQUIRE(a.metadata["kernel"].is_string());
+  CHECK(fs::path(a.metadata["kernel"].get<std::string>()).filename().string().rfind("vmlinuz-", 0) == 0);
+  CHECK(a.metadata["kernel"].get<std::string>().find((temp_root() / "store").string()) == 0);
+  CHECK(fs::exists(a.metadata["initrd"].get<std::string>()));
+  TestContext ctx(temp_root(), "direct-upload");
+  QemuUploader uploader(json{{"output_directory", (temp_root() / "published-direct").string()}});
+  auto up = uploader.upload({layer_info("direct"), a, std::nullopt, json::object()}, ctx);
+  CHECK(up.metadata["kernel"] == (temp_root() / "published-direct" / "test" / "direct.vmlinuz").string());
+  CHECK(fs::exists(up.metadata["kernel"].get<std::string>()));
+  uploader.remove(up, ctx);
+  CHECK(!fs::exists(up.metadata["kernel"].get<std::string>()));
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("append or initrd without kernel: an input error naming the field, before anything boots") {
+  TestContext ctx(temp_root(), "nokernel");
+  QemuBuilder builder(kSettings);
+  for (auto key : {"append", "initrd"}) {
+    auto source = source_for(test_guest());
+    source[key] = key == std::string("append") ? "quiet" : (test_guest().dir / "initrd.img").string();
+    std::string error;
+    try {
+      builder.start({layer_info("nokernel"), source, std::nullopt, json::object()}, ctx);
+    } catch (const InputError& e) {
+      error = e.what();
+    }
+    CHECK(error.find(std::string("sources.qemu/") + key + " needs") != std::string::npos);
+  }
+  CHECK(fs::is_empty(ctx.store_dir()));
+  check_nothing_left(ctx);
 }
 
 TEST_CASE("format raw: a standalone raw disk") {
@@ -366,8 +413,8 @@ TEST_CASE("bad layer options are input errors before anything boots") {
 }
 
 TEST_CASE("a guest whose qemu exits fails at once, not after ssh_timeout") {
-  auto source = source_for(test_guest());
-  source["append"] = "rdinit=/nonexistent root=/dev/nonexistent panic=1 console=ttyS0";
+  auto source = direct_boot_source_for(test_guest(), "rdinit=/nonexistent root=/dev/nonexistent panic=1 console=ttyS0");
+  source.erase("initrd");  // not needed to panic, and unpacking it costs seconds on a busy host
   TestContext ctx(temp_root(), "exits");
   auto settings = kSettings;
   settings["ssh_timeout"] = 120;
