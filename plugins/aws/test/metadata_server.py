@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+"""Loopback stand-ins for the two credential endpoints the AWS CLI reads, written from AWS's docs:
+
+* container credentials (ECS/EKS): GET <path> with `Authorization: <token>` when a token is
+  configured -> {AccessKeyId, SecretAccessKey, Token, Expiration, RoleArn}; wrong token -> 403;
+* IMDSv2: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds (1..21600) -> a token;
+  GET /latest/meta-data/iam/security-credentials/ with X-aws-ec2-metadata-token -> the role name;
+  GET .../<role> -> {Code: Success, LastUpdated, Type: AWS-HMAC, AccessKeyId, SecretAccessKey,
+  Token, Expiration}; a GET without a valid token -> 401 (IMDSv1 off, as AWS does with
+  HttpTokens=required).
+
+usage: metadata_server.py PORT CONTAINER_TOKEN EXPIRES_IN_SECONDS
+Each credentials answer carries a fresh serial in its keys, so refreshes can be seen; every request
+is printed to stdout as one JSON line."""
+import datetime
+import json
+import secrets
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PORT, CONTAINER_TOKEN, EXPIRES_IN = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ROLE = "lcake-test-instance-role"
+tokens = set()
+serial = [0]
+
+
+def creds(kind):
+    serial[0] += 1
+    exp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=EXPIRES_IN)
+    return {"AccessKeyId": f"ASIA{kind}{serial[0]:04d}", "SecretAccessKey": f"{kind}-secret-{serial[0]}",
+            "Token": f"{kind}-session-{serial[0]}", "Expiration": exp.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+class Handler(BaseHTTPRequestHandler):
+    def reply(self, status, body, ctype="application/json"):
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+    def note(self):
+        print(json.dumps({"method": self.command, "path": self.path,
+                          "authorization": self.headers.get("Authorization"),
+                          "imds_token": self.headers.get("X-aws-ec2-metadata-token")}), flush=True)
+
+    def do_PUT(self):
+        self.note()
+        if self.path != "/latest/api/token":
+            return self.reply(404, "not found", "text/plain")
+        ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds", "")
+        if not ttl.isdigit() or not 1 <= int(ttl) <= 21600:
+            return self.reply(400, "bad ttl", "text/plain")
+        token = secrets.token_urlsafe(24)
+        tokens.add(token)
+        self.reply(200, token, "text/plain")
+
+    def do_GET(self):
+        self.note()
+        if self.path.startswith("/latest/"):
+            if self.headers.get("X-aws-ec2-metadata-token") not in tokens:
+                return self.reply(401, "", "text/plain")
+            if self.path == "/latest/meta-data/iam/security-credentials/":
+                return self.reply(200, ROLE, "text/plain")
+            if self.path == "/latest/meta-data/iam/security-credentials/" + ROLE:
+                c = creds("IMDS")
+                c.update(Code="Success", Type="AWS-HMAC", LastUpdated=c["Expiration"])
+                return self.reply(200, c)
+            return self.reply(404, "", "text/plain")
+        if self.path.startswith("/container/"):
+            if CONTAINER_TOKEN and self.headers.get("Authorization") != CONTAINER_TOKEN:
+                return self.reply(403, {"code": "AccessDenied", "message": "bad authorization token"})
+            c = creds("CONT")
+            c["RoleArn"] = "arn:aws:iam::123456789012:role/lcake-task"
+            return self.reply(200, c)
+        self.reply(404, "", "text/plain")
+
+
+ThreadingHTTPServer(("127.0.0.1", PORT), Handler).serve_forever()
