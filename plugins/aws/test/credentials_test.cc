@@ -59,7 +59,7 @@ struct MetadataServer {
       std::string script = std::string(AWS_TEST_DIR) + "/metadata_server.py";
       std::string p = std::to_string(port);
       ::execl("/usr/bin/python3", "python3", script.c_str(), p.c_str(), "container-token-xyz", "200",
-              static_cast<char*>(nullptr));
+              "oidc.token.value", static_cast<char*>(nullptr));
       ::_exit(127);
     }
     for (int i = 0; i < 100; ++i) {
@@ -272,6 +272,32 @@ TEST_CASE("credentials: IMDSv2 token, role name, role credentials") {
   std::string e = error_of([&] { default_credentials(AwsConfig::load(env_of(vars)), ctx); });
   CHECK(e.find("EC2 instance metadata (IMDSv2)") != std::string::npos);
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+}
+
+TEST_CASE("credentials: web identity token file + role, sent unsigned to STS") {
+  lcake::test::TempDir home;
+  FakeContext ctx(home.path / "ctx");
+  write(home.path / "token", "oidc.token.value\n");
+  std::map<std::string, std::string> vars = {{"HOME", home.path.string()},
+                                             {"AWS_REGION", "eu-west-1"},
+                                             {"AWS_ENDPOINT_URL_STS", server().url("")},
+                                             {"AWS_WEB_IDENTITY_TOKEN_FILE", (home.path / "token").string()},
+                                             {"AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/ci"}};
+  auto c = default_credentials(AwsConfig::load(env_of(vars)), ctx)->get();
+  CHECK(c.keys.access_key_id.rfind("ASIAWEBI", 0) == 0);
+  CHECK(c.source.find("web identity token") != std::string::npos);
+  CHECK(std::find(ctx.redacted.begin(), ctx.redacted.end(), "oidc.token.value") != ctx.redacted.end());
+  // The same from a profile's web_identity_token_file.
+  write(home.path / ".aws/config", "[profile ci]\nrole_arn = arn:aws:iam::123456789012:role/ci\n"
+                                   "web_identity_token_file = " + (home.path / "token").string() + "\n");
+  vars.erase("AWS_WEB_IDENTITY_TOKEN_FILE");
+  vars.erase("AWS_ROLE_ARN");
+  vars["AWS_PROFILE"] = "ci";
+  CHECK(default_credentials(AwsConfig::load(env_of(vars)), ctx)->get().keys.access_key_id.rfind("ASIAWEBI", 0) == 0);
+  write(home.path / "token", "another.token\n");
+  std::string e = error_of([&] { default_credentials(AwsConfig::load(env_of(vars)), ctx); });
+  CHECK(e.find("aws sts AssumeRoleWithWebIdentity: InvalidIdentityToken") != std::string::npos);
+  CHECK(e.find("another.token") == std::string::npos);
 }
 
 TEST_CASE("ISO 8601 expirations") {

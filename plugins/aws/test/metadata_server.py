@@ -3,22 +3,28 @@
 
 * container credentials (ECS/EKS): GET <path> with `Authorization: <token>` when a token is
   configured -> {AccessKeyId, SecretAccessKey, Token, Expiration, RoleArn}; wrong token -> 403;
+* STS AssumeRoleWithWebIdentity (moto 5.2 answers 500 to it unsigned once its auth checks are on):
+  POST / form Action=AssumeRoleWithWebIdentity, Version=2011-06-15, RoleArn, RoleSessionName,
+  WebIdentityToken -> Credentials XML; a signed request is refused (the call is unsigned in AWS),
+  and the token must be the one the test wrote;
 * IMDSv2: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds (1..21600) -> a token;
   GET /latest/meta-data/iam/security-credentials/ with X-aws-ec2-metadata-token -> the role name;
   GET .../<role> -> {Code: Success, LastUpdated, Type: AWS-HMAC, AccessKeyId, SecretAccessKey,
   Token, Expiration}; a GET without a valid token -> 401 (IMDSv1 off, as AWS does with
   HttpTokens=required).
 
-usage: metadata_server.py PORT CONTAINER_TOKEN EXPIRES_IN_SECONDS
+usage: metadata_server.py PORT CONTAINER_TOKEN EXPIRES_IN_SECONDS [WEB_IDENTITY_TOKEN]
 Each credentials answer carries a fresh serial in its keys, so refreshes can be seen; every request
 is printed to stdout as one JSON line."""
 import datetime
 import json
 import secrets
 import sys
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, CONTAINER_TOKEN, EXPIRES_IN = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+WEB_TOKEN = sys.argv[4] if len(sys.argv) > 4 else ""
 ROLE = "lcake-test-instance-role"
 tokens = set()
 serial = [0]
@@ -58,6 +64,30 @@ class Handler(BaseHTTPRequestHandler):
         token = secrets.token_urlsafe(24)
         tokens.add(token)
         self.reply(200, token, "text/plain")
+
+    def do_POST(self):
+        self.note()
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode())
+        get = lambda k: form.get(k, [""])[0]
+        if get("Action") != "AssumeRoleWithWebIdentity" or get("Version") != "2011-06-15":
+            return self.sts_error(400, "InvalidAction", "only AssumeRoleWithWebIdentity is served here")
+        if self.headers.get("Authorization"):
+            return self.sts_error(400, "InvalidParameterValue", "this call is made without a signature")
+        if not get("RoleArn").startswith("arn:aws:iam::") or not get("RoleSessionName"):
+            return self.sts_error(400, "ValidationError", "RoleArn and RoleSessionName are required")
+        if get("WebIdentityToken") != WEB_TOKEN:
+            return self.sts_error(400, "InvalidIdentityToken", "the token is not the one issued")
+        c = creds("WEBI")
+        self.reply(200, f"""<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+<AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>{c["AccessKeyId"]}</AccessKeyId>
+<SecretAccessKey>{c["SecretAccessKey"]}</SecretAccessKey><SessionToken>{c["Token"]}</SessionToken>
+<Expiration>{c["Expiration"]}</Expiration></Credentials>
+<AssumedRoleUser><Arn>{get("RoleArn")}/{get("RoleSessionName")}</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser>
+</AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>""", "text/xml")
+
+    def sts_error(self, status, code, message):
+        self.reply(status, f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
+                           "</Error></ErrorResponse>", "text/xml")
 
     def do_GET(self):
         self.note()
