@@ -13,25 +13,15 @@
 #include "aws_uploader.h"
 #include "disk_blocks.h"
 #include "lcake/testing.hpp"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using lcake::aws::AwsUploader;
 using lcake::aws::kEbsBlockSize;
 using lcake::testing::FakeContext;
+using lcake::test::TempDir;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/lcake-ebs-test-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void run(const std::string& cmd) {
   std::string out;
