@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "aws_config.h"
+#include "aws_client.h"
 #include "credentials.h"
 #include "lcake/testing.hpp"
 #include "test_support.h"
@@ -298,6 +299,25 @@ TEST_CASE("credentials: web identity token file + role, sent unsigned to STS") {
   std::string e = error_of([&] { default_credentials(AwsConfig::load(env_of(vars)), ctx); });
   CHECK(e.find("aws sts AssumeRoleWithWebIdentity: InvalidIdentityToken") != std::string::npos);
   CHECK(e.find("another.token") == std::string::npos);
+}
+
+TEST_CASE("clock skew: refused once, then signed with the server's time") {
+  lcake::test::TempDir home;
+  FakeContext ctx(home.path / "ctx");
+  auto config = AwsConfig::load(env_of({{"HOME", home.path.string()}, {"AWS_REGION", "eu-west-1"},
+                                        {"AWS_ENDPOINT_URL", server().url("/skewed")}}));
+  auto creds = std::make_shared<CredentialProvider>(static_source({{"AKID", "SECRET", ""}, std::nullopt, "test"}), ctx);
+  AwsClient client(config, creds, ctx);
+  AwsRequest req;
+  req.service = Service::s3;
+  req.action = "PutObject";
+  req.method = "POST";
+  req.body = "x";
+  auto r = client.send(req);
+  CHECK(r.status == 200);
+  CHECK(client.clock_offset() > 3500);
+  CHECK(client.clock_offset() < 3700);
+  CHECK(ctx.logged("clock differs"));
 }
 
 TEST_CASE("ISO 8601 expirations") {

@@ -7,6 +7,7 @@
   POST / form Action=AssumeRoleWithWebIdentity, Version=2011-06-15, RoleArn, RoleSessionName,
   WebIdentityToken -> Credentials XML; a signed request is refused (the call is unsigned in AWS),
   and the token must be the one the test wrote;
+* /skewed: an endpoint an hour ahead, refusing signatures dated by our clock (RequestTimeTooSkewed);
 * IMDSv2: PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds (1..21600) -> a token;
   GET /latest/meta-data/iam/security-credentials/ with X-aws-ec2-metadata-token -> the role name;
   GET .../<role> -> {Code: Success, LastUpdated, Type: AWS-HMAC, AccessKeyId, SecretAccessKey,
@@ -67,6 +68,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.note()
+        if self.path.startswith("/skewed"):
+            return self.skewed()
         form = urllib.parse.parse_qs(self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode())
         get = lambda k: form.get(k, [""])[0]
         if get("Action") != "AssumeRoleWithWebIdentity" or get("Version") != "2011-06-15":
@@ -84,6 +87,26 @@ class Handler(BaseHTTPRequestHandler):
 <Expiration>{c["Expiration"]}</Expiration></Credentials>
 <AssumedRoleUser><Arn>{get("RoleArn")}/{get("RoleSessionName")}</Arn><AssumedRoleId>AROA:x</AssumedRoleId></AssumedRoleUser>
 </AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>""", "text/xml")
+
+    def skewed(self):
+        """An endpoint whose clock is an hour ahead: a signature dated by our clock is refused the way S3
+        refuses it (403 RequestTimeTooSkewed, the server's Date header); one within 5 minutes passes."""
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        server_now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        try:
+            signed = datetime.datetime.strptime(self.headers.get("X-Amz-Date", ""), "%Y%m%dT%H%M%SZ")
+            signed = signed.replace(tzinfo=datetime.timezone.utc)
+        except ValueError:
+            return self.sts_error(400, "MissingAuthenticationToken", "no X-Amz-Date")
+        if abs((server_now - signed).total_seconds()) > 300:
+            data = ("<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and "
+                    "the current time is too large.</Message></Error>").encode()
+            self.send_response(403)
+            self.send_header("Date", server_now.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            return self.wfile.write(data)
+        self.reply(200, "<Ok/>", "text/xml")
 
     def sts_error(self, status, code, message):
         self.reply(status, f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message>"
