@@ -69,7 +69,7 @@ nlohmann::json event_to_json(const Event& e) {
   if (e.type == EventType::layer_finished || e.type == EventType::verified ||
       e.type == EventType::run_finished)
     j["seconds"] = e.seconds;
-  for (auto& [k, v] : e.data.items()) j[k] = v;
+  for (auto it = e.data.begin(); it != e.data.end(); ++it) j[it.key()] = it.value();
   return j;
 }
 

@@ -16,13 +16,16 @@ void ManifestWriter::emit(const Event& e) {
   std::lock_guard lock(mu_);
   switch (e.type) {
     case EventType::run_started:
-      for (auto& [k, v] : e.data.items()) m_[k] = v;
+      for (auto it = e.data.begin(); it != e.data.end(); ++it) m_[it.key()] = it.value();
       break;
     case EventType::run_finished:
       m_["status"] = e.status;
       m_["seconds"] = e.seconds;
-      if (e.data.contains("variants"))
-        for (auto& [name, status] : e.data["variants"].items()) m_["variants"][name]["status"] = status;
+      if (e.data.contains("variants")) {
+        const auto& variants = e.data["variants"];
+        for (auto it = variants.begin(); it != variants.end(); ++it)
+          m_["variants"][it.key()]["status"] = it.value();
+      }
       break;
     case EventType::layer_planned: layer(e)["key"] = e.key; break;
     case EventType::layer_cached:

@@ -101,6 +101,7 @@ TEST_CASE("a cold run builds, uploads, verifies and publishes; the next one is a
     CHECK(world.verifies == 1);  // only app has verify steps
     CHECK(world.publishes == 2);
     CHECK(world.reaped.empty());
+    CHECK(world.finds == 2);  // the state knew no upload: the backend was asked
     CHECK(r.record("app", "upload")->verified);
     CHECK(r.record("app", "build")->verified);
     CHECK(r.record("app", "upload")->published);
@@ -121,7 +122,7 @@ TEST_CASE("a cold run builds, uploads, verifies and publishes; the next one is a
   CHECK(world.uploads == 2);
   CHECK(world.verifies == 1);
   CHECK(world.publishes == 2);
-  CHECK(world.finds == 0);  // the state knew every upload
+  CHECK(world.finds == 2);  // the state knew every upload: not asked again
   CHECK(again.events.of(EventType::layer_cached).size() == 4);
   CHECK(again.count(EventType::layer_started) == 0);
   CHECK(again.manifest()["variants"]["v1"]["layers"]["app"]["build"]["cached"] == true);
