@@ -98,7 +98,7 @@ void check_nothing_left(const TestContext& ctx) {
   CHECK(ctx.memory_ledger.open_entries().empty());
   for (auto& e : ctx.memory_ledger.all_entries())
     if (e.kind == "process" && e.how.contains("pid"))
-      CHECK_MESSAGE(!test::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
+      CHECK_MESSAGE(!lcake::qemu::test::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
 }
 
 std::string file_text(const fs::path& p) {
