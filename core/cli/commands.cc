@@ -10,7 +10,11 @@
 #include "options.h"
 #include "plugin_host/plugin_host.h"
 #include "runner/cancel.h"
-#include "runner/event_log.h"
+#include "events/json_view.h"
+#include "events/log_level.h"
+#include "events/redactor.h"
+#include "events/text_view.h"
+#include "runner/plugin_roles.h"
 #include "runner/reaper.h"
 #include "runner/runner.h"
 #include "state/state_store.h"
@@ -43,7 +47,8 @@ bool parse(const std::string& name, const std::string& usage_line, const std::ve
 
 struct Session {
   CommonOptions opts;
-  std::unique_ptr<core::EventLog> log;
+  core::FileTerminal terminal{stderr};
+  std::unique_ptr<core::EventSink> log;  // the text view, or --json
   std::unique_ptr<core::StateStore> state;
   std::unique_ptr<core::PluginHost> plugins;
   core::LoadedConfig loaded;
@@ -51,7 +56,15 @@ struct Session {
 
   void open(bool needs_config) {
     core::Redactor::instance().add_known_environment();
-    log = std::make_unique<core::EventLog>(stderr, opts.json, core::parse_log_level(opts.log_level));
+    auto level = core::parse_log_level(opts.log_level);
+    if (opts.json) {
+      log = std::make_unique<core::JsonView>(stderr, level);
+    } else {
+      core::TextView::Options view;
+      view.min_level = level;
+      view.smart = core::is_smart_terminal(stderr);
+      log = std::make_unique<core::TextView>(terminal, view);
+    }
     state = core::StateStore::open(opts.state_dir.empty() ? core::StateStore::default_dir()
                                                           : fs::path(opts.state_dir));
     std::vector<fs::path> paths(opts.plugin_path.begin(), opts.plugin_path.end());
@@ -76,11 +89,12 @@ int run_command(const std::string& name, const std::vector<std::string>& args) {
   finish_options(s.opts, true);
   s.open(true);
   core::CancelSource cancel;
-  core::EventLog* log = s.log.get();
+  core::EventSink* log = s.log.get();
   core::install_signal_cancel(
       cancel, [log] { log->log(LogLevel::warn, "", "interrupted: cancelling and cleaning up (press Ctrl-C again to stop at once and leave cleanup to `lcake gc`)"); },
       [log] { log->log(LogLevel::error, "", "stopped at once: run `lcake gc` to delete what this run left behind"); });
-  core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, cancel);
+  core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
+  core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);
   runner.prepare();
   if (name == "verify") return runner.verify(s.opts.run);
   if (name == "publish") return runner.publish(s.opts.run);
@@ -98,7 +112,8 @@ int cmd_plan(const std::vector<std::string>& args) {
   finish_options(s.opts, true);
   s.open(true);
   core::CancelSource cancel;
-  core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, cancel);
+  core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
+  core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);
   runner.prepare();
   auto plan = runner.plan(s.opts.run);
   if (s.opts.json) {
@@ -107,6 +122,7 @@ int cmd_plan(const std::vector<std::string>& args) {
       for (const auto& l : v.layers)
         out.push_back({{"variant", l.variant}, {"layer", l.layer}, {"key", l.key},
                        {"selected", l.selected}, {"cached", l.build_cached},
+                       {"build", l.build_needed}, {"upload_found", l.upload_found},
                        {"upload", l.upload_wanted}, {"upload_cached", l.upload_cached},
                        {"verify", l.verify_wanted}, {"verified", l.verified},
                        {"published", l.published}, {"previous_key", l.previous_key.value_or("")},
@@ -126,13 +142,17 @@ int cmd_plan(const std::vector<std::string>& args) {
         if (l.upload_wanted && !l.upload_cached) action += ", upload";
         if (l.verify_wanted) action += l.verified ? ", verified" : ", verify";
         if (l.upload_wanted && l.published) action += ", published";
+      } else if (!l.build_needed) {
+        action = l.upload_found ? "upload found in the backend" : "upload cached";
+        if (l.verify_wanted) action += l.verified ? ", verified" : ", verify";
       } else {
         action = "build";
+        if (l.upload_found) action += " (its upload was found in the backend: a child needs the build)";
         if (l.upload_wanted) action += ", upload";
         if (l.verify_wanted) action += ", verify";
       }
       std::printf("  %-14s %s  %s\n", l.layer.c_str(), l.key.substr(0, 12).c_str(), action.c_str());
-      if (l.selected && !l.build_cached) {
+      if (l.selected && l.build_needed) {
         if (l.previous_key) {
           std::printf("  %-14s   was %s:", "", l.previous_key->substr(0, 12).c_str());
           for (std::size_t i = 0; i < l.reasons.size(); ++i)
@@ -163,7 +183,8 @@ int cmd_gc(const std::vector<std::string>& args) {
     else rows.push_back(row);
   }
   core::CancelSource never;  // gc is not cancellable: it is the cleanup
-  core::Reaper reaper(*s.state, *s.plugins, *s.log, s.state->dir() / "work" / "gc");
+  core::PluginRoles gc_roles(*s.plugins, nullptr, nullptr);
+  core::Reaper reaper(*s.state, gc_roles, *s.log, s.state->dir() / "work" / "gc");
   int failed = reaper.reap(rows);
   std::error_code ec;
   fs::remove_all(s.state->dir() / "work" / "gc", ec);
@@ -173,12 +194,18 @@ int cmd_gc(const std::vector<std::string>& args) {
   std::printf("gc: %zu deleted, %d failed, %d belong to running lcake processes\n",
               rows.size() - static_cast<std::size_t>(failed), failed, skipped);
   if (!s.opts.load.target.empty()) {
-    core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, never);
+    core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
+    core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, never);
     runner.prepare();
     std::printf("gc: %d superseded artifact(s) of target %s removed\n", runner.remove_superseded(),
                 s.resolved.target.name.c_str());
   }
   return failed ? 1 : 0;
+}
+
+// Published under --no-verify (the runner marks the published artifact).
+bool unverified(const core::ArtifactRecord& a) {
+  return a.published && a.artifact.metadata.contains("lcake_unverified");
 }
 
 int cmd_artifacts(const std::vector<std::string>& args) {
@@ -195,14 +222,18 @@ int cmd_artifacts(const std::vector<std::string>& args) {
     for (const auto& a : list)
       out.push_back({{"target", a.target}, {"variant", a.variant}, {"layer", a.layer}, {"key", a.key},
                      {"stage", a.stage}, {"artifact", a.artifact}, {"verified", a.verified},
-                     {"published", a.published}, {"created", a.created_at}, {"run", a.run_id}});
+                     {"published", a.published}, {"unverified", unverified(a)},
+                     {"created", a.created_at}, {"run", a.run_id}});
     std::cout << out.dump(2) << "\n";
     return 0;
   }
   std::printf("%-10s %-16s %-12s %-7s %-12s %-9s %s\n", "TARGET", "VARIANT", "LAYER", "STAGE", "KEY",
               "STATUS", "ARTIFACT");
   for (const auto& a : list) {
-    std::string status = a.published ? "published" : a.verified ? "verified" : "-";
+    std::string status = unverified(a)  ? "published-UNVERIFIED"
+                         : a.published ? "published"
+                         : a.verified  ? "verified"
+                                       : "-";
     std::printf("%-10s %-16s %-12s %-7s %-12s %-9s %s %s\n", a.target.c_str(), a.variant.c_str(),
                 a.layer.c_str(), a.stage.c_str(), a.key.substr(0, 12).c_str(), status.c_str(),
                 a.artifact.type.c_str(), a.artifact.id.c_str());
@@ -227,7 +258,8 @@ int cmd_config(const std::vector<std::string>& args) {
   s.open(true);
   if (action == "validate") {
     core::CancelSource cancel;
-    core::Runner runner(s.loaded, s.resolved, *s.plugins, *s.state, *s.log, cancel);
+    core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
+  core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);
     runner.prepare();
     std::printf("ok: target %s, pipeline %s, %zu variant(s)\n", s.resolved.target.name.c_str(),
                 s.resolved.pipeline_name.c_str(), s.resolved.variants.size());

@@ -7,7 +7,7 @@
 
 #include "commands.h"
 #include "lcake/errors.hpp"
-#include "runner/event_log.h"
+#include "events/redactor.h"
 
 namespace {
 

@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+
+#include "test_support.h"
 #include <stdlib.h>
 
 #include <fstream>
@@ -18,15 +20,13 @@ namespace {
 
 // A throwaway config tree: configs/{targets,sites,pipelines}, system and user overlay dirs.
 struct Sandbox {
-  fs::path root;
+  lcake::test::TempDir tmp{"lcake-config-test"};
+  fs::path root = tmp.path;
   Sandbox() {
-    char tmpl[] = "/tmp/lcake-config-test-XXXXXX";
-    root = mkdtemp(tmpl);
     for (const char* dir : {"configs/targets", "configs/sites", "configs/pipelines", "etc", "user"}) {
       fs::create_directories(root / dir);
     }
   }
-  ~Sandbox() { fs::remove_all(root); }
 
   fs::path write(const std::string& relative, const std::string& text) const {
     fs::path file = root / relative;

@@ -9,6 +9,8 @@
 #include <fstream>
 
 #include "lcake/sdk.hpp"
+#include "lcake/testing.hpp"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using lcake::core::PluginHost;
@@ -19,16 +21,12 @@ const fs::path kDir = LCAKE_TEST_PLUGIN_DIR;
 
 fs::path plugin(const std::string& name) { return kDir / ("lcake-" + name + ".so"); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "lcake-plugin-host-XXXXXX").string();
-    REQUIRE(mkdtemp(t.data()));
-    path = t;
+struct TempDir : lcake::test::TempDir {
+  TempDir() : lcake::test::TempDir("lcake-plugin-host") {
+    // The host refuses plugin dirs others can write to.
     fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);
   }
-  ~TempDir() { fs::remove_all(path); }
   fs::path copy(const fs::path& from, const std::string& name = "") const {
     fs::path to = path / (name.empty() ? from.filename().string() : name);
     fs::copy_file(from, to, fs::copy_options::overwrite_existing);
@@ -65,29 +63,6 @@ bool has(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
-// Enough of a Context to call a role method that ignores it.
-class QuietContext : public lcake::Context {
- public:
-  void log(lcake::LogLevel, std::string_view) override {}
-  using lcake::Context::progress;
-  void progress(const lcake::Progress&) override {}
-  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec&) override { throw std::logic_error("unused"); }
-
-  const lcake::CancelToken& cancel() const override { throw std::logic_error("unused"); }
-  lcake::CleanupLedger& ledger() override { throw std::logic_error("unused"); }
-  const fs::path& work_dir() const override { return dir_; }
-  const fs::path& store_dir() const override { return dir_; }
-  std::optional<std::string> secret(const std::string&) override { return std::nullopt; }
-  void redact(const std::string&) override {}
-  std::string generate_ssh_key(const fs::path&) override { return {}; }
-  std::unique_ptr<lcake::SshCommunicator> connect_ssh(const lcake::SshOptions&) override {
-    return nullptr;
-  }
-
- private:
-  fs::path dir_ = "/nonexistent";
-};
-
 }  // namespace
 
 TEST_CASE("a good plugin reports its name, version, roles and schemas, and makes its roles") {
@@ -106,7 +81,8 @@ TEST_CASE("a good plugin reports its name, version, roles and schemas, and makes
   CHECK(&host.load("good") == &p);  // cached
   CHECK(&host.load_file(plugin("good")) == &p);
 
-  QuietContext ctx;
+  TempDir tmp;
+  lcake::testing::FakeContext ctx(tmp.path);
   auto builder = p.make_builder({{"greeting", "hello"}});
   lcake::BuildRequest req;
   req.layer.layer = "base";

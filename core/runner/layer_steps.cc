@@ -1,6 +1,6 @@
 // One step of one layer: build, upload, verify or publish, each with its own
 // Context and ledger cleanup.
-#include <fstream>
+#include <set>
 
 #include "provision.h"
 #include "reaper.h"
@@ -13,12 +13,14 @@ std::filesystem::path Runner::Impl::store_dir(const std::string& variant, const 
   return state.dir() / "store" / target() / variant / layer / (short_key(key) + "-" + stage);
 }
 
-std::unique_ptr<StepContext> Runner::Impl::context(const std::string& scope, const RoleConfig& rc,
+std::unique_ptr<StepContext> Runner::Impl::context(const Variant& v, const Layer& l,
+                                                   const std::string& stage, const RoleConfig& rc,
                                                    const std::string& role,
                                                    std::filesystem::path work,
                                                    std::filesystem::path store) {
-  StepScope s{run_id, scope, rc.plugin, role, rc.settings, std::move(work), std::move(store)};
-  return std::make_unique<StepContext>(std::move(s), state, log, cancel);
+  StepScope s{run_id,  v.name + "/" + l.name, v.name,          l.name,         stage,
+              rc.plugin, role,                rc.settings, std::move(work), std::move(store)};
+  return std::make_unique<StepContext>(std::move(s), state, events, cancel);
 }
 
 std::filesystem::path Runner::Impl::work_dir(const std::string& variant, const std::string& layer,
@@ -39,42 +41,26 @@ void Runner::Impl::end_step(StepContext& ctx, bool failed) {
                " (delete it with `lcake gc`)");
     return;
   }
-  Reaper reaper(state, plugins, log, state.dir() / "work" / run_id);
+  Reaper reaper(state, factory, events, state.dir() / "work" / run_id);
   reaper.reap(rows);
 }
 
-std::string Runner::Impl::upload_key(const std::string& key, const Layer& layer) {
-  const auto& u = *cfg.target.uploader;
-  return sha256_hex(key + "\n" + uploader_plugin->info().name + "\n" +
-                    uploader_plugin->info().version + "\n" + u.settings.dump() + "\n" +
-                    layer.uploader_options.dump());
-}
-
-lcake::LayerInfo Runner::Impl::layer_info(const Variant& v, const Layer& l,
-                                          const std::string& key) {
-  return {target(), v.name, l.name, key, LCAKE_VERSION, cfg.pipeline_name,
-          uploader_plugin ? upload_key(key, l) : std::string()};
-}
-
-void Runner::Impl::note(const std::string& variant, const std::string& layer,
-                        const nlohmann::json& fields) {
-  std::lock_guard lock(manifest_mu);
-  auto& entry = manifest["variants"][variant]["layers"][layer];
-  if (entry.is_null()) entry = nlohmann::json::object();
-  entry.update(fields);
+lcake::LayerInfo Runner::Impl::layer_info(const Variant& v, const Layer& l, const LayerPlan& lp) {
+  return core::layer_info(plan_inputs(), v, l, lp);
 }
 
 ArtifactRecord Runner::Impl::do_build(const Variant& v, const Layer& layer, const LayerPlan& lp,
                                       Roles& roles, const std::optional<lcake::Artifact>& parent) {
-  std::string scope = v.name + "/" + layer.name;
-  auto ctx = context(scope, cfg.target.builder, "builder", work_dir(v.name, layer.name, "build"),
+  auto ctx = context(v, layer, "build", cfg.target.builder, "builder",
+                     work_dir(v.name, layer.name, "build"),
                      store_dir(v.name, layer.name, lp.key, "build"));
-  log.event("build_start", {{"variant", v.name}, {"layer", layer.name}, {"key", lp.key}}, scope,
-            "building (key " + short_key(lp.key) +
-                (lp.reasons.empty() ? "" : ": " + lp.reasons.front()) + ")");
+  Event start = event(EventType::layer_started, v, layer, "build");
+  start.key = lp.key;
+  if (!lp.reasons.empty()) start.message = lp.reasons.front();
+  events.emit(start);
   auto t0 = Clock::now();
   lcake::BuildRequest req;
-  req.layer = layer_info(v, layer, lp.key);
+  req.layer = layer_info(v, layer, lp);
   req.source = layer.from ? nlohmann::json() : v.source;
   req.parent = parent;
   req.options = layer.builder_options;
@@ -82,7 +68,8 @@ ArtifactRecord Runner::Impl::do_build(const Variant& v, const Layer& layer, cons
   lcake::Artifact art;
   try {
     session = roles.builder->start(req, *ctx);
-    run_provisioners(layer.provisioners, session->communicator(), *ctx);
+    run_provisioners(layer.provisioners, session->communicator(), *ctx,
+                     [&](const std::string& what) { ctx->step("build", what); });
     art = session->finish(*ctx);
   } catch (...) {
     if (session && options.on_error == OnError::cleanup) session->abort(*ctx);
@@ -90,7 +77,7 @@ ArtifactRecord Runner::Impl::do_build(const Variant& v, const Layer& layer, cons
     throw;
   }
   end_step(*ctx, false);
-  art.plugin = builder_plugin->info().name;
+  art.plugin = factory.builder().name;
   ArtifactRecord rec;
   rec.target = target();
   rec.variant = v.name;
@@ -101,26 +88,24 @@ ArtifactRecord Runner::Impl::do_build(const Variant& v, const Layer& layer, cons
   rec.run_id = run_id;
   rec.id = state.record_artifact(rec);
   state.record_key_components(target(), v.name, layer.name, lp.key, lp.layer_key.components);
-  double secs = seconds_since(t0);
-  log.event(
-      "build_done",
-      {{"variant", v.name}, {"layer", layer.name}, {"artifact", art}, {"seconds", secs}}, scope,
-      "built " + art.type + " " + art.id + " in " + std::to_string(static_cast<int>(secs)) + "s");
-  note(v.name, layer.name, {{"build", {{"artifact", art}, {"seconds", secs}, {"cached", false}}}});
+  Event done = event(EventType::layer_finished, v, layer, "build");
+  done.status = "ok", done.key = lp.key, done.artifact = art, done.seconds = seconds_since(t0);
+  events.emit(done);
   return rec;
 }
 
 ArtifactRecord Runner::Impl::do_upload(const Variant& v, const Layer& layer, const LayerPlan& lp,
                                        Roles& roles, const ArtifactRecord& built,
                                        const std::optional<lcake::Artifact>& parent_upload) {
-  std::string scope = v.name + "/" + layer.name;
-  auto ctx =
-      context(scope, *cfg.target.uploader, "uploader", work_dir(v.name, layer.name, "upload"),
-              store_dir(v.name, layer.name, lp.key, "upload"));
-  log.event("upload_start", {{"variant", v.name}, {"layer", layer.name}}, scope, "uploading");
+  auto ctx = context(v, layer, "upload", *cfg.target.uploader, "uploader",
+                     work_dir(v.name, layer.name, "upload"),
+                     store_dir(v.name, layer.name, lp.key, "upload"));
+  Event start = event(EventType::layer_started, v, layer, "upload");
+  start.key = lp.upload_key;
+  events.emit(start);
   auto t0 = Clock::now();
   lcake::UploadRequest req;
-  req.layer = layer_info(v, layer, lp.key);
+  req.layer = layer_info(v, layer, lp);
   req.built = built.artifact;
   req.parent_upload = parent_upload;
   req.options = layer.uploader_options;
@@ -132,64 +117,67 @@ ArtifactRecord Runner::Impl::do_upload(const Variant& v, const Layer& layer, con
     throw;
   }
   end_step(*ctx, false);
-  art.plugin = uploader_plugin->info().name;
+  art.plugin = factory.uploader()->name;
   ArtifactRecord rec = built;
-  rec.key = upload_key(lp.key, layer);
+  rec.key = lp.upload_key;
   rec.stage = "upload";
   rec.artifact = art;
   rec.verified = false;
   rec.published = false;
   rec.run_id = run_id;
   rec.id = state.record_artifact(rec);
-  double secs = seconds_since(t0);
-  log.event("upload_done",
-            {{"variant", v.name}, {"layer", layer.name}, {"artifact", art}, {"seconds", secs}},
-            scope, "uploaded " + art.type + " " + art.id);
-  note(v.name, layer.name, {{"upload", {{"artifact", art}, {"seconds", secs}, {"cached", false}}}});
+  Event done = event(EventType::layer_finished, v, layer, "upload");
+  done.status = "ok", done.key = lp.upload_key, done.artifact = art;
+  done.seconds = seconds_since(t0);
+  events.emit(done);
   return rec;
 }
 
 void Runner::Impl::do_verify(const Variant& v, const Layer& layer, const LayerPlan& lp,
-                             Roles& roles, const ArtifactRecord& built,
+                             Roles& roles, const std::optional<ArtifactRecord>& built,
                              const std::optional<ArtifactRecord>& uploaded) {
-  std::string scope = v.name + "/" + layer.name;
-  auto ctx =
-      context(scope, *cfg.target.verifier, "verifier", work_dir(v.name, layer.name, "verify"), {});
-  log.event("verify_start", {{"variant", v.name}, {"layer", layer.name}}, scope, "verifying");
+  auto ctx = context(v, layer, "verify", *cfg.target.verifier, "verifier",
+                     work_dir(v.name, layer.name, "verify"), {});
+  events.emit(event(EventType::layer_started, v, layer, "verify"));
   auto t0 = Clock::now();
   lcake::VerifyRequest req;
-  req.layer = layer_info(v, layer, lp.key);
-  req.candidate = uploaded ? uploaded->artifact : built.artifact;
-  req.built = built.artifact;
+  req.layer = layer_info(v, layer, lp);
+  req.candidate = uploaded ? uploaded->artifact : built->artifact;
+  // An upload found in the backend may have no local build: it stands for itself.
+  req.built = built ? built->artifact : req.candidate;
   req.options = layer.verifier_options;
   std::unique_ptr<lcake::VerifySession> session;
   try {
     session = roles.verifier->start(req, *ctx);
-    run_verify_steps(layer.verify, session->communicator(), *ctx);
+    run_verify_steps(layer.verify, session->communicator(), *ctx,
+                     [&](const std::string& what) { ctx->step("verify", what); });
     session->finish(*ctx);
   } catch (...) {
     if (session && options.on_error == OnError::cleanup) session->abort(*ctx);
     end_step(*ctx, true);
-    note(v.name, layer.name, {{"verified", false}});
     throw;
   }
   end_step(*ctx, false);
-  state.mark_verified(built.id);
+  if (built) state.mark_verified(built->id);
   if (uploaded) state.mark_verified(uploaded->id);
   double secs = seconds_since(t0);
-  log.event("verify_done", {{"variant", v.name}, {"layer", layer.name}, {"seconds", secs}}, scope,
-            "verified in " + std::to_string(static_cast<int>(secs)) + "s");
-  note(v.name, layer.name, {{"verified", true}, {"verify_seconds", secs}});
+  Event done = event(EventType::layer_finished, v, layer, "verify");
+  done.status = "ok", done.seconds = secs;
+  events.emit(done);
+  Event ok = event(EventType::verified, v, layer, "verify");
+  ok.seconds = secs;
+  ok.data = {{"again", true}};
+  events.emit(ok);
 }
 
 void Runner::Impl::do_publish(const Variant& v, const Layer& layer, Roles& roles,
-                              const ArtifactRecord& uploaded) {
-  std::string scope = v.name + "/" + layer.name;
-  auto ctx =
-      context(scope, *cfg.target.uploader, "uploader", work_dir(v.name, layer.name, "publish"), {});
+                              const LayerRun& run) {
+  const ArtifactRecord& uploaded = *run.uploaded;
+  auto ctx = context(v, layer, "publish", *cfg.target.uploader, "uploader",
+                     work_dir(v.name, layer.name, "publish"), {});
   lcake::PublishRequest req;
-  req.layer = layer_info(v, layer, uploaded.key);
-  req.layer.upload_key = uploaded.key;  // what was published: the upload
+  req.layer = {target(), v.name, layer.name, run.built ? run.built->key : uploaded.key,
+               LCAKE_VERSION, cfg.pipeline_name, uploaded.key};  // what is published: the upload
   req.options = layer.publish_options;
   lcake::Artifact art;
   try {
@@ -199,11 +187,14 @@ void Runner::Impl::do_publish(const Variant& v, const Layer& layer, Roles& roles
     throw;
   }
   end_step(*ctx, false);
-  art.plugin = uploader_plugin->info().name;
+  art.plugin = factory.uploader()->name;
+  // Marked in the state (`lcake artifacts`), the log and the manifest.
+  if (run.unverified_by_flag) art.metadata["lcake_unverified"] = "--no-verify";
   state.mark_published(uploaded.id, art);
-  log.event("published", {{"variant", v.name}, {"layer", layer.name}, {"artifact", art}}, scope,
-            "published " + art.id);
-  note(v.name, layer.name, {{"published", true}, {"publish", {{"artifact", art}}}});
+  Event e = event(EventType::published, v, layer, "publish");
+  e.artifact = art;
+  e.verified = !run.unverified_by_flag;
+  events.emit(e);
 }
 
 }  // namespace lcake::core

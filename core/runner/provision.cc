@@ -4,7 +4,7 @@
 #include <regex>
 #include <sstream>
 
-#include "event_log.h"
+#include "events/log_level.h"
 #include "lcake/errors.hpp"
 #include "table_compare.h"
 
@@ -95,7 +95,7 @@ void upload_path(lcake::Communicator& comm, lcake::Context& ctx, const std::file
 }  // namespace
 
 void run_provisioners(const std::vector<Provisioner>& steps, lcake::Communicator& comm,
-                      lcake::Context& ctx) {
+                      lcake::Context& ctx, const StepReport& on_step) {
   std::map<std::string, std::string> env;
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const Provisioner& p = steps[i];
@@ -104,8 +104,8 @@ void run_provisioners(const std::vector<Provisioner>& steps, lcake::Communicator
       for (const auto& [k, v] : p.env) env[k] = v;
       continue;
     }
-    ctx.info("provisioner " + std::to_string(i + 1) + "/" + std::to_string(steps.size()) + ": " +
-             describe(p));
+    on_step("provisioner " + std::to_string(i + 1) + "/" + std::to_string(steps.size()) + ": " +
+            describe(p));
     std::string last_error;
     for (int attempt = 0; attempt <= p.retries; ++attempt) {
       ctx.cancel().throw_if_cancelled();
@@ -159,11 +159,11 @@ static std::string read_file(const std::filesystem::path& p) {
 }
 
 void run_verify_steps(const std::vector<VerifyStep>& steps, lcake::Communicator& comm,
-                      lcake::Context& ctx) {
+                      lcake::Context& ctx, const StepReport& on_step) {
   for (const auto& step : steps) {
     ctx.cancel().throw_if_cancelled();
     std::string name = step.name.empty() ? step.pointer : step.name;
-    ctx.info("verify step '" + name + "'");
+    on_step("verify step '" + name + "'");
     if (!step.run.empty()) {
       CommandRun r = run_logged(comm, ctx, step.run, step.timeout);
       if (r.exit_code != step.expect_exit)

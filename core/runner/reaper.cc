@@ -39,8 +39,9 @@ static void kill_process(const nlohmann::json& how) {
   if (!process_gone(pid, actual)) throw lcake::BuildError("process " + std::to_string(pid) + " survived SIGKILL");
 }
 
-Reaper::Reaper(StateStore& state, PluginHost& plugins, EventLog& log, std::filesystem::path work_root)
-    : state_(state), plugins_(plugins), log_(log), work_root_(std::move(work_root)) {}
+Reaper::Reaper(StateStore& state, RoleFactory& roles, EventSink& events,
+               std::filesystem::path work_root)
+    : state_(state), roles_(roles), events_(events), work_root_(std::move(work_root)) {}
 
 void Reaper::reap_one(const LedgerRow& row) {
   if (row.kind == "process") {
@@ -49,9 +50,8 @@ void Reaper::reap_one(const LedgerRow& row) {
     std::filesystem::path p = row.how.value("path", row.resource_id);
     if (!p.empty()) std::filesystem::remove_all(p);
   } else {
-    const LoadedPlugin& plugin = plugins_.load(row.plugin);
-    auto role = plugin.make_role(row.role, row.settings);
-    StepScope scope{row.run_id, "cleanup", row.plugin, row.role, row.settings,
+    auto role = roles_.make_role(row.plugin, row.role, row.settings);
+    StepScope scope{row.run_id, "cleanup", "", "", "cleanup", row.plugin, row.role, row.settings,
                     work_root_ / ("reap-" + std::to_string(row.id)), {}};
     // A cancel token that never fires: cleanup must finish even after Ctrl-C.
     struct Never : lcake::CancelToken {
@@ -61,10 +61,19 @@ void Reaper::reap_one(const LedgerRow& row) {
         return false;
       }
     } never;
-    StepContext ctx(scope, state_, log_, never);
+    StepContext ctx(scope, state_, events_, never);
     lcake::LedgerEntry entry{row.id, row.plugin, row.role, row.kind, row.resource_id, row.how};
     role->reap(entry, ctx);
   }
+}
+
+static Event cleanup_event(const LedgerRow& row, const std::string& status,
+                           const std::string& message) {
+  Event e;
+  e.type = EventType::cleanup;
+  e.scope = "cleanup", e.status = status, e.message = message;
+  e.data = {{"entry", row.id}, {"kind", row.kind}, {"resource", row.resource_id}, {"plugin", row.plugin}};
+  return e;
 }
 
 int Reaper::reap(const std::vector<LedgerRow>& rows) {
@@ -74,13 +83,12 @@ int Reaper::reap(const std::vector<LedgerRow>& rows) {
     try {
       reap_one(row);
       state_.ledger_release(row.id);
-      log_.event("cleanup", {{"entry", row.id}, {"kind", row.kind}, {"resource", row.resource_id}},
-                 "cleanup", "deleted " + what + " (" + row.plugin + ")");
+      events_.emit(cleanup_event(row, "ok", "deleted " + what + " (" + row.plugin + ")"));
     } catch (const std::exception& e) {
       ++failed;
-      log_.log(lcake::LogLevel::error, "cleanup",
-               "could not delete " + what + " (" + row.plugin + "): " + e.what() +
-                   "; it stays in the ledger: run `lcake gc` to retry");
+      events_.emit(cleanup_event(row, "failed",
+                                 "could not delete " + what + " (" + row.plugin + "): " + e.what() +
+                                     "; it stays in the ledger: run `lcake gc` to retry"));
     }
   }
   return failed;

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "event_log.h"
-#include "plugin_host/plugin_host.h"
+#include "events/event.h"
+#include "role_factory.h"
 #include "state/state_store.h"
 
 namespace lcake::core {
@@ -15,7 +15,7 @@ namespace lcake::core {
 class Reaper {
  public:
   // Cleanup ignores the run's cancel token: it must finish even after Ctrl-C.
-  Reaper(StateStore& state, PluginHost& plugins, EventLog& log, std::filesystem::path work_root);
+  Reaper(StateStore& state, RoleFactory& roles, EventSink& events, std::filesystem::path work_root);
   // Deletes the entries (given newest first) and releases each one deleted.
   // Returns how many could not be deleted (each reported on the log).
   int reap(const std::vector<LedgerRow>& rows);
@@ -23,8 +23,8 @@ class Reaper {
  private:
   void reap_one(const LedgerRow& row);
   StateStore& state_;
-  PluginHost& plugins_;
-  EventLog& log_;
+  RoleFactory& roles_;
+  EventSink& events_;
   std::filesystem::path work_root_;
 };
 

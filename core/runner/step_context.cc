@@ -1,17 +1,17 @@
 #include "step_context.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 
+#include "events/redactor.h"
 #include "lcake/detail/posix_process.hpp"
 #include "ssh/ssh.h"
 
 namespace lcake::core {
 
-StepContext::StepContext(StepScope scope, StateStore& state, EventLog& log,
+StepContext::StepContext(StepScope scope, StateStore& state, EventSink& events,
                          const lcake::CancelToken& cancel)
-    : scope_(std::move(scope)), state_(state), log_(log), cancel_(cancel) {
+    : scope_(std::move(scope)), state_(state), events_(events), cancel_(cancel) {
   if (!scope_.work_dir.empty()) std::filesystem::create_directories(scope_.work_dir);
   if (!scope_.store_dir.empty()) std::filesystem::create_directories(scope_.store_dir);
 }
@@ -22,25 +22,42 @@ StepContext::~StepContext() {
 }
 
 void StepContext::log(lcake::LogLevel level, std::string_view message) {
-  log_.log(level, scope_.scope, message);
+  events_.log(level, scope_.scope, message);
 }
 
+// Bytes make a transfer (the view shows a rate); anything else is a wait.
 void StepContext::progress(const lcake::Progress& p) {
-  nlohmann::json f = {{"what", p.what}};
-  if (p.fraction >= 0) f["fraction"] = p.fraction;
-  if (p.total_bytes || p.done_bytes) f["done_bytes"] = p.done_bytes, f["total_bytes"] = p.total_bytes;
-  std::string text;
-  if (log_.min_level() <= lcake::LogLevel::debug) {
-    text = std::string(p.what);
-    if (p.fraction >= 0) text += " (" + std::to_string(static_cast<int>(std::lround(p.fraction * 100))) + "%)";
+  // Plugins may report on every chunk; the stream carries at most ~10 reports a
+  // second per step, plus every change of what is done and the end.
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    bool done = p.fraction >= 1 || (p.total_bytes && p.done_bytes >= p.total_bytes);
+    if (p.what == last_progress_what_ && !done && now - last_progress_ < std::chrono::milliseconds(100))
+      return;
+    last_progress_ = now, last_progress_what_ = std::string(p.what);
   }
-  log_.event("progress", f, scope_.scope, text);
+  Event e;
+  e.type = p.total_bytes || p.done_bytes ? EventType::transfer : EventType::wait;
+  e.scope = scope_.scope, e.variant = scope_.variant, e.layer = scope_.layer, e.stage = scope_.stage;
+  e.message = std::string(p.what);
+  e.fraction = p.fraction;
+  e.done_bytes = p.done_bytes, e.total_bytes = p.total_bytes;
+  events_.emit(e);
+}
+
+void StepContext::step(const std::string& stage, const std::string& what) {
+  Event e;
+  e.type = EventType::step;
+  e.scope = scope_.scope, e.variant = scope_.variant, e.layer = scope_.layer, e.stage = stage;
+  e.message = what;
+  events_.emit(e);
 }
 
 std::unique_ptr<lcake::Process> StepContext::spawn(const lcake::ProcessSpec& spec) {
   lcake::detail::ProcessHooks hooks{&cancel_, static_cast<lcake::CleanupLedger*>(this),
                                     [this](std::string_view line, bool) {
-                                      log_.log(lcake::LogLevel::debug, scope_.scope, line);
+                                      events_.log(lcake::LogLevel::debug, scope_.scope, line);
                                     },
                                     scope_.work_dir};
   return std::make_unique<lcake::detail::PosixProcess>(spec, std::move(hooks));
@@ -61,7 +78,7 @@ std::string StepContext::generate_ssh_key(const std::filesystem::path& dir) {
 
 std::unique_ptr<lcake::SshCommunicator> StepContext::connect_ssh(const lcake::SshOptions& options) {
   return core::connect_ssh(options, cancel_, [this](std::string_view m) {
-    log_.log(lcake::LogLevel::debug, scope_.scope, m);
+    events_.log(lcake::LogLevel::debug, scope_.scope, m);
   });
 }
 

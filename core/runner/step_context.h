@@ -2,12 +2,13 @@
 // reap) runs: logging under the step's scope, the run's cancel token, a ledger
 // bound to the run, plugin and role, scratch and store dirs, secrets, SSH.
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "event_log.h"
+#include "events/event.h"
 #include "lcake/context.hpp"
 #include "state/state_store.h"
 
@@ -16,6 +17,7 @@ namespace lcake::core {
 struct StepScope {
   std::string run_id;
   std::string scope;   // "tiny-dropbear/stack" (log prefix)
+  std::string variant, layer, stage;  // for the events of this step
   std::string plugin;  // owning plugin of the ledger entries
   std::string role;    // "builder" | "uploader" | "verifier"
   nlohmann::json settings = nlohmann::json::object();  // the role's settings, kept for gc
@@ -25,7 +27,7 @@ struct StepScope {
 
 class StepContext : public lcake::Context, private lcake::CleanupLedger {
  public:
-  StepContext(StepScope scope, StateStore& state, EventLog& log, const lcake::CancelToken& cancel);
+  StepContext(StepScope scope, StateStore& state, EventSink& events, const lcake::CancelToken& cancel);
   ~StepContext() override;
 
   void log(lcake::LogLevel level, std::string_view message) override;
@@ -43,8 +45,8 @@ class StepContext : public lcake::Context, private lcake::CleanupLedger {
 
   // Ledger entries this context created that are not released yet.
   std::vector<std::int64_t> open_entries() const;
-  const StepScope& scope() const { return scope_; }
-  EventLog& events() { return log_; }
+  // A provisioner or verify step starts (the `step` event).
+  void step(const std::string& stage, const std::string& what);
 
  private:
   std::int64_t intend(const std::string& kind, const std::string& resource_id,
@@ -54,10 +56,12 @@ class StepContext : public lcake::Context, private lcake::CleanupLedger {
 
   StepScope scope_;
   StateStore& state_;
-  EventLog& log_;
+  EventSink& events_;
   const lcake::CancelToken& cancel_;
   mutable std::mutex mu_;
   std::vector<std::int64_t> entries_;
+  std::chrono::steady_clock::time_point last_progress_{};
+  std::string last_progress_what_;
 };
 
 }  // namespace lcake::core

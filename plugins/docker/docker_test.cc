@@ -5,6 +5,8 @@
 #include <dlfcn.h>
 #include <doctest/doctest.h>
 
+#include "lcake/testing.hpp"
+
 #include "test_support.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -101,78 +103,31 @@ Services& services() {
   return s;
 }
 
-using lcake::test::TestCancel;
-
-// A small, real Context: stderr log, in-memory ledger, temp dirs.
-class TestContext : public lcake::Context, public lcake::CleanupLedger {
+// lcake::testing::FakeContext under the services' dir, with secrets from the
+// environment and a ledger that remembers which entries were confirmed.
+class TestContext : public lcake::testing::FakeContext {
  public:
-  TestContext() {
-    work_ = services().dir / ("work-" + std::to_string(++counter_));
-    store_ = services().dir / ("store-" + std::to_string(counter_));
-    fs::create_directories(work_);
-    fs::create_directories(store_);
-  }
-  void log(lcake::LogLevel level, std::string_view m) override {
-    std::string line(m);
-    for (const auto& s : redacted_) {
-      for (size_t p; (p = line.find(s)) != std::string::npos;) line.replace(p, s.size(), "***");
+  struct Ledger : lcake::testing::MemoryLedger {
+    void confirm(std::int64_t id, const std::string& resource_id, const json& how) override {
+      MemoryLedger::confirm(id, resource_id, how);
+      confirmed.insert(id);
     }
-    static const auto t0 = std::chrono::steady_clock::now();
-    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (level >= lcake::LogLevel::info) std::fprintf(stderr, "  [%7.2fs] %s\n", t, line.c_str());
-    logs.push_back(line);
-  }
-  using lcake::Context::progress;
-  void progress(const lcake::Progress&) override {}
-  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec& spec) override {
-    return std::make_unique<lcake::detail::PosixProcess>(spec, lcake::detail::ProcessHooks{&token, this, {}, work_});
-  }
-
-  const lcake::CancelToken& cancel() const override { return token; }
-  lcake::CleanupLedger& ledger() override { return *this; }
-  const fs::path& work_dir() const override { return work_; }
-  const fs::path& store_dir() const override { return store_; }
+    std::set<std::int64_t> confirmed;
+  };
+  TestContext() : FakeContext(services().dir / ("ctx-" + std::to_string(++counter_))) {}
   std::optional<std::string> secret(const std::string& name) override {
     const char* v = std::getenv(name.c_str());
     return v ? std::optional<std::string>(v) : std::nullopt;
   }
-  void redact(const std::string& v) override { redacted_.push_back(v); }
-  std::string generate_ssh_key(const fs::path&) override { throw lcake::BuildError("no ssh in this test"); }
-  std::unique_ptr<lcake::SshCommunicator> connect_ssh(const lcake::SshOptions&) override {
-    throw lcake::BuildError("no ssh in this test");
-  }
+  lcake::CleanupLedger& ledger() override { return checked; }
+  std::vector<lcake::LedgerEntry> open() const { return checked.open_entries(); }
+  void release(std::int64_t id) { checked.release(id); }
 
-  std::int64_t intend(const std::string& kind, const std::string& id, const json& how) override {
-    lcake::LedgerEntry e;
-    e.id = ++next_;
-    e.plugin = "docker";
-    e.kind = kind;
-    e.resource_id = id;
-    e.how = how;
-    open[e.id] = e;
-    return e.id;
-  }
-  void confirm(std::int64_t entry, const std::string& id, const json& how) override {
-    REQUIRE(open.count(entry));
-    open[entry].resource_id = id;
-    open[entry].how = how;
-    confirmed.insert(entry);
-  }
-  void release(std::int64_t entry) override {
-    REQUIRE(open.count(entry));
-    open.erase(entry);
-  }
-
-  TestCancel token;
-  std::map<std::int64_t, lcake::LedgerEntry> open;
-  std::set<std::int64_t> confirmed;
-  std::vector<std::string> logs;
+  lcake::testing::ManualCancel& token = cancel_token;
+  Ledger checked;
 
  private:
   static inline int counter_ = 0;
-  std::int64_t next_ = 0;
-  fs::path work_, store_;
-  std::vector<std::string> redacted_;
 };
 
 EngineClient engine() {
@@ -186,7 +141,7 @@ EngineClient engine() {
 // After every scenario: no lcake container left, nothing open in the ledger.
 void check_clean(TestContext& ctx) {
   CHECK(engine().list_containers({"org.lcake.role"}).empty());
-  CHECK(ctx.open.empty());
+  CHECK(ctx.open().empty());
 }
 
 lcake::LayerInfo layer_info(const std::string& layer, char key_char) {
@@ -260,11 +215,11 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   base_req.options = {{"changes", {"USER lsst", "WORKDIR /home/lsst", "CMD [\"/bin/sh\", \"-c\", \"echo hello\"]",
                                    "LABEL org.example.k=v"}}};
   auto session = builder.start(base_req, ctx);
-  REQUIRE(ctx.open.size() == 1);
-  CHECK(ctx.open.begin()->second.kind == "container");
-  CHECK(ctx.confirmed.count(ctx.open.begin()->first));
-  CHECK(ctx.open.begin()->second.how["docker_host"] == svc.docker_host);
-  CHECK(engine().inspect_container(ctx.open.begin()->second.how["name"])->at("HostConfig").at("NetworkMode") == "none");
+  REQUIRE(ctx.open().size() == 1);
+  CHECK(ctx.open()[0].kind == "container");
+  CHECK(ctx.checked.confirmed.count(ctx.open()[0].id));
+  CHECK(ctx.open()[0].how["docker_host"] == svc.docker_host);
+  CHECK(engine().inspect_container(ctx.open()[0].how["name"])->at("HostConfig").at("NetworkMode") == "none");
 
   auto& comm = session->communicator();
   Output o;
@@ -377,7 +332,7 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
     lcake::docker::DockerVerifier verifier(json{{"pull", pull == "built" ? "never" : pull}});
     lcake::VerifyRequest vreq{child_req.layer, pull == "built" ? child : child_up, child, json::object()};
     auto vs = verifier.start(vreq, ctx);
-    CHECK(ctx.open.size() == 1);
+    CHECK(ctx.open().size() == 1);
     Output vo;
     CHECK(vs->communicator().run("/opt/tool/run.sh; id -un; echo $STACK_TAG", vo.fn(), std::chrono::seconds(30)) == 0);
     CHECK(vo.out == "tool ran\nlsst\nw_2016_05\n");
@@ -443,8 +398,8 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   // A crashed run leaves a ledger entry; reap() deletes the container, twice is fine.
   TestContext ctx3;
   auto orphan = builder.start(req, ctx3);
-  REQUIRE(ctx3.open.size() == 1);
-  auto entry = ctx3.open.begin()->second;
+  REQUIRE(ctx3.open().size() == 1);
+  auto entry = ctx3.open()[0];
   orphan.reset();  // no finish/abort: like a crash
   CHECK(engine().list_containers({"org.lcake.role=builder"}).size() == 1);
   builder.reap(entry, ctx3);

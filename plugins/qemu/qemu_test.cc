@@ -19,11 +19,12 @@
 #include "qemu_roles.h"
 #include "source_fetch.h"
 #include "test_context.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace lcake;
 using namespace lcake::qemu;
-using lcake::qemu::test::TestCancel;
+using lcake::test::TestCancel;
 using lcake::qemu::test::TestContext;
 using nlohmann::json;
 
@@ -58,19 +59,8 @@ const Guest& test_guest() {
   return guest;
 }
 
-struct TempRoot {
-  fs::path path;
-  TempRoot() {
-    std::string tmpl = "/tmp/lcake-qemu-test-XXXXXX";
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempRoot() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 const fs::path& temp_root() {
-  static TempRoot root;
+  static lcake::test::TempDir root("lcake-qemu-test");
   return root.path;
 }
 
@@ -111,10 +101,10 @@ std::string run_in(Communicator& c, const std::string& command, int* exit_code =
 
 // Nothing of ours still runs, and every ledger entry was released.
 void check_nothing_left(const TestContext& ctx) {
-  CHECK(ctx.ledger_.open_entries().empty());
-  for (auto& e : ctx.ledger_.all_entries())
+  CHECK(ctx.memory_ledger.open_entries().empty());
+  for (auto& e : ctx.memory_ledger.all_entries())
     if (e.kind == "process" && e.how.contains("pid"))
-      CHECK_MESSAGE(!test::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
+      CHECK_MESSAGE(!lcake::qemu::test::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
 }
 
 std::string file_text(const fs::path& p) {
@@ -188,12 +178,12 @@ TEST_CASE("first layer: boots from the verified source, provisions over SSH, yie
   CHECK(built.provision_output.find("root=LABEL=lcake-root") != std::string::npos);
   CHECK(a.type == "qcow2");
   CHECK(fs::path(a.id).is_absolute());
-  CHECK(a.id.find((temp_root() / "store" / "base").string()) == 0);
+  CHECK(a.id.find((temp_root() / "base" / "store").string()) == 0);
   TestCancel cancel;
   CHECK(run_command({"qemu-img", "check", a.id}, cancel).exit_code == 0);
   // The overlay sits on the copy of the source in the store, not the user's file.
   REQUIRE(a.metadata["backing"].is_string());
-  CHECK(a.metadata["backing"].get<std::string>().find((temp_root() / "store").string()) == 0);
+  CHECK(a.metadata["backing"].get<std::string>().find((temp_root() / "base" / "store").string()) == 0);
   CHECK(disk_info(a.id, cancel).backing == a.metadata["backing"].get<std::string>());
   CHECK(a.metadata["host_key"].get<std::string>().rfind("ssh-", 0) == 0);
   CHECK(a.metadata["kernel"].is_null());  // booted by its own bootloader
@@ -350,7 +340,7 @@ TEST_CASE("a guest that never boots: error with the console tail, no qemu left, 
   CHECK((error.find("Kernel panic") != std::string::npos || error.find("VFS") != std::string::npos));
   CHECK(!fs::exists(ctx.store_dir() / "noboot.qcow2"));
   check_nothing_left(ctx);
-  ctx.ledger_.reap_open();  // what the host would do: nothing should be left to do
+  ctx.memory_ledger.reap_open();  // what the host would do: nothing should be left to do
 }
 
 TEST_CASE("direct kernel boot: the source's kernel and initrd go into the store and travel with uploads") {
@@ -440,7 +430,7 @@ TEST_CASE("cancel during boot: Cancelled, nothing left") {
   QemuBuilder builder(kSettings);
   std::thread canceller([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    ctx.cancel_.flag = true;
+    ctx.cancel_token.fire();
   });
   auto t0 = std::chrono::steady_clock::now();
   CHECK_THROWS_AS(builder.start({layer_info("cancel"), nullptr, first_layer().artifact, json::object()}, ctx),

@@ -95,8 +95,8 @@ size_t write_body(char* data, size_t size, size_t n, void* user) {
 int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
   auto* t = static_cast<Transfer*>(user);
   if (t->ctx->cancel().cancelled()) return 1;  // aborts the transfer
-  t->ctx->progress(total > 0 ? static_cast<double>(now) / static_cast<double>(total) : -1.0,
-                   "downloading source disk");
+  t->ctx->progress_bytes(static_cast<std::uint64_t>(now), static_cast<std::uint64_t>(total),
+                         "downloading source disk");
   return 0;
 }
 }  // namespace

@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <sstream>
 
 #include "lcake/sdk.hpp"
+#include "lcake/testing.hpp"
 #include "plugin_host/plugin_host.h"
 
 namespace fs = std::filesystem;
@@ -24,59 +24,12 @@ int failures = 0;
     }                                                                     \
   } while (0)
 
-class NeverCancelled : public lcake::CancelToken {
- public:
-  bool cancelled() const override { return false; }
-  bool wait_for(std::chrono::milliseconds) const override { return false; }
-};
-
-// Keeps ledger entries in memory so the check can see the plugin followed the
-// rules: every entry intended, confirmed, and released by the end of a step.
-class MemoryLedger : public lcake::CleanupLedger {
- public:
-  std::map<std::int64_t, std::string> open;  // id -> "intended" | "confirmed"
-  std::int64_t intend(const std::string& kind, const std::string&, const nlohmann::json& how) override {
-    EXPECT(kind == "path" && how.contains("path"));
-    open[++last_] = "intended";
-    return last_;
-  }
-  void confirm(std::int64_t id, const std::string&, const nlohmann::json&) override {
-    EXPECT(open.count(id) == 1);
-    open[id] = "confirmed";
-  }
-  void release(std::int64_t id) override {
-    EXPECT(open[id] == "confirmed");
-    open.erase(id);
-  }
-
- private:
-  std::int64_t last_ = 0;
-};
-
-class CheckContext : public lcake::Context {
- public:
-  explicit CheckContext(fs::path dir) : dir_(std::move(dir)) {}
-  void log(lcake::LogLevel, std::string_view m) override { std::cerr << "plugin: " << m << "\n"; }
-  using lcake::Context::progress;
-  void progress(const lcake::Progress&) override {}
-  std::unique_ptr<lcake::Process> spawn(const lcake::ProcessSpec&) override { throw lcake::BuildError("not here"); }
-
-  const lcake::CancelToken& cancel() const override { return cancel_; }
-  lcake::CleanupLedger& ledger() override { return ledger_; }
-  const fs::path& work_dir() const override { return dir_; }
-  const fs::path& store_dir() const override { return dir_; }
-  std::optional<std::string> secret(const std::string&) override { return std::nullopt; }
-  void redact(const std::string&) override {}
-  std::string generate_ssh_key(const fs::path&) override { throw lcake::BuildError("not here"); }
-  std::unique_ptr<lcake::SshCommunicator> connect_ssh(const lcake::SshOptions&) override {
-    throw lcake::BuildError("not here");
-  }
-  MemoryLedger ledger_;
-
- private:
-  fs::path dir_;
-  NeverCancelled cancel_;
-};
+// Every ledger entry the plugin made is a "path" it released by the end of the step.
+bool ledger_clean(const lcake::testing::FakeContext& ctx) {
+  for (const auto& e : ctx.memory_ledger.all_entries())
+    if (e.kind != "path" || !e.how.contains("path")) return false;
+  return ctx.memory_ledger.open_entries().empty();
+}
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -117,13 +70,13 @@ int main(int argc, char** argv) {
     std::ofstream(work / "src/notes.txt") << "built by lcake\n";
 
     auto uploader = plugin.make_uploader({{"directory", (work / "out").string()}});
-    CheckContext ctx(work);
+    lcake::testing::FakeContext ctx(work / "ctx");
     auto a = uploader->upload(request("base", {"qcow2", (work / "src/disk.qcow2").string(), {}, ""}), ctx);
     EXPECT(a.type == "file");
     EXPECT(a.id == (work / "out/debian-12-base-disk.qcow2").string());
     EXPECT(slurp(a.id) == disk);
     EXPECT(a.metadata.at("sha256").get<std::string>().size() == 64);
-    EXPECT(ctx.ledger_.open.empty());
+    EXPECT(ledger_clean(ctx));
 
     auto named = plugin.make_uploader(
         {{"directory", (work / "out").string()}, {"name", "{layer}-{key}.txt"}});
@@ -141,7 +94,7 @@ int main(int argc, char** argv) {
     EXPECT(!uploader->exists(c, ctx));
     uploader->remove(c, ctx);  // idempotent
     EXPECT(slurp(work / "out/SHA256SUMS").find("extra") == std::string::npos);
-    EXPECT(ctx.ledger_.open.empty());
+    EXPECT(ledger_clean(ctx));
 
     // Not a file: a BuildError, not a crash, and nothing left behind.
     bool threw = false;

@@ -1,0 +1,128 @@
+#include "plan.h"
+
+#include <map>
+
+#include "selection.h"
+
+namespace lcake::core {
+
+bool wants_upload(const Target& target, const Layer& layer) {
+  if (!target.uploader) return false;
+  if (target.upload_layers.empty()) return true;
+  for (const auto& g : target.upload_layers)
+    if (glob_match(g, layer.name)) return true;
+  return false;
+}
+
+std::string upload_key(const std::string& layer_key, const PluginId& uploader,
+                       const nlohmann::json& settings, const Layer& layer) {
+  return sha256_hex(layer_key + "\n" + uploader.name + "\n" + uploader.version + "\n" +
+                    settings.dump() + "\n" + layer.uploader_options.dump());
+}
+
+lcake::LayerInfo layer_info(const PlanInputs& in, const Variant& v, const Layer& l,
+                            const LayerPlan& lp) {
+  return {in.config->target.name, v.name, l.name, lp.key, in.lcake_version,
+          in.config->pipeline_name, lp.upload_key};
+}
+
+namespace {
+
+LayerKey key_of_layer(const PlanInputs& in, const Variant& v, const Layer& layer,
+                      const std::string& parent_key) {
+  KeyInputs ki;
+  ki.recipe = layer.recipe;
+  ki.parent_key = parent_key;
+  ki.source = layer.from ? nlohmann::json() : v.source;
+  for (std::size_t k = 0; k < layer.inputs.size(); ++k)
+    ki.inputs.emplace_back(
+        k < layer.input_names.size() ? layer.input_names[k] : layer.inputs[k].string(),
+        layer.inputs[k]);
+  ki.plugin_name = in.builder.name;
+  ki.plugin_version = in.builder.version;
+  ki.plugin_settings = in.config->target.builder.settings;
+  return compute_layer_key(ki);
+}
+
+// The upload for this layer: from the state, else from the backend itself.
+void plan_upload(const PlanInputs& in, const Variant& v, const Layer& layer, LayerPlan& lp,
+                 StateStore& state, BackendProbe& probe) {
+  const std::string& target = in.config->target.name;
+  auto rec = state.find_artifact(target, v.name, layer.name, lp.upload_key, "upload");
+  if (rec) {
+    lp.upload_cached = probe.upload_exists(lp, rec->artifact);
+  } else if (!lp.forced) {
+    lcake::FindRequest req{layer_info(in, v, layer, lp), layer.uploader_options};
+    if (auto found = probe.find_upload(lp, req)) {
+      ArtifactRecord r;
+      r.target = target, r.variant = v.name, r.layer = layer.name, r.key = lp.upload_key;
+      r.stage = "upload", r.artifact = *found, r.artifact.plugin = in.uploader->name;
+      r.run_id = "found";
+      r.id = state.record_artifact(r);
+      rec = r;
+      lp.upload_cached = lp.upload_found = true;
+    }
+  }
+  if (lp.upload_cached) {
+    lp.upload_record = rec;
+    lp.published = rec->published;
+  }
+}
+
+}  // namespace
+
+std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, StateStore& state,
+                                    BackendProbe& probe) {
+  const std::string& target = in.config->target.name;
+  std::vector<LayerPlan> out;
+  std::map<std::string, std::string> key_of;
+  auto named = named_layers(v, in.only);
+  auto sel = with_ancestors(v, named);
+  for (std::size_t i = 0; i < v.layers.size(); ++i) {
+    const Layer& layer = v.layers[i];
+    LayerPlan lp;
+    lp.variant = v.name;
+    lp.layer = layer.name;
+    lp.selected = sel[i];
+    lp.forced = in.force && named[i];
+    lp.parent_key = layer.from ? key_of[*layer.from] : "";
+    lp.layer_key = key_of_layer(in, v, layer, lp.parent_key);
+    lp.key = lp.layer_key.hex;
+    key_of[layer.name] = lp.key;
+    if (auto last = state.last_key_components(target, v.name, layer.name)) {
+      if (last->first != lp.key) {
+        lp.previous_key = last->first;
+        lp.reasons = explain_key_change(last->second, lp.layer_key.components);
+      }
+    }
+    if (!lp.forced) {
+      auto rec = state.find_artifact(target, v.name, layer.name, lp.key, "build");
+      if (rec && probe.build_exists(lp, rec->artifact)) lp.build_cached = true, lp.build_record = rec;
+    }
+    lp.upload_wanted = wants_upload(in.config->target, layer);
+    if (lp.upload_wanted) {
+      lp.upload_key = upload_key(lp.key, *in.uploader, in.config->target.uploader->settings, layer);
+      plan_upload(in, v, layer, lp, state, probe);
+    }
+    lp.verify_wanted = in.has_verifier && !layer.verify.empty();
+    // A candidate is verified when every artifact of it passed: the build and the upload.
+    bool build_ok = !lp.build_record || lp.build_record->verified;
+    bool upload_ok = !lp.upload_wanted || (lp.upload_record && lp.upload_record->verified);
+    lp.verified = (lp.build_record || lp.upload_record) && build_ok && upload_ok;
+    if (lp.forced) lp.build_cached = lp.upload_cached = lp.verified = lp.published = false;
+    if (lp.forced) lp.build_record.reset(), lp.upload_record.reset();
+    out.push_back(std::move(lp));
+  }
+  // A layer whose upload is at hand needs no build unless a child is built from it.
+  for (std::size_t i = out.size(); i-- > 0;) {
+    LayerPlan& lp = out[i];
+    bool child_needs = false;
+    for (std::size_t j = i + 1; j < out.size(); ++j)
+      if (v.layers[j].from == v.layers[i].name && out[j].selected && out[j].build_needed)
+        child_needs = true;
+    lp.build_needed = !lp.build_cached && (!lp.upload_cached || child_needs);
+  }
+  return out;
+}
+
+}  // namespace lcake::core

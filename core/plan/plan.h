@@ -1,0 +1,77 @@
+// What a run will do, layer by layer: the keys, what is cached (in the local
+// state, or found in the backend by the uploader's find()), what must be built,
+// uploaded, verified and published. The plan keeps the artifact records it
+// found, so the run never looks them up again.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "lcake/roles.hpp"
+#include "layer_key.h"
+#include "state/state_store.h"
+
+namespace lcake::core {
+
+struct PluginId {
+  std::string name, version;
+};
+
+struct LayerPlan {
+  std::string variant, layer, key, parent_key, upload_key;
+  LayerKey layer_key;
+  bool selected = false;   // chosen by --only (or needed by a selected child)
+  bool forced = false;     // --force and named by --only: rebuilt even when cached
+  bool build_cached = false;
+  bool build_needed = true;  // false when cached, or when its upload was found and no child needs the build
+  bool upload_wanted = false, upload_cached = false;
+  bool upload_found = false;  // the upload came from the backend (find), not the local state
+  bool verify_wanted = false, verified = false, published = false;
+  std::optional<ArtifactRecord> build_record, upload_record;  // what the cache holds
+  std::optional<std::string> previous_key;   // last key recorded for this layer
+  std::vector<std::string> reasons;          // why the key changed
+};
+
+struct VariantPlan {
+  std::string variant;
+  std::vector<LayerPlan> layers;
+};
+
+// What the planner asks the backends.
+class BackendProbe {
+ public:
+  virtual ~BackendProbe() = default;
+  virtual bool build_exists(const LayerPlan& lp, const lcake::Artifact& a) = 0;
+  virtual bool upload_exists(const LayerPlan& lp, const lcake::Artifact& a) = 0;
+  virtual std::optional<lcake::Artifact> find_upload(const LayerPlan& lp,
+                                                     const lcake::FindRequest& request) = 0;
+};
+
+struct PlanInputs {
+  const ResolvedConfig* config = nullptr;
+  PluginId builder;
+  std::optional<PluginId> uploader;  // none: nothing is uploaded
+  bool has_verifier = false;
+  std::vector<std::string> only;
+  bool force = false;
+  std::string lcake_version;
+};
+
+// Does the target upload this layer (target.upload_layers globs; all by default)?
+bool wants_upload(const Target& target, const Layer& layer);
+
+// The key of an upload: the layer key plus the uploader and its settings and the
+// layer's uploader options, so a re-upload with other settings is a new upload.
+std::string upload_key(const std::string& layer_key, const PluginId& uploader,
+                       const nlohmann::json& settings, const Layer& layer);
+
+lcake::LayerInfo layer_info(const PlanInputs& in, const Variant& v, const Layer& l,
+                            const LayerPlan& lp);
+
+// Plans one variant. An upload the backend finds (and the state did not know) is
+// recorded in the state as an upload of this layer, not verified.
+std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, StateStore& state,
+                                    BackendProbe& probe);
+
+}  // namespace lcake::core
