@@ -159,7 +159,8 @@ void Runner::Impl::do_verify(const Variant& v, const Layer& layer, const LayerPl
   auto t0 = Clock::now();
   lcake::VerifyRequest req;
   req.layer = layer_info(v, layer, lp.key);
-  req.candidate = uploaded ? uploaded->artifact : built.artifact;
+  // What the verifier boots was chosen and checked by check_inputs (verify_gate.cc).
+  req.candidate = uploaded && cfg.target.verifier_boots != "build" ? uploaded->artifact : built.artifact;
   req.built = built.artifact;
   req.options = layer.verifier_options;
   std::unique_ptr<lcake::VerifySession> session;

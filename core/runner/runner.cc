@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "config/schema_check.h"
+#include "plan/input_check.h"
 #include "runner_impl.h"
 
 namespace lcake::core {
@@ -21,11 +21,7 @@ const LoadedPlugin& Runner::Impl::load_role(const RoleConfig& rc, const std::str
     throw lcake::InputError(loaded.target_file.string() + ": " + rc.pointer + "/plugin: plugin '" +
                             rc.plugin + "' (" + p.info().file.string() + ") provides no " + role +
                             ": choose a plugin that does (see `lcake plugins list`)");
-  const nlohmann::json& schema = p.info().role.at(role).settings;
-  if (!schema.is_null())
-    check_against_schema(loaded.provenance, rc.pointer + "/settings", rc.settings, schema,
-                         "plugin '" + rc.plugin + "' " + role + " schema");
-  return p;
+  return p;  // its inputs were checked by check_inputs (plan/input_check.h) before the run
 }
 
 void Runner::Impl::prepare() {
@@ -120,7 +116,7 @@ std::vector<LayerPlan> Runner::Impl::plan_variant(const Variant& v, Roles& roles
         lp.verified = false;  // the upload still has to be made and verified
       }
     }
-    lp.verify_wanted = verifier_plugin && !layer.verify.empty();
+    lp.verify_wanted = verifier_plugin && !layer.verify.empty() && !options.no_verify;
     if (options.force && forced[i]) lp.build_cached = lp.upload_cached = lp.verified = false;
     out.push_back(std::move(lp));
   }
@@ -150,7 +146,8 @@ int Runner::Impl::run_variant(const Variant& v, Mode mode) {
     roles = make_roles();
     plan = plan_variant(v, roles);
   } catch (const lcake::InputError& e) {
-    return fail(vscope, kExitInput, "planning failed", e.what());
+    return fail(vscope, kExitInput, "planning failed",
+                describe_plugin_error(loaded, cfg, "builder", v.name, "", e));
   } catch (const std::exception& e) {
     return fail(vscope, kExitFailed, "planning failed", e.what());
   }
@@ -230,7 +227,9 @@ int Runner::Impl::run_variant(const Variant& v, Mode mode) {
       return fail(scope, kExitCancelled, stage + " cancelled", "cleanup done");
     } catch (const lcake::InputError& e) {
       note(v.name, layer.name, {{"error", e.what()}});
-      return fail(scope, kExitInput, stage + " failed" + by(stage), e.what());
+      std::string role = stage == "build" ? "builder" : stage == "upload" ? "uploader" : "verifier";
+      return fail(scope, kExitInput, stage + " failed" + by(stage),
+                  describe_plugin_error(loaded, cfg, role, v.name, layer.name, e));
     } catch (const std::exception& e) {
       note(v.name, layer.name, {{"error", e.what()}});
       return fail(scope, kExitFailed, stage + " failed" + by(stage), e.what());
@@ -248,6 +247,9 @@ int Runner::Impl::run_variant(const Variant& v, Mode mode) {
       state.mark_published(built[layer.name].id, built[layer.name].artifact);
     } catch (const lcake::Cancelled&) {
       return fail(v.name + "/" + layer.name, kExitCancelled, "publish cancelled", "cleanup done");
+    } catch (const lcake::InputError& e) {
+      return fail(v.name + "/" + layer.name, kExitInput, "publish failed",
+                  describe_plugin_error(loaded, cfg, "uploader", v.name, layer.name, e));
     } catch (const std::exception& e) {
       return fail(v.name + "/" + layer.name, kExitFailed, "publish failed", e.what());
     }

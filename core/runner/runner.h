@@ -22,6 +22,7 @@ enum class OnError { cleanup, abort };
 struct RunOptions {
   std::vector<std::string> only;  // globs over "variant" or "variant/layer"
   bool force = false;             // rebuild selected layers even on a cache hit
+  bool no_verify = false;         // --no-verify: skip verify steps (check_inputs allows a missing verifier)
   OnError on_error = OnError::cleanup;
   int parallel = 0;               // variants at once; 0 = all
   std::optional<std::filesystem::path> manifest;  // also write the manifest here
