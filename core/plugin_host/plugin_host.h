@@ -18,7 +18,8 @@ namespace lcake::core {
 
 // What one role of a plugin declares (lcake_role_spec, parsed and checked).
 struct RoleInfo {
-  // JSON Schemas; null when the plugin gave none (the value must then be absent or {}).
+  // JSON Schemas; null when the plugin gave none (settings must then be absent or {};
+  // a source/options/publish it declares no schema for is not passed to it).
   nlohmann::json settings, source, options, publish;
   std::vector<std::string> accepts, produces;  // artifact types
   bool accepts_type(const std::string& type) const;  // true when `accepts` is empty (anything)

@@ -377,7 +377,7 @@ TEST_CASE("the verifier boots the build when the target says so") {
   REQUIRE(r.exit_code == 0);
   // The localdir verifier logs the candidate it boots: the build store, not the remote copy.
   std::smatch m;
-  REQUIRE(std::regex_search(r.err, m, std::regex("verifying candidate (\\S+)")));
+  REQUIRE(std::regex_search(r.err, m, std::regex("booting candidate (\\S+)")));
   CHECK(m[1].str().find((p.dir / "state").string()) == 0);
   CHECK(fs::exists(p.remote / "a" / "stack.published"));
 }

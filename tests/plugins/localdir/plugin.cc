@@ -195,7 +195,7 @@ class DirVerifySession : public lcake::VerifySession {
       : root_(ctx.work_dir() / "verify-root"),
         shell_(root_, ctx.cancel()),
         vm_(ctx, resource_dir, req.layer.variant + "-" + req.layer.layer + "-verify") {
-    ctx.info("verifying candidate " + req.candidate.id);  // tests check which one (boots)
+    ctx.info("booting candidate " + req.candidate.id);  // tests check which one (boots)
     copy_tree(req.candidate.id, root_);
   }
   lcake::Communicator& communicator() override { return shell_; }
