@@ -859,8 +859,8 @@ TEST_CASE("provenance: a value deleted by an overlay or --set is blamed on who d
   options.sites = {"s"};
   box.write("configs/sites/s.json", "{\"target\": {\n  \"builder\": {\"settings\": {\n    \"memory\": null}}}}");
   auto loaded = load_config(options);
-  CHECK(loaded.provenance.origin_of("/target/builder/settings/memory")->describe() == "configs/sites/s.json:3");
-  CHECK(loaded.provenance.origin_of("/target/builder/settings/memory/x")->describe() == "configs/sites/s.json:3");
+  CHECK(loaded.provenance.origin_of("/target/builder/settings/memory")->describe().ends_with("configs/sites/s.json:3"));
+  CHECK(loaded.provenance.origin_of("/target/builder/settings/memory/x")->describe().ends_with("configs/sites/s.json:3"));
   options.sets = {"/target/builder/settings/memory=4096"};  // set again: the flag, not the deletion
   CHECK(load_config(options).provenance.origin_of("/target/builder/settings/memory")->describe() ==
         "--set /target/builder/settings/memory");
