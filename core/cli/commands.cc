@@ -8,6 +8,7 @@
 #include "lcake/errors.hpp"
 #include "lcake/version.hpp"
 #include "options.h"
+#include "plan/input_check.h"
 #include "plugin_host/plugin_host.h"
 #include "runner/cancel.h"
 #include "events/json_view.h"
@@ -74,6 +75,11 @@ struct Session {
       resolved = core::resolve_config(loaded);
     }
   }
+
+  // Before any runner starts: plugin inputs, artifact types, the verify gate, --only.
+  void check_inputs(bool no_verify, const std::vector<std::string>& only) {
+    core::check_inputs(loaded, resolved, *plugins, {no_verify, only});
+  }
 };
 
 po::options_description all_run_options(CommonOptions& o) {
@@ -88,6 +94,7 @@ int run_command(const std::string& name, const std::vector<std::string>& args) {
   if (!parse(name, "--target T [OPTIONS]", args, desc)) return 0;
   finish_options(s.opts, true);
   s.open(true);
+  s.check_inputs(s.opts.run.no_verify, s.opts.run.only);
   core::CancelSource cancel;
   core::EventSink* log = s.log.get();
   core::install_signal_cancel(
@@ -111,6 +118,7 @@ int cmd_plan(const std::vector<std::string>& args) {
   if (!parse("plan", "--target T [OPTIONS]", args, desc)) return 0;
   finish_options(s.opts, true);
   s.open(true);
+  s.check_inputs(s.opts.run.no_verify, s.opts.run.only);
   core::CancelSource cancel;
   core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
   core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);
@@ -194,6 +202,7 @@ int cmd_gc(const std::vector<std::string>& args) {
   std::printf("gc: %zu deleted, %d failed, %d belong to running lcake processes\n",
               rows.size() - static_cast<std::size_t>(failed), failed, skipped);
   if (!s.opts.load.target.empty()) {
+    s.check_inputs(true, {});  // the same defaults as the builds, so the keys agree
     core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
     core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, never);
     runner.prepare();
@@ -247,7 +256,8 @@ int cmd_config(const std::vector<std::string>& args) {
   std::string action;
   po::options_description desc;
   desc.add_options()("origin", po::bool_switch(&origin), "show where each value came from")(
-      "action", po::value(&action), "show | validate");
+      "action", po::value(&action), "show | validate")(
+      "no-verify", po::bool_switch(&s.opts.run.no_verify), "validate: allow verify steps without a verifier");
   desc.add(config_options(s.opts)).add(global_options(s.opts));
   po::positional_options_description pos;
   pos.add("action", 1);
@@ -257,6 +267,7 @@ int cmd_config(const std::vector<std::string>& args) {
   finish_options(s.opts, true);
   s.open(true);
   if (action == "validate") {
+    s.check_inputs(s.opts.run.no_verify, {});
     core::CancelSource cancel;
     core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
   core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);

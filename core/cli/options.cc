@@ -28,8 +28,11 @@ po::options_description run_options(CommonOptions& o) {
   po::options_description d("Running");
   d.add_options()
     ("only", po::value(&o.run.only)->composing(), "only variants or variant/layer matching GLOB; repeatable")
-    ("parallel", po::value(&o.run.parallel), "variants built at once (default: all)")
+    ("parallel", po::value<int>()->notifier([&o](int n) {
+       if (n < 1) throw lcake::InputError("--parallel " + std::to_string(n) + ": must be 1 or more (leave it out to build every variant at once)");
+       o.run.parallel = n; }), "variants built at once (default: all)")
     ("force", po::bool_switch(&o.run.force), "rebuild even when cached")
+    ("no-verify", po::bool_switch(&o.run.no_verify), "run no verify steps; a target without a verifier may then publish (unverified)")
     ("on-error", po::value(&o.on_error), "cleanup (default): delete what a failed step created; abort: keep it for inspection")
     ("manifest", po::value(&o.manifest), "also write the run's manifest to FILE");
   return d;
@@ -56,7 +59,6 @@ void finish_options(CommonOptions& o, bool needs_target) {
   if (o.on_error == "cleanup") o.run.on_error = core::OnError::cleanup;
   else if (o.on_error == "abort") o.run.on_error = core::OnError::abort;
   else throw lcake::InputError("--on-error: '" + o.on_error + "' is not cleanup or abort");
-  if (o.run.parallel < 0) throw lcake::InputError("--parallel: must be 1 or more");
   if (!o.manifest.empty()) o.run.manifest = o.manifest;
 }
 

@@ -38,7 +38,8 @@ class Provenance {
  public:
   void set(const std::string& pointer, const Origin& origin);
   void erase_subtree(const std::string& pointer, const Origin& by);  // a null in an overlay
-  // Origin of the value at pointer, or of its nearest recorded ancestor.
+  // Origin of the value at pointer, or of its nearest recorded ancestor; for a
+  // deleted key (or one under it), who deleted it.
   std::optional<Origin> origin_of(const std::string& pointer) const;
   std::vector<ProvenanceEntry> leaves() const;  // sorted by pointer
 
@@ -124,6 +125,7 @@ struct Layer {
   std::optional<std::string> from;        // parent layer; none for the first layer
   std::vector<std::filesystem::path> inputs;  // absolute
   std::vector<std::string> input_names;   // as written in the config (relative), parallel to inputs
+  std::vector<std::string> input_pointers;  // where each was named (inputs/k, provisioners/i/source|script)
   std::vector<Provisioner> provisioners;
   std::vector<VerifyStep> verify;         // empty: not verified (the last layer gets pipeline /verify by default)
   nlohmann::json builder_options = nlohmann::json::object();   // layers.L.builder
@@ -152,6 +154,9 @@ struct Target {
   std::optional<RoleConfig> uploader;
   std::vector<std::string> upload_layers;  // globs; default {"*"}
   std::optional<RoleConfig> verifier;
+  // What the verifier boots: "upload" or "build"; empty until check_inputs
+  // (core/plan/input_check.h) chose the default from the plugins' artifact types.
+  std::string verifier_boots;
 };
 
 struct ResolvedConfig {

@@ -817,3 +817,65 @@ TEST_CASE("validate_against_schema: names pointer, origin and complaint") {
     }
   }
 }
+
+TEST_CASE("json_lines: nesting deeper than 256 levels is refused with file:line, before parsing") {
+  std::string deep(200000, '[');
+  CHECK_THROWS_WITH_AS(parse_json_document("{\"a\":\n" + deep, "deep.json"),
+                       "deep.json:2: JSON nested deeper than 256 levels: flatten the document", InputError);
+  std::string ok = std::string(256, '[') + std::string(256, ']');
+  CHECK_NOTHROW(parse_json_document(ok, "ok.json"));
+  // Brackets inside strings do not count.
+  CHECK_NOTHROW(parse_json_document("[\"" + std::string(300, '[') + "\"]", "s.json"));
+  Sandbox box;
+  box.standard();
+  auto options = box.options();
+  options.sets = {"/vars/TAG=" + std::string(1000, '[')};
+  CHECK(load_error(options) == "--set /vars/TAG: JSON nested deeper than 256 levels: flatten the document");
+  box.write("configs/sites/deep.json", "{\"vars\":\n" + deep);
+  options = box.options();
+  options.sites = {"deep"};
+  CHECK(contains(load_error(options), "deep.json:2: JSON nested deeper than 256 levels"));
+}
+
+TEST_CASE("resolve: variant names with '/' and layer names with glob characters are refused") {
+  Sandbox box;
+  box.standard();
+  auto options = box.options();
+  options.sites = {"s"};
+  box.write("configs/sites/s.json", "{\"pipeline\": {\"variants\": {\n \"centos/7\": {}}}}");
+  CHECK(contains(resolve_error(options), "s.json:2: /pipeline/variants/centos~17: variant name \"centos/7\" contains '/'"));
+  for (const char* name : {"st*ck", "st?ck", "st[a]ck"}) {
+    box.write("configs/sites/s.json", std::string("{\"pipeline\": {\"layers\": {\n \"") + name + "\": {\"from\": \"base\"}}}}");
+    std::string error = resolve_error(options);
+    CHECK_MESSAGE(contains(error, "s.json:2: /pipeline/layers/"), error);
+    CHECK_MESSAGE(contains(error, std::string("layer name \"") + name + "\" contains"), error);
+  }
+}
+
+TEST_CASE("provenance: a value deleted by an overlay or --set is blamed on who deleted it") {
+  Sandbox box;
+  box.standard();
+  auto options = box.options();
+  options.sites = {"s"};
+  box.write("configs/sites/s.json", "{\"target\": {\n  \"builder\": {\"settings\": {\n    \"memory\": null}}}}");
+  auto loaded = load_config(options);
+  CHECK(loaded.provenance.origin_of("/target/builder/settings/memory")->describe().ends_with("configs/sites/s.json:3"));
+  CHECK(loaded.provenance.origin_of("/target/builder/settings/memory/x")->describe().ends_with("configs/sites/s.json:3"));
+  options.sets = {"/target/builder/settings/memory=4096"};  // set again: the flag, not the deletion
+  CHECK(load_config(options).provenance.origin_of("/target/builder/settings/memory")->describe() ==
+        "--set /target/builder/settings/memory");
+  options.sets = {"/target/builder=null"};
+  CHECK(load_config(options).provenance.origin_of("/target/builder/plugin")->describe() == "--set /target/builder");
+}
+
+TEST_CASE("resolve: the verifier's boots is read; anything but upload or build is refused") {
+  Sandbox box;
+  box.standard();
+  auto options = box.options();
+  options.sets = {"/target/verifier={\"plugin\": \"qemu\", \"boots\": \"build\"}"};
+  CHECK(resolve_config(load_config(options)).target.verifier_boots == "build");
+  options.sets = {"/target/verifier={\"plugin\": \"qemu\"}"};
+  CHECK(resolve_config(load_config(options)).target.verifier_boots.empty());  // check_inputs chooses
+  options.sets = {"/target/verifier={\"plugin\": \"qemu\", \"boots\": \"disk\"}"};
+  CHECK(contains(resolve_error(options), "/target/verifier/boots: got \"disk\", expected one of \"upload\", \"build\""));
+}

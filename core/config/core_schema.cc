@@ -125,6 +125,16 @@ const std::string& core_schema_text() {
         "layers": { "$ref": "#/definitions/strings" }
       }
     },
+    "verifier": {
+      "type": "object",
+      "required": ["plugin"],
+      "additionalProperties": false,
+      "properties": {
+        "plugin": { "type": "string" },
+        "settings": { "type": "object" },
+        "boots": { "enum": ["upload", "build"] }
+      }
+    },
     "target": {
       "type": "object",
       "required": ["builder"],
@@ -135,7 +145,7 @@ const std::string& core_schema_text() {
         "pipeline": { "type": "string" },
         "builder": { "$ref": "#/definitions/role" },
         "uploader": { "$ref": "#/definitions/uploader" },
-        "verifier": { "$ref": "#/definitions/role" },
+        "verifier": { "$ref": "#/definitions/verifier" },
         "publish": { "type": "object" }
       }
     }

@@ -136,8 +136,30 @@ std::string pointer_append(const std::string& pointer, size_t index) {
   return pointer + "/" + std::to_string(index);
 }
 
+void check_json_depth(const std::string& text, const std::string& display_name, bool in_file) {
+  int depth = 0, line = 1;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '\n') ++line;
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth)
+        throw InputError(display_name + (in_file ? ":" + std::to_string(line) : std::string()) + ": JSON nested deeper than " +
+                         std::to_string(kMaxJsonDepth) + " levels: flatten the document");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 JsonDocument parse_json_document(const std::string& text, const std::string& display_name) {
   JsonDocument doc;
+  check_json_depth(text, display_name);
   try {
     doc.value = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {

@@ -17,6 +17,15 @@ struct JsonDocument {
   LineMap lines;
 };
 
+// Deeper nesting is refused before parsing: recursive code (the line scanner,
+// merge, schema checks) would run out of stack on `[` x 200000.
+constexpr int kMaxJsonDepth = 256;
+
+// Throws InputError "<display_name>:<line>: JSON nested deeper than 256 levels..."
+// when text opens more than kMaxJsonDepth arrays/objects at once; without the
+// line when `in_file` is false (a flag's value).
+void check_json_depth(const std::string& text, const std::string& display_name, bool in_file = true);
+
 // Throws InputError "<display_name>:<line>: invalid JSON: <what>".
 JsonDocument parse_json_document(const std::string& text, const std::string& display_name);
 

@@ -6,6 +6,7 @@
 
 #include "config/duration.h"
 #include "config/json_lines.h"
+#include "config/names.h"
 #include "config/schema_check.h"
 #include "lcake/errors.hpp"
 
@@ -23,7 +24,10 @@ class LayerBuilder {
   std::vector<Layer> build() {
     const auto& raw_layers = loaded_.tree.at("pipeline").at("layers");
     std::map<std::string, Layer> layers;
-    for (const auto& [name, raw] : raw_layers.items()) layers[name] = build_layer(name, raw);
+    for (const auto& [name, raw] : raw_layers.items()) {
+      check_name(loaded_.provenance, pointer_append("/pipeline/layers", name), name, "layer");
+      layers[name] = build_layer(name, raw);
+    }
     std::vector<std::string> order = order_layers(layers);
     apply_pipeline_verify(layers);
     std::vector<Layer> out;
@@ -52,11 +56,12 @@ class LayerBuilder {
     return *duration;
   }
 
-  void add_input(Layer& layer, const std::string& name) const {
+  void add_input(Layer& layer, const std::string& name, const std::string& pointer) const {
     fs::path path = resolve_path(name);
     if (std::find(layer.inputs.begin(), layer.inputs.end(), path) != layer.inputs.end()) return;
     layer.inputs.push_back(path);
     layer.input_names.push_back(name);
+    layer.input_pointers.push_back(pointer);
   }
 
   Layer build_layer(const std::string& name, const nlohmann::json& raw) {
@@ -65,7 +70,9 @@ class LayerBuilder {
     Layer layer;
     layer.name = name;
     if (object.contains("from")) layer.from = object["from"].get<std::string>();
-    for (const auto& input : object.value("inputs", nlohmann::json::array())) add_input(layer, input.get<std::string>());
+    const auto inputs = object.value("inputs", nlohmann::json::array());
+    for (size_t k = 0; k < inputs.size(); ++k)
+      add_input(layer, inputs[k].get<std::string>(), pointer_append(pointer_append(pointer, "inputs"), k));
     const auto provisioners = object.value("provisioners", nlohmann::json::array());
     for (size_t i = 0; i < provisioners.size(); ++i) {
       layer.provisioners.push_back(build_provisioner(layer, provisioners[i], pointer_append(pointer_append(pointer, "provisioners"), i)));
@@ -105,7 +112,7 @@ class LayerBuilder {
       if (p.contains("inline")) out.inline_commands = p["inline"].get<std::vector<std::string>>();
       if (p.contains("script")) {
         out.script = resolve_path(p["script"].get<std::string>());
-        add_input(layer, p["script"].get<std::string>());
+        add_input(layer, p["script"].get<std::string>(), pointer_append(pointer, "script"));
       }
     } else if (out.type == "file") {
       for (const char* key : {"source", "destination"}) {
@@ -113,7 +120,7 @@ class LayerBuilder {
       }
       out.source = resolve_path(p["source"].get<std::string>());
       out.destination = p["destination"].get<std::string>();
-      add_input(layer, p["source"].get<std::string>());
+      add_input(layer, p["source"].get<std::string>(), pointer_append(pointer, "source"));
     } else {
       if (!p.contains("vars")) fail(pointer, "an env provisioner needs \"vars\": {\"NAME\": \"value\"}");
       for (const auto& [key, value] : p["vars"].items()) out.env[key] = value.is_string() ? value.get<std::string>() : value.dump();

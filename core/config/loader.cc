@@ -138,6 +138,7 @@ LoadedConfig load_config(const LoadOptions& options) {
       throw InputError("--set " + set + ": malformed JSON pointer \"" + pointer + "\": " + e.what());
     }
     nlohmann::json value;
+    check_json_depth(text, "--set " + pointer, false);
     try {
       value = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error&) {

@@ -99,6 +99,8 @@ std::optional<Origin> Provenance::origin_of(const std::string& pointer) const {
   for (std::string p = pointer;; p = parent_pointer(p)) {
     if (auto it = inner_.find(p); it != inner_.end()) return it->second;
     if (auto it = entries_.find(p); it != entries_.end()) return it->second.origin;
+    // Deleted and not re-created: the overlay or flag that deleted it is to blame.
+    if (auto it = deleted_.find(p); it != deleted_.end() && !objects_.contains(p)) return it->second.origin;
     if (auto it = objects_.find(p); it != objects_.end()) return it->second;
     if (p.empty()) return std::nullopt;
   }

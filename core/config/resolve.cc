@@ -4,6 +4,7 @@
 #include "config/interpolate.h"
 #include "config/json_lines.h"
 #include "config/layers.h"
+#include "config/names.h"
 #include "config/schema_check.h"
 
 namespace lcake::core {
@@ -27,7 +28,10 @@ Target build_target(const LoadedConfig& loaded) {
   } else {
     out.upload_layers = {"*"};
   }
-  if (target.contains("verifier")) out.verifier = build_role(target["verifier"], "/target/verifier");
+  if (target.contains("verifier")) {
+    out.verifier = build_role(target["verifier"], "/target/verifier");
+    out.verifier_boots = target["verifier"].value("boots", "");
+  }
   return out;
 }
 
@@ -45,7 +49,10 @@ ResolvedConfig resolve_config(const LoadedConfig& loaded) {
   // A pipeline without variants still builds: one column named "default".
   std::vector<std::string> names;
   const nlohmann::json variants = pipeline.value("variants", nlohmann::json::object());
-  for (const auto& [name, _] : variants.items()) names.push_back(name);
+  for (const auto& [name, _] : variants.items()) {
+    check_name(loaded.provenance, pointer_append("/pipeline/variants", name), name, "variant");
+    names.push_back(name);
+  }
   if (names.empty()) names.push_back("default");
 
   for (const auto& name : names) {

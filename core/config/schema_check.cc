@@ -8,6 +8,7 @@
 #include <valijson/validator.hpp>
 
 #include "config/json_lines.h"
+#include "config/schema_walk.h"
 #include "lcake/errors.hpp"
 
 namespace lcake::core {
@@ -25,21 +26,10 @@ std::string describe_value(const nlohmann::json& value) {
   return type_name(value) + " " + text;
 }
 
-// Follows a local "$ref" ("#/definitions/x") within the root schema.
-const nlohmann::json* follow_refs(const nlohmann::json& root, const nlohmann::json* schema) {
-  for (int hops = 0; schema && schema->is_object() && schema->contains("$ref") && hops < 16; ++hops) {
-    const auto& ref = (*schema)["$ref"];
-    if (!ref.is_string() || !ref.get<std::string>().starts_with("#")) return schema;
-    nlohmann::json::json_pointer where(ref.get<std::string>().substr(1));
-    schema = root.contains(where) ? &root[where] : nullptr;
-  }
-  return schema;
-}
-
 // Best-effort: the subschema that applies to `token` of `container` in `schema`.
 const nlohmann::json* child_schema(const nlohmann::json& root, const nlohmann::json* schema,
                                    const nlohmann::json& container, const std::string& token) {
-  schema = follow_refs(root, schema);
+  schema = follow_local_refs(root, schema);
   if (!schema || !schema->is_object()) return nullptr;
   if (container.is_array()) {
     auto items = schema->find("items");
@@ -89,7 +79,7 @@ FailurePlace locate(const std::vector<std::string>& context, const nlohmann::jso
     place.schema = place.value ? child_schema(schema, place.schema, *place.value, token) : nullptr;
     place.value = next;
   }
-  place.schema = place.schema ? follow_refs(schema, place.schema) : nullptr;
+  place.schema = place.schema ? follow_local_refs(schema, place.schema) : nullptr;
   return place;
 }
 

@@ -232,6 +232,13 @@ void* call_factory(const LoadedPlugin& plugin, const lcake_plugin_descriptor* d,
   }
   if (!made) {
     err[sizeof err - 1] = '\0';
+    if (err[0] == '\x1f') {  // an lcake::ValueError, encoded by detail::construct
+      std::string coded(err + 1);
+      auto a = coded.find('\x1f'), b = a == std::string::npos ? a : coded.find('\x1f', a + 1);
+      if (b != std::string::npos)
+        throw RoleValueError(role, lcake::ValueError(coded.substr(0, a), coded.substr(a + 1, b - a - 1),
+                                                     one_line(coded.substr(b + 1))));
+    }
     throw lcake::InputError(one_line(where + " failed to create its " + role + ": " +
                                      (err[0] ? err : "no reason given")));
   }

@@ -11,16 +11,26 @@
 #include <string>
 #include <vector>
 
+#include "lcake/errors.hpp"
 #include "lcake/plugin.hpp"
 
 namespace lcake::core {
 
 // What one role of a plugin declares (lcake_role_spec, parsed and checked).
 struct RoleInfo {
-  // JSON Schemas; null when the plugin gave none (the value must then be absent or {}).
+  // JSON Schemas; null when the plugin gave none (settings must then be absent or {};
+  // a source/options/publish it declares no schema for is not passed to it).
   nlohmann::json settings, source, options, publish;
   std::vector<std::string> accepts, produces;  // artifact types
   bool accepts_type(const std::string& type) const;  // true when `accepts` is empty (anything)
+};
+
+// A ValueError a role's constructor raised about its settings, with the role named
+// (so the host can point at /target/<role>/settings/...).
+struct RoleValueError : lcake::ValueError {
+  RoleValueError(std::string role_, const lcake::ValueError& e)
+      : lcake::ValueError(e.part, e.pointer, e.what()), role(std::move(role_)) {}
+  std::string role;
 };
 
 struct PluginInfo {
@@ -38,7 +48,8 @@ class LoadedPlugin {
   bool has_role(const std::string& role) const;
   // Settings must already be validated against the role's schema. Throw
   // lcake::InputError naming the plugin file when the role is missing or the
-  // factory fails ("plugin 'x' (/p/lcake-x.so) failed to create its builder: <why>").
+  // factory fails ("plugin 'x' (/p/lcake-x.so) failed to create its builder: <why>"),
+  // a RoleValueError when the constructor raised an lcake::ValueError.
   std::unique_ptr<lcake::Builder> make_builder(const nlohmann::json& settings) const;
   std::unique_ptr<lcake::Uploader> make_uploader(const nlohmann::json& settings) const;
   std::unique_ptr<lcake::Verifier> make_verifier(const nlohmann::json& settings) const;

@@ -142,7 +142,10 @@ void Runner::Impl::do_verify(const Variant& v, const Layer& layer, const LayerPl
   auto t0 = Clock::now();
   lcake::VerifyRequest req;
   req.layer = layer_info(v, layer, lp);
-  req.candidate = uploaded ? uploaded->artifact : built->artifact;
+  // What the verifier boots was chosen and checked by check_inputs (verify_gate.cc).
+  req.candidate = uploaded && cfg.target.verifier_boots != "build" ? uploaded->artifact
+                  : built                                          ? built->artifact
+                                                                   : uploaded->artifact;
   // An upload found in the backend may have no local build: it stands for itself.
   req.built = built ? built->artifact : req.candidate;
   req.options = layer.verifier_options;

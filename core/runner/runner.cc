@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "plan/input_check.h"
 #include "plan/selection.h"
 #include "runner_impl.h"
 

@@ -126,4 +126,4 @@ class DirUploader : public lcake::Uploader {
 }  // namespace
 
 LCAKE_PLUGIN("publish-dir", "1.0.0", "Copies file artifacts into a directory with a SHA256SUMS",
-             lcake::uploader<DirUploader>({.settings = kSchema, .accepts = "qcow2 raw file", .produces = "file"}))
+             lcake::uploader<DirUploader>({.settings = kSchema, .accepts = "qcow2 raw tar file", .produces = "file"}))

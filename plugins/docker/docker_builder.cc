@@ -27,6 +27,31 @@ const char* const kBuilderSchema = R"schema({
   }
 })schema";
 
+// pipeline variants.V.sources.docker
+const char* const kSourceSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["image"],
+  "properties": {
+    "image": {"type": "string", "minLength": 1, "description": "the base image of the first layer, e.g. \"centos:7\""}
+  }
+})schema";
+
+// pipeline layers.L.builder (and layers.L.verifier: the same user, workdir and env)
+const char* const kOptionsSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "user": {"type": "string", "description": "provisioners run as this user; committed as USER"},
+    "workdir": {"type": "string", "description": "provisioners run here; committed as WORKDIR"},
+    "env": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    "changes": {"type": "array", "items": {"type": "string"},
+                "description": "docker commit changes, e.g. \"USER lsst\" (builder only)"}
+  }
+})schema";
+
 namespace {
 
 const std::vector<std::string> kCommitInstructions = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL",
@@ -112,8 +137,7 @@ class DockerBuildSession : public lcake::BuildSession {
         {"org.lcake.layer-key", layer.key}, {"org.lcake.layer", layer.layer},
         {"org.lcake.variant", layer.variant}, {"org.lcake.version", layer.lcake_version}};
     if (!layer.target.empty()) labels["org.lcake.target"] = layer.target;
-    auto changes = commit_changes(image_config(base_image_), request_.options, labels,
-                                  "layers/" + layer.layer + "/builder");
+    auto changes = commit_changes(image_config(base_image_), request_.options, labels);
     std::string repo = "localhost/lcake/" + (layer.target.empty() ? "" : lower_name(layer.target) + "/") +
                        lower_name(layer.variant + "-" + layer.layer);
     std::string tag = layer.key.substr(0, std::min<size_t>(12, layer.key.size()));
@@ -171,22 +195,17 @@ class DockerBuildSession : public lcake::BuildSession {
 }  // namespace
 
 std::vector<std::string> commit_changes(const nlohmann::json& parent_config, const nlohmann::json& layer_options,
-                                        const std::map<std::string, std::string>& labels,
-                                        const std::string& options_pointer) {
+                                        const std::map<std::string, std::string>& labels) {
   std::vector<std::string> layer_changes;
-  if (layer_options.contains("changes")) {
-    const auto& list = layer_options["changes"];
-    if (!list.is_array()) throw lcake::InputError(options_pointer + "/changes: must be an array of strings like \"USER lsst\"");
-    for (size_t i = 0; i < list.size(); ++i) {
-      if (!list[i].is_string()) throw lcake::InputError(options_pointer + "/changes/" + std::to_string(i) + ": must be a string");
-      std::string change = list[i];
-      std::string instr = instruction_of(change);
-      if (std::find(kCommitInstructions.begin(), kCommitInstructions.end(), instr) == kCommitInstructions.end()) {
-        throw lcake::InputError(options_pointer + "/changes/" + std::to_string(i) + ": '" + change +
-                                "' is not a commit change; use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME or WORKDIR");
-      }
-      layer_changes.push_back(change);
+  const auto list = layer_options.value("changes", nlohmann::json::array());  // strings: the schema says so
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string change = list[i];
+    std::string instr = instruction_of(change);
+    if (std::find(kCommitInstructions.begin(), kCommitInstructions.end(), instr) == kCommitInstructions.end()) {
+      throw lcake::ValueError("options", "/changes/" + std::to_string(i),
+                              "'" + change + "' is not a commit change; use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, USER, VOLUME or WORKDIR");
     }
+    layer_changes.push_back(change);
   }
   auto sets = [&](const char* instr) {
     return std::any_of(layer_changes.begin(), layer_changes.end(),
@@ -230,10 +249,8 @@ std::unique_ptr<lcake::BuildSession> DockerBuilder::start(const lcake::BuildRequ
     }
     base = *found;
   } else {
-    if (!request.source.is_object() || !request.source.contains("image") || !request.source["image"].is_string()) {
-      throw lcake::InputError("variant " + request.layer.variant +
-                              ": sources.docker must be {\"image\": \"name:tag\"} for the first layer " + request.layer.layer);
-    }
+    if (!request.source.is_object() || !request.source.contains("image") || !request.source["image"].is_string())
+      throw lcake::ValueError("source", "", "must be {\"image\": \"name:tag\"} for the first layer " + request.layer.layer);
     base = ensure_image(engine, request.source["image"], policy, platform, ctx);
   }
   ctx.info("building " + request.layer.layer + " from " + base["Id"].get<std::string>().substr(0, 19));

@@ -11,15 +11,16 @@
 namespace lcake::docker {
 
 extern const char* const kBuilderSchema;
+extern const char* const kSourceSchema;   // variants.V.sources.docker
+extern const char* const kOptionsSchema;  // layers.L.builder and layers.L.verifier
 
 // What the committed image's config must say, worked out from the parent
 // image's config and the layer's options (user, workdir, env, changes).
 // CMD and ENTRYPOINT are the parent's unless the layer sets them (setting only
 // ENTRYPOINT clears CMD, as in a Dockerfile); the keep-alive command never leaks.
-// Throws InputError for an instruction `docker commit` does not take.
+// Throws lcake::ValueError("options", "/changes/N") for an instruction `docker commit` does not take.
 std::vector<std::string> commit_changes(const nlohmann::json& parent_config, const nlohmann::json& layer_options,
-                                        const std::map<std::string, std::string>& labels,
-                                        const std::string& options_pointer);
+                                        const std::map<std::string, std::string>& labels);
 
 class DockerBuilder : public lcake::Builder {
  public:

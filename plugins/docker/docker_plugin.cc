@@ -7,8 +7,11 @@
 
 LCAKE_PLUGIN("docker", "0.1.0", "Container images via the Docker Engine API; pushes to OCI registries",
              lcake::builder<lcake::docker::DockerBuilder>(
-                 {.settings = lcake::docker::kBuilderSchema, .accepts = "oci-image", .produces = "oci-image"}),
+                 {.settings = lcake::docker::kBuilderSchema, .source = lcake::docker::kSourceSchema,
+                  .options = lcake::docker::kOptionsSchema, .accepts = "oci-image", .produces = "oci-image"}),
              lcake::uploader<lcake::docker::DockerUploader>(
-                 {.settings = lcake::docker::kUploaderSchema, .accepts = "oci-image", .produces = "oci-image"}),
+                 {.settings = lcake::docker::kUploaderSchema, .publish = lcake::docker::kPublishSchema,
+                  .accepts = "oci-image", .produces = "oci-image"}),
              lcake::verifier<lcake::docker::DockerVerifier>(
-                 {.settings = lcake::docker::kVerifierSchema, .accepts = "oci-image"}))
+                 {.settings = lcake::docker::kVerifierSchema, .options = lcake::docker::kOptionsSchema,
+                  .accepts = "oci-image"}))

@@ -10,6 +10,17 @@
 
 namespace lcake::docker {
 
+// pipeline layers.L.publish
+const char* const kPublishSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "moving_tags": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
+                    "description": "tag templates set at publish, e.g. \"${variant}-stack\""}
+  }
+})schema";
+
 const char* const kUploaderSchema = R"schema({
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",
@@ -109,7 +120,8 @@ std::string rollback(const RegistryClient& cancellable, const std::string& repo,
 
 }  // namespace
 
-std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, const std::string& where) {
+std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, const std::string& part,
+                       const std::string& pointer) {
   std::map<std::string, std::string> vars = {
       {"variant", layer.variant}, {"layer", layer.layer}, {"key", layer.key},
       {"key12", layer.key.substr(0, std::min<size_t>(12, layer.key.size()))},
@@ -118,11 +130,11 @@ std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, c
   for (size_t i = 0; i < tmpl.size();) {
     if (tmpl.compare(i, 2, "${") == 0) {
       auto close = tmpl.find('}', i);
-      if (close == std::string::npos) throw lcake::InputError(where + ": unclosed ${ in tag template '" + tmpl + "'");
+      if (close == std::string::npos) throw lcake::ValueError(part, pointer, "unclosed ${ in tag template '" + tmpl + "'");
       std::string name = tmpl.substr(i + 2, close - i - 2);
       auto it = vars.find(name);
       if (it == vars.end()) {
-        throw lcake::InputError(where + ": unknown ${" + name + "} in tag template '" + tmpl +
+        throw lcake::ValueError(part, pointer, "unknown ${" + name + "} in tag template '" + tmpl +
                                 "'; use ${variant}, ${layer}, ${key}, ${key12}, ${target}, ${lcake_version} or ${var.NAME}");
       }
       out += it->second;
@@ -134,7 +146,7 @@ std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, c
   // The registry also limits length (128); the charset is checked here since tags go into URLs.
   static const std::regex kTag("[A-Za-z0-9_][A-Za-z0-9_.-]*");
   if (!std::regex_match(out, kTag)) {
-    throw lcake::InputError(where + ": '" + out + "' (from '" + tmpl +
+    throw lcake::ValueError(part, pointer, "'" + out + "' (from '" + tmpl +
                             "') is not a valid image tag; use letters, digits, '_', '.' and '-'");
   }
   return out;
@@ -217,7 +229,7 @@ std::vector<std::string> DockerUploader::render_tags(const lcake::LayerInfo& lay
   std::vector<std::string> templates = settings_.value("tags", std::vector<std::string>{"${variant}-${layer}-${key12}"});
   std::vector<std::string> tags;
   for (size_t i = 0; i < templates.size(); ++i)
-    tags.push_back(render_tag(templates[i], layer, "uploader setting tags/" + std::to_string(i)));
+    tags.push_back(render_tag(templates[i], layer, "settings", "/tags/" + std::to_string(i)));
   return tags;
 }
 
@@ -258,14 +270,14 @@ lcake::Artifact DockerUploader::publish(const lcake::Artifact& uploaded, const l
                                         lcake::Context& ctx) {
   auto ref = parse_pushed(uploaded);
   std::vector<std::string> tags;
-  auto add = [&](const std::vector<std::string>& templates, const std::string& where) {
+  auto add = [&](const std::vector<std::string>& templates, const std::string& part) {
     for (size_t i = 0; i < templates.size(); ++i) {
-      std::string t = render_tag(templates[i], request.layer, where + "/" + std::to_string(i));
+      std::string t = render_tag(templates[i], request.layer, part, "/moving_tags/" + std::to_string(i));
       if (std::find(tags.begin(), tags.end(), t) == tags.end()) tags.push_back(t);
     }
   };
-  add(string_list(settings_, "moving_tags"), "uploader setting moving_tags");
-  add(string_list(request.options, "moving_tags"), "layers/" + request.layer.layer + "/publish/moving_tags");
+  add(string_list(settings_, "moving_tags"), "settings");
+  add(string_list(request.options, "moving_tags"), "publish");
   lcake::Artifact out = uploaded;
   out.metadata["moving_tags"] = tags;
   if (tags.empty()) return out;

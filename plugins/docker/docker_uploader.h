@@ -13,10 +13,13 @@
 namespace lcake::docker {
 
 extern const char* const kUploaderSchema;
+extern const char* const kPublishSchema;
 
 // Expands ${variant} ${layer} ${key} ${key12} ${target} ${lcake_version} in a tag
 // template and checks the result is a tag; `where` names the setting in errors.
-std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, const std::string& where);
+// Throws lcake::ValueError(part, pointer, ...) for a bad template or tag.
+std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, const std::string& part,
+                       const std::string& pointer);
 
 class DockerUploader : public lcake::Uploader {
  public:

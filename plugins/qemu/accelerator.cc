@@ -26,7 +26,7 @@ bool boot_probe(const std::string& qemu_binary, const std::string& accel, const 
   fs::create_directories(scratch);
   auto image = scratch / "probe-boot.img";
   std::ofstream(image, std::ios::binary) << probe_boot_sector();
-  auto exe = find_program(qemu_binary, "/target/builder/settings/qemu_binary");
+  auto exe = find_program(qemu_binary, "/qemu_binary");
   auto entry = ctx.ledger().intend("process", "qemu accelerator probe", nlohmann::json::object());
   // "pc": its IDE disk boots from SeaBIOS without further devices.
   ChildProcess probe(exe,
@@ -66,7 +66,7 @@ std::string choose_accelerator(const std::string& setting, const std::string& qe
                                const fs::path& scratch, Context& ctx) {
   if (setting == "kvm" || setting == "tcg") return setting;  // the user asked for it
   if (setting != "auto")
-    throw InputError("accelerator '" + setting + "' is not one of kvm, tcg, auto (/target/builder/settings/accelerator)");
+    throw ValueError("settings", "/accelerator", "'" + setting + "' is not one of kvm, tcg, auto");
   static std::mutex mutex;
   static std::map<std::string, std::string> chosen;  // per qemu binary
   std::lock_guard lock(mutex);

@@ -20,8 +20,8 @@ fs::path find_program(const std::string& name, const std::string& setting) {
   } else if (auto found = bp::environment::find_executable(name); !found.empty()) {
     return found.string();
   }
-  throw InputError("program '" + name + "' not found (" + setting +
-                   "): install it or set the full path");
+  if (!setting.empty()) throw ValueError("settings", setting, "program '" + name + "' not found: install it or set the full path");
+  throw InputError("program '" + name + "' not found: install it");
 }
 
 struct ChildProcess::Impl {
@@ -87,7 +87,7 @@ void ChildProcess::kill_and_wait() {
 
 CommandResult run_command(const std::vector<std::string>& argv, const CancelToken& cancel,
                           std::chrono::seconds timeout) {
-  auto exe = find_program(argv.at(0), argv.at(0));
+  auto exe = find_program(argv.at(0), "");
   std::FILE* capture = std::tmpfile();
   if (!capture) throw BuildError("cannot create a temporary file for " + argv[0] + "'s output");
   CommandResult result;

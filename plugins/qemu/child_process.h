@@ -14,6 +14,8 @@ namespace lcake::qemu {
 
 // Looks `name` up in PATH (or takes it as is when it contains a '/').
 // Throws InputError naming `setting` when it is not found.
+// `setting`: the settings key that named the program ("/qemu_binary"), blamed in an
+// lcake::ValueError when it is missing; empty when no setting named it.
 std::filesystem::path find_program(const std::string& name, const std::string& setting);
 
 // A running child whose stdout and stderr go to `output_file`.

@@ -1,4 +1,4 @@
-// The qemu plugin's declaration and the JSON Schemas of its settings.
+// The qemu plugin's declaration and the JSON Schemas of what its roles read.
 #include "lcake/plugin.hpp"
 #include "qemu_roles.h"
 
@@ -23,6 +23,45 @@ constexpr const char* kBuilderSchema = R"schema({
     "ssh_user": {"type": "string", "minLength": 1, "default": "root"},
     "qemuargs": {"type": "array", "items": {"type": "string"}, "default": [],
       "description": "extra arguments appended to the qemu command line"}
+  }
+})schema";
+
+// pipeline variants.V.sources.qemu: the first layer's disk. "x-lcake-path": the
+// host checks the local file exists at plan time, naming the file:line.
+constexpr const char* kSourceSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "qemu builder source",
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["disk", "checksum"],
+  "properties": {
+    "disk": {"type": "string", "minLength": 1, "x-lcake-path": "file",
+      "description": "a path, file:// or http(s):// URL of a standalone qcow2 or raw disk"},
+    "checksum": {"type": "string", "pattern": "^(sha256:[0-9a-fA-F]{64}|file:.+)$",
+      "description": "sha256:<64 hex digits>, or file:PATH of a sha256sum file"},
+    "format": {"enum": ["qcow2", "raw"], "description": "checked against the disk; default: what the disk is"},
+    "kernel": {"type": "string", "x-lcake-path": "file", "description": "direct kernel boot"},
+    "initrd": {"type": "string", "x-lcake-path": "file"},
+    "append": {"type": "string", "description": "kernel command line"},
+    "cloud_init": {"type": "boolean", "default": true,
+      "description": "attach a NoCloud seed with a per-boot SSH key"},
+    "ssh_user": {"type": "string", "minLength": 1},
+    "host_key": {"type": "string", "description": "\"ssh-ed25519 AAAA...\" or a file holding it"},
+    "ssh_private_key": {"type": "string", "x-lcake-path": "file",
+      "description": "a key the image accepts; needed when cloud_init is false"}
+  }
+})schema";
+
+// pipeline layers.L.builder
+constexpr const char* kBuilderOptionsSchema = R"schema({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "title": "qemu builder layer options",
+  "type": "object",
+  "additionalProperties": false,
+  "properties": {
+    "flatten": {"type": "boolean", "default": false, "description": "a standalone disk, not an overlay on the parent"},
+    "compress": {"type": "boolean", "default": false, "description": "a standalone, compressed qcow2 (needs format qcow2)"},
+    "format": {"enum": ["qcow2", "raw"], "default": "qcow2"}
   }
 })schema";
 
@@ -59,7 +98,8 @@ constexpr const char* kUploaderSchema = R"schema({
 
 LCAKE_PLUGIN("qemu", "0.1.0", "QEMU disk images: qcow2 overlay layers built over SSH, local store, boot verification",
              lcake::builder<lcake::qemu::QemuBuilder>(
-                 {.settings = kBuilderSchema, .accepts = "qcow2 raw", .produces = "qcow2 raw"}),
+                 {.settings = kBuilderSchema, .source = kSourceSchema, .options = kBuilderOptionsSchema,
+                  .accepts = "qcow2 raw", .produces = "qcow2 raw"}),
              lcake::uploader<lcake::qemu::QemuUploader>(
                  {.settings = kUploaderSchema, .accepts = "qcow2 raw", .produces = "qcow2"}),
              lcake::verifier<lcake::qemu::QemuVerifier>({.settings = kVerifierSchema, .accepts = "qcow2 raw"}))

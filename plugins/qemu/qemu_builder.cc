@@ -11,26 +11,19 @@ namespace fs = std::filesystem;
 namespace lcake::qemu {
 namespace {
 
-// pipeline layers.L.builder
+// pipeline layers.L.builder, checked by the host against kOptionsSchema (plugin.cc)
+// and completed with its defaults.
 struct LayerOptions {
   bool flatten = false, compress = false;
   std::string format = "qcow2";
 
-  static LayerOptions parse(const nlohmann::json& o, const std::string& where) {
+  static LayerOptions from_json(const nlohmann::json& o) {
     LayerOptions l;
-    if (!o.is_object()) return l;
-    for (auto& [key, value] : o.items()) {
-      if ((key == "flatten" || key == "compress") && !value.is_boolean())
-        throw InputError(where + "/" + key + " must be true or false");
-      if (key == "format" && !(value == "qcow2" || value == "raw"))
-        throw InputError(where + "/format must be \"qcow2\" or \"raw\"");
-      if (key != "flatten" && key != "compress" && key != "format")
-        throw InputError(where + "/" + key + " is not a qemu builder option (flatten, compress, format)");
-    }
     l.flatten = o.value("flatten", false);
     l.compress = o.value("compress", false);
     l.format = o.value("format", "qcow2");
-    if (l.compress && l.format != "qcow2") throw InputError(where + "/compress needs format qcow2");
+    if (l.compress && l.format != "qcow2")
+      throw ValueError("options", "/compress", "compress needs \"format\": \"qcow2\" (raw disks are not compressed)");
     return l;
   }
   bool standalone() const { return flatten || compress || format != "qcow2"; }
@@ -39,12 +32,12 @@ struct LayerOptions {
 // Copies a boot file (kernel, initrd) named by the source into the store as
 // NAME-<sha256 prefix>: files in the store are never overwritten, since
 // artifacts of earlier builds (and guests booting them) may use them.
-std::string store_boot_file(const nlohmann::json& source, const char* key, const std::string& where,
+std::string store_boot_file(const nlohmann::json& source, const char* key,
                             const fs::path& store, const std::string& name, Context& ctx) {
   if (!source.contains(key) || source[key].is_null()) return "";
   auto from = strip_file_scheme(source[key].get<std::string>());
   if (!fs::is_regular_file(from))
-    throw InputError(where + "/" + key + ": no such file " + from + ": fix the path");
+    throw ValueError("source", std::string("/") + key, "no such file " + from + ": fix the path");
   auto temp = store / (name + ".part");
   auto entry = ctx.ledger().intend("path", temp.string(), {{"path", temp.string()}});
   fs::path dest;
@@ -76,12 +69,12 @@ fs::path free_disk_stem(const fs::path& store, const std::string& layer) {
 }
 
 // "ssh-ed25519 AAAA..." literally, or a file holding it (e.g. host_key.pub).
-std::string read_host_key(const nlohmann::json& source, const std::string& where) {
+std::string read_host_key(const nlohmann::json& source) {
   auto value = source.value("host_key", std::string());
   if (value.empty() || value.rfind("ssh-", 0) == 0 || value.rfind("ecdsa-", 0) == 0) return value;
   std::ifstream in(strip_file_scheme(value));
   std::string type, key;
-  if (!(in >> type >> key)) throw InputError(where + "/host_key: cannot read a public key from " + value);
+  if (!(in >> type >> key)) throw ValueError("source", "/host_key", "cannot read a public key from " + value);
   return type + " " + key;
 }
 
@@ -171,7 +164,7 @@ class QemuBuildSession : public BuildSession {
 QemuBuilder::QemuBuilder(const nlohmann::json& settings) : settings_(MachineSettings::from_json(settings)) {}
 
 std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Context& ctx) {
-  auto options = LayerOptions::parse(request.options, "layers." + request.layer.layer + ".builder");
+  auto options = LayerOptions::from_json(request.options);
   const auto& store = ctx.store_dir();
   fs::create_directories(store);
   GuestFacts facts;
@@ -186,9 +179,9 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
       throw BuildError("parent artifact " + backing.string() + " of layer " + request.layer.layer +
                        " is missing: rebuild the parent layer (--force)");
   } else {
-    auto where = "variants." + request.layer.variant + ".sources.qemu";
+    auto where = "the source of variant " + request.layer.variant;
     if (!request.source.is_object())
-      throw InputError(where + " is required for the first layer: {\"disk\": …, \"checksum\": \"sha256:…\"}");
+      throw ValueError("source", "", "is required for the first layer: {\"disk\": …, \"checksum\": \"sha256:…\"}");
     const auto& source = request.source;
     // Without a kernel the firmware boots the disk's own bootloader, which would ignore these.
     auto given = [&](const char* key) { return source.contains(key) && !source[key].is_null(); };
@@ -198,12 +191,12 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
                          "boot the disk's own bootloader");
     auto disk = fetch_source_disk(source, where, store, ctx);
     backing = disk.path, backing_format = disk.format;
-    facts.kernel = store_boot_file(source, "kernel", where, store, "vmlinuz", ctx);
-    facts.initrd = store_boot_file(source, "initrd", where, store, "initrd.img", ctx);
+    facts.kernel = store_boot_file(source, "kernel", store, "vmlinuz", ctx);
+    facts.initrd = store_boot_file(source, "initrd", store, "initrd.img", ctx);
     facts.append = source.value("append", std::string());
     facts.cloud_init = source.value("cloud_init", true);
     facts.ssh_user = source.value("ssh_user", std::string());
-    facts.host_key = read_host_key(source, where);
+    facts.host_key = read_host_key(source);
     if (source.contains("ssh_private_key"))
       facts.ssh_private_key = fs::absolute(strip_file_scheme(source["ssh_private_key"].get<std::string>()));
     for (auto& f : {disk.path.string(), facts.kernel, facts.initrd})

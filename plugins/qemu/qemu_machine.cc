@@ -57,7 +57,7 @@ std::vector<std::string> qemu_args(const MachineSpec& spec, int ssh_port, const 
 
 std::unique_ptr<QemuMachine> QemuMachine::launch(const MachineSpec& spec, Context& ctx) {
   std::unique_ptr<QemuMachine> m(new QemuMachine());
-  auto exe = find_program(spec.settings.qemu_binary, "/target/builder/settings/qemu_binary");
+  auto exe = find_program(spec.settings.qemu_binary, "/qemu_binary");
   fs::create_directories(spec.work_dir);
   m->console_ = spec.work_dir / "console.log";
   m->log_ = spec.work_dir / "qemu.log";
@@ -118,7 +118,7 @@ void QemuMachine::start(const MachineSpec& spec, const fs::path& exe, Context& c
     while (!log.empty() && log.back() == '\n') log.pop_back();
     for (auto& c : log) c = c == '\n' ? ' ' : c;
     throw BuildError("qemu failed to start (exit " + std::to_string(process_->exit_code().value_or(-1)) +
-                     "): " + log + " (see /target/builder/settings)");
+                     "): " + log + " (see the qemu settings: memory, accelerator, qemuargs)");
   }
 }
 

@@ -31,20 +31,19 @@ static bool is_sha256_hex(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
-std::string expected_sha256(const nlohmann::json& checksum, const std::string& disk_name,
-                            const std::string& where) {
+std::string expected_sha256(const nlohmann::json& checksum, const std::string& disk_name) {
   if (!checksum.is_string())
-    throw InputError(where + "/checksum is required: \"sha256:HEX\" or \"file:PATH\" (a sha256sum file)");
+    throw ValueError("source", "/checksum", "is required: \"sha256:HEX\" or \"file:PATH\" (a sha256sum file)");
   auto text = checksum.get<std::string>();
   if (text.rfind("sha256:", 0) == 0) {
     auto hex = lower_hex(text.substr(7));
-    if (!is_sha256_hex(hex)) throw InputError(where + "/checksum: '" + text + "' is not sha256:<64 hex digits>");
+    if (!is_sha256_hex(hex)) throw ValueError("source", "/checksum", "'" + text + "' is not sha256:<64 hex digits>");
     return hex;
   }
   if (text.rfind("file:", 0) == 0) {
     auto sums = strip_file_scheme(text.substr(0, 7) == "file://" ? text : text.substr(5));
     std::ifstream in(sums);
-    if (!in) throw InputError(where + "/checksum: cannot read checksum file " + sums);
+    if (!in) throw ValueError("source", "/checksum", "cannot read checksum file " + sums);
     // sha256sum lines: "HEX  NAME" or "HEX *NAME"; pick the disk's line, or the only one.
     std::string line, only;
     int lines = 0;
@@ -59,9 +58,9 @@ std::string expected_sha256(const nlohmann::json& checksum, const std::string& d
       if (fs::path(name).filename() == base && is_sha256_hex(lower_hex(hex))) return lower_hex(hex);
     }
     if (lines == 1 && is_sha256_hex(lower_hex(only))) return lower_hex(only);
-    throw InputError(where + "/checksum: no sha256 for '" + base + "' in " + sums);
+    throw ValueError("source", "/checksum", "no sha256 for '" + base + "' in " + sums);
   }
-  throw InputError(where + "/checksum: '" + text + "' must start with sha256: or file:");
+  throw ValueError("source", "/checksum", "'" + text + "' must start with sha256: or file:");
 }
 
 std::string sha256_file(const fs::path& file, const CancelToken& cancel) {
@@ -133,9 +132,9 @@ void download(const std::string& url, const fs::path& dest, Context& ctx) {
 SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& where,
                              const fs::path& store_dir, Context& ctx) {
   if (!source.is_object() || !source.contains("disk") || !source["disk"].is_string())
-    throw InputError(where + "/disk is required: a path, file:// or http(s):// URL of the source disk");
+    throw ValueError("source", "/disk", "is required: a path, file:// or http(s):// URL of the source disk");
   auto location = source["disk"].get<std::string>();
-  auto want = expected_sha256(source.value("checksum", nlohmann::json()), location, where);
+  auto want = expected_sha256(source.value("checksum", nlohmann::json()), location);
   auto want_format = source.value("format", std::string());
 
   // Cached by checksum: a copy is renamed into place only after it verified.
@@ -151,14 +150,14 @@ SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& wh
       } else {
         auto local = strip_file_scheme(location);
         if (!fs::is_regular_file(local))
-          throw InputError(where + "/disk: no such file " + local + ": fix the path");
+          throw ValueError("source", "/disk", "no such file " + local + ": fix the path");
         // Copy first, then hash the copy: what is verified is what is used.
         fs::copy_file(local, part, fs::copy_options::overwrite_existing);
       }
       auto got = sha256_file(part, ctx.cancel());
       if (got != want)
         throw BuildError("source disk " + location + ": checksum mismatch: expected sha256:" + want +
-                         ", got sha256:" + got + " (" + where + "/checksum): fix the checksum or the disk");
+                         ", got sha256:" + got + ": fix the checksum of " + where + " or the disk");
       fs::rename(part, cached);
     } catch (...) {
       std::error_code ec;
@@ -170,12 +169,12 @@ SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& wh
   }
   auto info = disk_info(cached, ctx.cancel());
   if (info.backing)
-    throw InputError(where + "/disk: " + location + " has a backing file; give a standalone image");
+    throw ValueError("source", "/disk", location + " has a backing file; give a standalone image");
   SourceDisk disk{cached, info.format, want};
   if (disk.format != "qcow2" && disk.format != "raw")
-    throw InputError(where + "/disk: format '" + disk.format + "' is not supported: use qcow2 or raw");
+    throw ValueError("source", "/disk", "format '" + disk.format + "' is not supported: use qcow2 or raw");
   if (!want_format.empty() && want_format != disk.format)
-    throw InputError(where + "/format says " + want_format + " but " + location + " is " + disk.format);
+    throw ValueError("source", "/format", "\"format\" says " + want_format + " but " + location + " is " + disk.format);
   return disk;
 }
 

@@ -16,13 +16,13 @@ struct SourceDisk {
   std::string sha256;          // hex
 };
 
-// `where` names the source in messages, e.g. "variants.debian-12.sources.qemu".
+// Input problems are lcake::ValueError about the source ("/disk", "/checksum"); `where`
+// names the source in a checksum mismatch (a BuildError), e.g. "the source of variant x".
 SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& where,
                              const std::filesystem::path& store_dir, Context& ctx);
 
 // The expected hex sha256 of `disk_name` from "sha256:HEX" or "file:PATH" (sha256sum format).
-std::string expected_sha256(const nlohmann::json& checksum, const std::string& disk_name,
-                            const std::string& where);
+std::string expected_sha256(const nlohmann::json& checksum, const std::string& disk_name);
 
 std::string sha256_file(const std::filesystem::path& file, const CancelToken& cancel);
 

@@ -308,3 +308,85 @@ TEST_CASE("--force rebuilds the named layers only, not the parents they need") {
   CHECK(r.err.find("==> a/newinstall: building") != std::string::npos);
   CHECK(r.err.find("==> a/stack") == std::string::npos);
 }
+
+// Each bad input through the real binary: exit 2, one line, naming where (tests/bad-inputs.md).
+TEST_CASE("bad input sweep: checked before anything runs, one line, exit 2") {
+  Project p;
+  write_file(p.dir / "deep.json", "{\"vars\":\n" + std::string(200000, '['));
+  write_file(p.dir / "configs/targets/noverifier.json",
+             R"({"name": "noverifier", "pipeline": "demo", "builder": {"plugin": "localdir"},
+  "uploader": {"plugin": "localdir", "settings": {"remote_dir": ")" + p.remote.string() + R"("}}})");
+  write_file(p.dir / "configs/targets/typo.json", "{\"name\": \"typo\", \"pipeline\": \"demo\",\n \"builder\": {\"plugin\": \"localdri\"}}");
+  struct Case {
+    std::vector<std::string> args;
+    std::string expected;  // a regex the one line must contain
+  };
+  std::vector<Case> cases = {
+      {{"plan", "--target", "local", "--overlay", "deep.json"}, "deep.json:2: JSON nested deeper than 256 levels"},
+      {{"build", "--target", "local", "--parallel", "0"}, "--parallel 0: must be 1 or more"},
+      {{"plan", "--target", "local", "--only", "c", "--only", "a/nope"},
+       "--only c, a/nope: matches no variant or variant/layer; variants: a, b; layers: base, newinstall, stack"},
+      {{"build", "--target", "local", "--only", "zz"}, "--only zz: matches no variant"},
+      {{"plan", "--target", "local", "--set", "/pipeline/variants/a~1b={}"},
+       "--set /pipeline/variants/a~1b: /pipeline/variants/a~1b: variant name \"a/b\" contains '/'"},
+      {{"plan", "--target", "local", "--set", "/pipeline/layers/st*={\"from\": \"stack\"}"}, "layer name \"st\\*\" contains '\\*'"},
+      {{"plan", "--target", "noverifier"}, "noverifier.json:1: /target/verifier: the target has no verifier, but the pipeline has verify steps \\(a/stack, b/stack\\)"},
+      {{"config", "validate", "--target", "local", "--set", "/target/verifier=null"},
+       "--set /target/verifier: /target/verifier: the target has no verifier.*--no-verify"},
+      {{"plan", "--target", "typo"}, "typo.json:2: /target/builder/plugin: no plugin named 'localdri' \\(did you mean 'localdir'\\?\\)"},
+      {{"plan", "--target", "local", "--set", "/pipeline/layers/newinstall/provisioners/0/source=files/gone.sh"},
+       "--set /pipeline/layers/newinstall/provisioners/0/source: /pipeline/layers/newinstall/provisioners/0/source: input .*gone.sh does not exist"},
+      {{"plan", "--target", "local", "--set", "/pipeline/verify/1/compare/expected=files/gone.csv"},
+       "/pipeline/verify/1/compare/expected: expected file .*gone.csv does not exist"},
+      {{"plan", "--target", "local", "--set", "/pipeline/variants/a/sources/localdir/dir=/no/such/dir"},
+       "/pipeline/variants/a/sources/localdir/dir: no such directory /no/such/dir"},
+      {{"plan", "--target", "local", "--set", "/pipeline/layers/stack/publish/label=7"},
+       "--set /pipeline/layers/stack/publish/label: /pipeline/layers/stack/publish/label: expected string, got integer 7"},
+      {{"config", "validate", "--target", "local", "--set", "/pipeline/layers/base/builder/tarbal=true"},
+       "/pipeline/layers/base/builder/tarbal: unknown key \"tarbal\""},
+      {{"plan", "--target", "local", "--set", "/target/verifier/boots=upload", "--set", "/target/uploader=null"},
+       "/target/verifier/boots: \"boots\": \"upload\" but the target has no uploader"},
+  };
+  for (const auto& c : cases) {
+    auto r = p.lcake(c.args);
+    INFO(c.expected);
+    INFO(r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(p.count(r.err, "\n") == 1);
+    CHECK(std::regex_search(r.err, std::regex(c.expected)));
+  }
+  CHECK(p.resources_left() == 0);
+  CHECK(!fs::exists(p.remote));  // nothing ran
+}
+
+TEST_CASE("--no-verify lets a target without a verifier publish; no verify step runs") {
+  Project p;
+  write_file(p.dir / "configs/targets/noverifier.json",
+             R"({"name": "noverifier", "pipeline": "demo", "builder": {"plugin": "localdir"},
+  "uploader": {"plugin": "localdir", "settings": {"remote_dir": ")" + p.remote.string() + R"("}}})");
+  CHECK(p.lcake({"config", "validate", "--target", "noverifier", "--no-verify"}).exit_code == 0);
+  auto r = p.lcake({"--target", "noverifier", "--only", "a", "--no-verify"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(p.count(r.err, "verifying") == 0);
+  CHECK(fs::exists(p.remote / "a" / "stack.published"));
+}
+
+TEST_CASE("the verifier boots the build when the target says so") {
+  Project p;
+  auto r = p.lcake({"--target", "local", "--only", "a", "--set", "/target/verifier/boots=build"});
+  REQUIRE(r.exit_code == 0);
+  // The localdir verifier logs the candidate it boots: the build store, not the remote copy.
+  std::smatch m;
+  REQUIRE(std::regex_search(r.err, m, std::regex("booting candidate (\\S+)")));
+  CHECK(m[1].str().find((p.dir / "state").string()) == 0);
+  CHECK(fs::exists(p.remote / "a" / "stack.published"));
+}
+
+TEST_CASE("a plugin's complaint about its own input names the full pointer and who set it") {
+  Project p;
+  auto r = p.lcake({"--target", "local", "--only", "a/base", "--set", "/pipeline/layers/base/builder/refuse=no bases today"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--set /pipeline/layers/base/builder/refuse: /pipeline/layers/base/builder/refuse: no bases today") !=
+        std::string::npos);
+  CHECK(p.resources_left() == 0);
+}

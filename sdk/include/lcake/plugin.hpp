@@ -15,6 +15,7 @@
 #include <string>
 #include <type_traits>
 
+#include "lcake/errors.hpp"
 #include "lcake/roles.hpp"
 #include "lcake/version.hpp"
 
@@ -26,8 +27,9 @@ typedef void* (*lcake_factory)(const char* settings_json, char* err, std::size_t
 
 // What one role takes and makes. Every schema is JSON Schema (draft 7) text; the
 // host validates each value against it (config validate, plan, before a build)
-// and injects the schema's defaults before the plugin sees it. Null: the value
-// must be absent or an empty object.
+// and injects the schema's defaults before the plugin sees it. Null settings:
+// they must be absent or {}; a null source/options/publish: the role reads none,
+// and receives {} (one pipeline may hold options for another backend).
 struct lcake_role_spec {
   const char* settings;  // target.<role>.settings
   const char* source;    // builder only: pipeline variants.V.sources.<plugin> (the first layer's source)
@@ -81,6 +83,10 @@ void* construct(const char* settings_json, char* err, std::size_t err_size) noex
     auto settings = nlohmann::json::parse(settings_json ? settings_json : "{}");
     Base* made = new T(settings);
     return static_cast<void*>(made);
+  } catch (const ValueError& e) {
+    // The host turns "\x1f<part>\x1f<pointer>\x1f<message>" back into a ValueError.
+    std::string coded = "\x1f" + e.part + "\x1f" + e.pointer + "\x1f" + e.what();
+    return fail(coded.c_str());
   } catch (const std::exception& e) {
     return fail(e.what());
   } catch (...) {

@@ -61,7 +61,15 @@ class GoodVerifier : public lcake::Verifier {
 
 }  // namespace
 
-LCAKE_PLUGIN("good", "1.2.3", "All three roles, doing nothing",
-             lcake::builder<GoodBuilder>({.settings = kSchema, .produces = "none"}),
+// Built a second time as "leaf" (a builder that cannot build on what it makes),
+// for the artifact-type checks of core/plan/input_check_test.
+#ifndef GOOD_NAME
+#define GOOD_NAME "good"
+#define BUILDER_ACCEPTS nullptr
+#define BUILDER_PRODUCES "none"
+#endif
+
+LCAKE_PLUGIN(GOOD_NAME, "1.2.3", "All three roles, doing nothing",
+             lcake::builder<GoodBuilder>({.settings = kSchema, .accepts = BUILDER_ACCEPTS, .produces = BUILDER_PRODUCES}),
              lcake::uploader<GoodUploader>({.settings = "{}", .produces = "none"}),
              lcake::verifier<GoodVerifier>({.settings = "{}"}))

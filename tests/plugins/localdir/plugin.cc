@@ -23,6 +23,31 @@ const char* kBuilderSchema = R"({
   "additionalProperties": false
 })";
 
+// variants.V.sources.localdir: the first layer starts as a copy of "dir".
+const char* kSourceSchema = R"({
+  "type": "object",
+  "properties": {"dir": {"type": "string", "x-lcake-path": "dir"}},
+  "additionalProperties": false
+})";
+
+// layers.L.builder. "refuse" makes start() raise an lcake::ValueError about it,
+// so tests see how the host names a plugin's complaint about its own input.
+const char* kBuilderOptionsSchema = R"({
+  "type": "object",
+  "properties": {
+    "tarball": {"type": "boolean", "description": "overrides the tarball setting for this layer"},
+    "refuse": {"type": "string", "description": "start() refuses the layer with this reason"}
+  },
+  "additionalProperties": false
+})";
+
+// layers.L.publish: a label recorded in the published artifact's metadata.
+const char* kPublishSchema = R"({
+  "type": "object",
+  "properties": {"label": {"type": "string", "default": "published"}},
+  "additionalProperties": false
+})";
+
 const char* kUploaderSchema = R"({
   "type": "object",
   "properties": {"remote_dir": {"type": "string"}},
@@ -120,8 +145,9 @@ class DirBuilder : public lcake::Builder {
   explicit DirBuilder(const nlohmann::json& s)
       : resource_dir_(s.value("resource_dir", "")), tarball_(s.value("tarball", false)) {}
   std::unique_ptr<lcake::BuildSession> start(const lcake::BuildRequest& req, lcake::Context& ctx) override {
+    if (req.options.contains("refuse")) throw lcake::ValueError("options", "/refuse", req.options["refuse"].get<std::string>());
     ctx.info("machine directory " + (ctx.store_dir() / "root").string());
-    return std::make_unique<DirSession>(req, ctx, resource_dir_, tarball_);
+    return std::make_unique<DirSession>(req, ctx, resource_dir_, req.options.value("tarball", tarball_));
   }
   bool exists(const lcake::Artifact& a, lcake::Context&) override { return fs::exists(a.id); }
   void remove(const lcake::Artifact& a, lcake::Context&) override {
@@ -153,6 +179,7 @@ class DirUploader : public lcake::Uploader {
     std::ofstream(remote_ / req.layer.variant / (req.layer.layer + ".published")) << up.id << "\n";
     lcake::Artifact out = up;
     out.metadata["published"] = true;
+    out.metadata["label"] = req.options.at("label");  // injected from the schema's default when not given
     return out;
   }
   bool exists(const lcake::Artifact& a, lcake::Context&) override { return fs::is_directory(a.id); }
@@ -168,6 +195,7 @@ class DirVerifySession : public lcake::VerifySession {
       : root_(ctx.work_dir() / "verify-root"),
         shell_(root_, ctx.cancel()),
         vm_(ctx, resource_dir, req.layer.variant + "-" + req.layer.layer + "-verify") {
+    ctx.info("booting candidate " + req.candidate.id);  // tests check which one (boots)
     copy_tree(req.candidate.id, root_);
   }
   lcake::Communicator& communicator() override { return shell_; }
@@ -201,8 +229,10 @@ class DirVerifier : public lcake::Verifier {
 
 LCAKE_PLUGIN("localdir", "1.0.0", "Test backend: directories as machines, /bin/sh as communicator",
              lcake::builder<localdir::DirBuilder>(
-                 {.settings = localdir::kBuilderSchema, .accepts = "dir tar", .produces = "dir tar"}),
+                 {.settings = localdir::kBuilderSchema, .source = localdir::kSourceSchema,
+                  .options = localdir::kBuilderOptionsSchema, .accepts = "dir tar", .produces = "dir tar"}),
              lcake::uploader<localdir::DirUploader>(
-                 {.settings = localdir::kUploaderSchema, .accepts = "dir tar", .produces = "dir"}),
+                 {.settings = localdir::kUploaderSchema, .publish = localdir::kPublishSchema,
+                  .accepts = "dir tar", .produces = "dir"}),
              lcake::verifier<localdir::DirVerifier>(
                  {.settings = localdir::kVerifierSchema, .accepts = "dir tar"}))
