@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-program-options1.81-dev libboost-filesystem1.81-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libvalijson-dev doctest-dev
-  libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
+  libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev libyaml-cpp-dev
   # qemu backend and the test guest (scripts/build-guest.sh)
   qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
   # a real sshd for the SSH communicator tests
@@ -17,6 +17,8 @@ PKGS=(
   podman runc docker-registry skopeo uidmap
   # AWS test services (tests/services/aws): the reference client, and extlinux for make-boot-disk.sh
   python3-boto3 python3-botocore awscli extlinux
+  # OpenStack test services (tests/services/openstack): real Keystone, Glance, Nova (fake driver), the simulator's needs
+  keystone glance-api python3-openstackclient uwsgi-core uwsgi-plugin-python3 jq nova-api nova-conductor nova-scheduler nova-compute placement-api rabbitmq-server python3-jsonschema python3-yaml syslinux syslinux-common fdisk
   # misc tools used by tests and benches
   procps python3 sqlite3 hyperfine curl
 )
