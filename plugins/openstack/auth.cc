@@ -178,6 +178,11 @@ void KeystoneSession::invalidate(const std::string& stale) {
 }
 
 std::string KeystoneSession::endpoint(const std::string& type, Context& ctx) {
+  if (auto it = config_.endpoint_overrides.find(type); it != config_.endpoint_overrides.end()) {
+    std::string url = it->second;
+    while (!url.empty() && url.back() == '/') url.pop_back();
+    return url;
+  }
   std::lock_guard lock(mu_);
   ensure(ctx);
   const std::string& region = config_.region_name;

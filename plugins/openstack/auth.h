@@ -40,7 +40,8 @@ class KeystoneSession {
   void invalidate(const std::string& stale);
 
   // The endpoint URL (no trailing '/') of a service type ("image", "compute")
-  // for the configured region and interface, from the catalog. Throws
+  // for the configured region and interface, from the catalog (or the cloud's
+  // <type>_endpoint_override). Throws
   // BuildError listing what the catalog offers when there is none.
   std::string endpoint(const std::string& service_type, Context& ctx);
 

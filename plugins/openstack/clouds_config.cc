@@ -183,6 +183,12 @@ CloudConfig to_config(const nlohmann::json& cloud, const std::string& source) {
     else if (!s.empty() && c.cacert.empty()) c.cacert = s;  // requests-style: verify may name a CA bundle
   }
   if (cloud.contains("insecure") && truthy(cloud["insecure"])) c.verify = false;
+  for (auto it = cloud.begin(); it != cloud.end(); ++it) {
+    const std::string& k = it.key();
+    const std::string suffix = "_endpoint_override";
+    if (k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0 && it->is_string())
+      c.endpoint_overrides[k.substr(0, k.size() - suffix.size())] = it->get<std::string>();
+  }
   // An auth_type left out: the credentials given decide, as keystoneauth does.
   if (str(cloud, "auth_type").empty()) {
     if (!c.application_credential_secret.empty()) c.auth_type = "v3applicationcredential";

@@ -4,6 +4,7 @@
 #pragma once
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ struct CloudConfig {
   std::string interface = "public";  // public | internal | admin
   std::string cacert, cert, key;     // PEM files
   bool verify = true;
+  // "<service type>_endpoint_override" keys of clouds.yaml: used instead of the catalog's URL.
+  std::map<std::string, std::string> endpoint_overrides;
   std::vector<std::string> secrets() const;  // the values to redact
 };
 

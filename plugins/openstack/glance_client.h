@@ -48,6 +48,10 @@ class GlanceClient {
   // Polls until the image is "active" (BuildError on killed/deleted/timeout). Cancellable.
   nlohmann::json wait_active(const std::string& id, std::chrono::seconds timeout);
 
+  // PUT / DELETE /v2/images/{id}/tags/{tag} (removing a tag that is not there is fine).
+  void add_tag(const std::string& id, const std::string& tag);
+  void remove_tag(const std::string& id, const std::string& tag);
+
   // POST /v2/images/{id}/members (409 "already a member" is fine).
   void add_member(const std::string& id, const std::string& project_id);
   // PUT /v2/images/{id}/members/{project}: status accepted | rejected | pending
@@ -57,10 +61,5 @@ class GlanceClient {
  private:
   ServiceClient client_;
 };
-
-// "${variant}-${layer}-${key12}"-style names: ${variant} ${layer} ${key} ${key12}
-// ${upload_key12} ${target} ${pipeline} ${date}; `where` names the setting in errors.
-std::string render_name(const std::string& tmpl, const std::string& where,
-                        const std::vector<std::pair<std::string, std::string>>& vars);
 
 }  // namespace lcake::openstack
