@@ -45,8 +45,8 @@ const char* kReserved[] = {"lcake_key", "lcake_layer_key", "lcake_variant", "lca
 }  // namespace
 
 GlanceUploader::GlanceUploader(const json& settings) : settings_(settings) {
-  for (auto it = settings_.value("properties", json::object()).begin();
-       it != settings_.value("properties", json::object()).end(); ++it)
+  json props = settings_.value("properties", json::object());
+  for (auto it = props.begin(); it != props.end(); ++it)
     for (const char* r : kReserved)
       if (it.key() == r) throw ValueError("settings", "/properties/" + it.key(), "property " + it.key() + " is lcake's own");
 }
@@ -111,9 +111,8 @@ Artifact GlanceUploader::upload(const UploadRequest& request, Context& ctx) {
                                                       : (disk.facts.virtual_size + gib - 1) / gib},
                {"min_ram", spec.value("min_ram", 0)},
                {"tags", spec.value("tags", json::array())}};
-  for (auto it = spec.value("properties", json::object()).begin(); it != spec.value("properties", json::object()).end();
-       ++it)
-    body[it.key()] = as_property(*it);
+  json props = spec.value("properties", json::object());
+  for (auto it = props.begin(); it != props.end(); ++it) body[it.key()] = as_property(*it);
   const LayerInfo& l = request.layer;
   body["lcake_key"] = l.upload_key.empty() ? l.key : l.upload_key;
   body["lcake_layer_key"] = l.key;
