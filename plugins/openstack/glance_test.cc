@@ -200,7 +200,7 @@ TEST_CASE("a qcow2 overlay is flattened, uploaded private with its properties, a
   other.remove(*found, fresh);  // idempotent
 }
 
-TEST_CASE("a raw disk uploads as raw, or as qcow2 when disk_format says so; by import too") {
+TEST_CASE("a raw disk uploads as raw, or as qcow2 when disk_format says so") {
   use_test_clouds();
   lcake::test::TempDir tmp("lcake-glance");
   FakeContext ctx(tmp.path);
@@ -218,7 +218,7 @@ TEST_CASE("a raw disk uploads as raw, or as qcow2 when disk_format says so; by i
   for (const auto& p : ctx.progress_reports) byte_progress |= p.total_bytes == fs::file_size(disks().raw) && p.done_bytes > 0;
   CHECK(byte_progress);
 
-  GlanceUploader as_qcow2(settings({{"disk_format", "qcow2"}, {"method", "import"}}));
+  GlanceUploader as_qcow2(settings({{"disk_format", "qcow2"}}));
   lcake::UploadRequest req2{layer("raw"), built(disks().raw, "raw"), std::nullopt, {}};
   lcake::Artifact b = as_qcow2.upload(req2, ctx);
   json shown2 = show(b.id);
@@ -235,6 +235,20 @@ TEST_CASE("a raw disk uploads as raw, or as qcow2 when disk_format says so; by i
   lcake::UploadRequest wrong{layer("x"), built(disks().raw, "oci-image"), std::nullopt, {}};
   CHECK_THROWS_WITH_AS(bad.upload(wrong, ctx), doctest::Contains("uploads qcow2 or raw disks, not 'oci-image'"),
                        lcake::InputError);
+}
+
+TEST_CASE("method import: staged, imported with glance-direct, hash-checked") {
+  use_test_clouds();
+  lcake::test::TempDir tmp("lcake-glance");
+  FakeContext ctx(tmp.path);
+  GlanceUploader up(settings({{"method", "import"}, {"active_timeout", 120}}));
+  lcake::UploadRequest req{layer("import"), built(disks().raw, "raw"), std::nullopt, {}};
+  lcake::Artifact a = up.upload(req, ctx);
+  json shown = show(a.id);
+  CHECK(shown["status"] == "active");
+  CHECK(field(shown, "os_hash_value") == a.metadata["sha512"]);
+  CHECK(ctx.memory_ledger.open_entries().empty());
+  up.remove(a, ctx);
 }
 
 namespace {
