@@ -17,6 +17,8 @@ PKGS=(
   podman runc docker-registry skopeo uidmap
   # AWS test services (tests/services/aws): the reference client, and extlinux for make-boot-disk.sh
   python3-boto3 python3-botocore awscli extlinux
+  # OpenStack test services (tests/services/openstack): real Keystone, Glance, Nova (fake driver), the simulator's needs
+  keystone glance-api python3-openstackclient uwsgi-core uwsgi-plugin-python3 jq nova-api nova-conductor nova-scheduler nova-compute placement-api rabbitmq-server python3-jsonschema python3-yaml syslinux syslinux-common fdisk
   # misc tools used by tests and benches
   procps python3 sqlite3 hyperfine curl
 )

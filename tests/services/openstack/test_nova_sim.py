@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+"""Tests of the Nova simulator (nova-sim.py) against real Keystone + Glance.
+
+  test_nova_sim.py [--api] [--boot]     (default: both; exit 77 = skipped)
+
+--api   every implemented call, errors, microversions, failure injection; servers boot a blank disk.
+--boot  (slow) a real bootable disk from Glance reaches SSH on 127.0.0.N:22 with the key pair from
+        the config drive; os-stop; createImage gives an active Glance image (`openstack image
+        show`); a server booted from that snapshot has the provisioned file.
+Every request and response the simulator logged is then checked against the Compute API
+definition (compute-v2.96.yaml). The boot disk: $LCAKE_TEST_BOOT_DISK (a whole BIOS-bootable qcow2
+that reads config drives), else one made by make-test-disk.sh from $LCAKE_GUEST_DIR/dropbear
+(scripts/build-guest.sh output) or a guest built into $LCAKE_TEST_CACHE (default /var/cache/lcake).
+"""
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nova_sim_testlib import Failure, Stack, check  # noqa: E402
+
+SPEC_PATH = os.environ.get("LCAKE_COMPUTE_OPENAPI", "/work/shared/data/openstack-openapi/compute-v2.96.yaml")
+
+
+def skip(why):
+    print("SKIPPED: " + why)
+    sys.exit(77)
+
+
+def prerequisites():
+    for tool in ("keystone-manage", "glance-api", "uwsgi", "qemu-system-x86_64", "qemu-img", "mkfs.vfat",
+                 "mcopy", "jq", "curl", "sqlite3"):
+        if shutil.which(tool) is None:
+            skip("%s is not installed (scripts/setup-deps.sh installs keystone, glance-api, uwsgi, qemu, ...)" % tool)
+    try:
+        import jsonschema  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as e:
+        skip("%s: install python3-jsonschema python3-yaml" % e)
+    if not os.path.exists(SPEC_PATH):
+        skip("the Compute API definition %s is missing (set LCAKE_COMPUTE_OPENAPI)" % SPEC_PATH)
+
+
+def check_log_against_spec(stack):
+    """Every logged request/response of the simulator against the Compute API definition."""
+    from openapi_check import Spec, parse_version
+    spec = Spec(SPEC_PATH)
+    problems, checked = [], 0
+    for e in stack.log():
+        if e.get("kind") != "request" or e["path"].startswith("/_sim/") or e["path"] == "/":
+            continue
+        mv = parse_version(e["microversion"]) if e["microversion"] else (2, 1)
+        where = "%s %s @%s -> %d" % (e["method"], e["path"], e["microversion"], e["status"])
+        if e["method"] in ("POST", "PUT") and e["status"] < 400 and e["request"] is not None:
+            problems += ["%s: request: %s" % (where, p) for p in spec.check_request(e["method"], e["path"], mv, e["request"])]
+        problems += ["%s: response: %s" % (where, p) for p in spec.check_response(
+            e["method"], e["path"], mv, e["status"], e["response"], e["headers"], e["request"])]
+        if e["status"] >= 400 and e["status"] != 401:
+            body = e["response"] or {}
+            ok = len(body) == 1 and next(iter(body.values())).get("code") == e["status"]
+            if not ok:
+                problems.append("%s: error body not in Nova's {kind: {code, message}} shape: %s" % (where, body))
+        checked += 1
+    check(checked > 0, "the request log is empty")
+    if problems:
+        raise Failure("%d conformance problems:\n  " % len(problems) + "\n  ".join(problems[:40]))
+    print("conformance: %d logged exchanges match %s" % (checked, os.path.basename(SPEC_PATH)))
+
+
+def run_cases(cases):
+    failed = []
+    for name, fn in cases:
+        t = time.time()
+        try:
+            fn()
+            print("ok   %-40s %.1f s" % (name, time.time() - t), flush=True)
+        except Failure as e:
+            print("FAIL %-40s %s" % (name, e), flush=True)
+            failed.append(name)
+    return failed
+
+
+def main():
+    args = set(sys.argv[1:]) or {"--api", "--boot"}
+    if args - {"--api", "--boot", "--keep"}:
+        print(__doc__)
+        sys.exit(2)
+    prerequisites()
+    boot_disk = None
+    if "--boot" in args:
+        from boot_disk import find_or_make
+        boot_disk = find_or_make(skip_fn=skip)
+    stack = Stack()
+    ok = False
+    try:
+        stack.start()
+        failed = []
+        if "--api" in args:
+            from nova_sim_api_cases import api_cases
+            failed += run_cases(api_cases(stack))
+        if "--boot" in args:
+            from nova_sim_boot_cases import boot_cases
+            failed += run_cases(boot_cases(stack, boot_disk))
+        failed += run_cases([("conformance of the request log", lambda: check_log_against_spec(stack))])
+        ok = not failed
+        print("%s: %s" % ("PASSED" if ok else "FAILED", ", ".join(failed) if failed else "all cases"))
+    finally:
+        stack.stop(keep="--keep" in args or not ok)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
