@@ -1,0 +1,232 @@
+#include "nova_builder.h"
+
+#include "nova_server.h"
+
+namespace lcake::openstack {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+const char* const kNovaSourceSchema = R"({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object", "additionalProperties": false, "required": ["image"],
+  "properties": {
+    "image": {"type": "string", "minLength": 1,
+              "description": "the Glance image (name or id) the first layer boots"},
+    "ssh_user": {"type": "string", "minLength": 1, "description": "the image's SSH user (default: settings.ssh_user)"}
+  }
+})";
+
+const char* const kNovaBuildOptionsSchema = R"({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object", "additionalProperties": false,
+  "properties": {
+    "image_name": {"type": "string", "minLength": 1,
+                   "description": "name of the snapshot image (default lcake-<variant>-<layer>-<key prefix>)"},
+    "properties": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255},
+                   "description": "extra properties of the snapshot image"}
+  }
+})";
+
+namespace {
+
+bool is_uuid(const std::string& s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+// The few Glance calls the builder needs around a snapshot.
+struct Images {
+  ServiceClient glance;
+  Images(std::shared_ptr<KeystoneSession> s, Context& ctx, bool cancellable = true)
+      : glance(std::move(s), "image", ctx, cancellable) {}
+
+  std::optional<json> show(const std::string& id) {
+    auto r = glance.call("GET", "/v2/images/" + http::url_escape(id));
+    if (r.status == 404) return std::nullopt;
+    if (r.status != 200) fail(r, "Glance", "image " + id);
+    return json::parse(r.body);
+  }
+  std::vector<json> named(const std::string& name) {
+    auto j = glance.get_json("/v2/images?name=" + http::url_escape(name), "images named " + name);
+    return j.value("images", std::vector<json>{});
+  }
+  bool remove(const std::string& id) {
+    auto r = glance.call("DELETE", "/v2/images/" + http::url_escape(id));
+    if (r.status == 404) return false;
+    if (r.status != 204 && r.status != 200) fail(r, "Glance", "deleting image " + id);
+    return true;
+  }
+  // Name or id to id; an image that is not active cannot be booted.
+  std::string resolve(const std::string& ref, const std::string& where) {
+    json image;
+    if (is_uuid(ref)) {
+      if (auto i = show(ref)) image = *i;
+    }
+    if (image.is_null()) {
+      auto list = named(ref);
+      if (list.size() > 1)
+        throw ValueError("source", "/image", where + ": " + std::to_string(list.size()) +
+                                                 " Glance images are named '" + ref + "': name it by id");
+      if (list.empty())
+        throw ValueError("source", "/image", where + ": no Glance image '" + ref +
+                                                 "' visible to this project: upload it or fix the name");
+      image = list[0];
+    }
+    if (image.value("status", "") != "active")
+      throw BuildError(where + ": Glance image " + image.value("id", ref) + " is " + image.value("status", "") +
+                       ", not active");
+    return image.at("id");
+  }
+  void wait_active(const std::string& id, const WaitOptions& w, Context& ctx) {
+    auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      auto image = show(id);
+      if (!image) throw BuildError("snapshot image " + id + " vanished from Glance before it became active");
+      auto status = image->value("status", "");
+      if (status == "active") return;
+      if (status == "killed" || status == "deleted" || status == "pending_delete")
+        throw BuildError("snapshot image " + id + " failed in Glance (status " + status + ")");
+      auto elapsed = std::chrono::steady_clock::now() - start;
+      if (elapsed > w.timeout)
+        throw BuildError("snapshot image " + id + " still " + status + " after " + std::to_string(w.timeout.count()) +
+                         " s: raise settings.image_timeout");
+      ctx.progress(std::chrono::duration<double>(elapsed) / w.timeout,
+                   "waiting for snapshot " + id + " active (" + status + ")");
+      if (ctx.cancel().wait_for(w.poll)) throw Cancelled();
+    }
+  }
+};
+
+class NovaBuildSession : public BuildSession {
+ public:
+  NovaBuildSession(const ServerSettings& settings, std::shared_ptr<KeystoneSession> session,
+                   std::unique_ptr<BootedServer> server, const BuildRequest& request, std::string ssh_user,
+                   std::string base_image)
+      : settings_(settings), session_(std::move(session)), server_(std::move(server)), request_(request),
+        ssh_user_(std::move(ssh_user)), base_image_(std::move(base_image)) {}
+
+  Communicator& communicator() override { return server_->ssh(); }
+
+  Artifact finish(Context& ctx) override {
+    auto& nova = server_->nova();
+    const auto& id = server_->id();
+    server_->close_ssh();
+    ctx.info("stopping server " + id);
+    nova.stop_server(id);
+    nova.wait_for_status(id, "SHUTOFF", {settings_.stop_timeout, settings_.poll});
+
+    auto& layer = request_.layer;
+    auto name = request_.options.value("image_name", "lcake-" + layer.variant + "-" + layer.layer + "-" +
+                                                         layer.key.substr(0, 12));
+    std::map<std::string, std::string> props = {
+        {"lcake_key", layer.key},          {"lcake_layer", layer.layer},   {"lcake_variant", layer.variant},
+        {"lcake_target", layer.target},    {"lcake_ssh_user", ssh_user_},  {"lcake_version", layer.lcake_version},
+        {"lcake_base_image", base_image_}};
+    if (!layer.pipeline.empty()) props["lcake_pipeline"] = layer.pipeline.substr(0, 255);
+    for (auto& [k, v] : request_.options.value("properties", json::object()).items()) props[k] = v;
+
+    image_entry_.emplace(ctx.ledger(), kImageKind, name, json{{"name", name}, {"server", id}});
+    ctx.info("snapshotting server " + id + " to image " + name);
+    image_id_ = nova.create_image(id, name, props);
+    image_entry_->confirmed(image_id_, {{"name", name}, {"server", id}, {"id", image_id_}});
+    Images(session_, ctx).wait_active(image_id_, {settings_.image_timeout, settings_.poll}, ctx);
+    server_->tear_down(ctx);
+    image_entry_->promote();
+
+    Artifact a;
+    a.type = "glance-image";
+    a.id = image_id_;
+    a.metadata = {{"name", name}, {"ssh_user", ssh_user_}, {"base_image", base_image_}, {"server", id}};
+    return a;
+  }
+
+  void abort(Context& ctx) noexcept override {
+    server_->tear_down_quietly(ctx);
+    if (!image_entry_ || !image_entry_->open()) return;
+    try {
+      Images images(session_, ctx, false);
+      if (!image_id_.empty()) images.remove(image_id_);
+      image_entry_->deleted();
+    } catch (const std::exception& e) {
+      ctx.warn(std::string("could not delete snapshot image (left for lcake gc): ") + e.what());
+    }
+  }
+
+ private:
+  ServerSettings settings_;
+  std::shared_ptr<KeystoneSession> session_;
+  std::unique_ptr<BootedServer> server_;
+  BuildRequest request_;
+  std::string ssh_user_, base_image_, image_id_;
+  std::optional<LedgerScope> image_entry_;
+};
+
+}  // namespace
+
+NovaBuilder::NovaBuilder(const json& settings) : settings_(ServerSettings::from_json(settings)) {}
+
+std::unique_ptr<BuildSession> NovaBuilder::start(const BuildRequest& request, Context& ctx) {
+  auto session = std::make_shared<KeystoneSession>(settings_.auth, ctx);
+  std::string image, ssh_user = settings_.ssh_user;
+  if (request.parent) {
+    if (request.parent->type != "glance-image")
+      throw InputError("the Nova builder builds on Glance images, but the parent of layer " + request.layer.layer +
+                       " is a '" + request.parent->type + "': use the openstack builder for every layer");
+    image = request.parent->id;
+    ssh_user = request.parent->metadata.value("ssh_user", ssh_user);
+    auto found = Images(session, ctx).show(image);
+    if (!found || found->value("status", "") != "active")
+      throw BuildError("parent image " + image + " of layer " + request.layer.layer +
+                       " is gone from Glance: rebuild the parent layer (--force)");
+  } else {
+    auto where = "variants." + request.layer.variant + ".sources.openstack";
+    if (!request.source.is_object() || !request.source.contains("image"))
+      throw ValueError("source", "", where + " is required for the first layer: {\"image\": \"<Glance name or id>\"}");
+    image = Images(session, ctx).resolve(request.source["image"], where);
+    ssh_user = request.source.value("ssh_user", ssh_user);
+  }
+  BootRequest boot;
+  boot.name = run_unique_name(request.layer, "build");
+  boot.image_id = image;
+  boot.ssh_user = ssh_user;
+  boot.metadata = {{"lcake_layer", request.layer.layer}, {"lcake_key", request.layer.key}};
+  auto server = std::make_unique<BootedServer>(settings_, session, boot, ctx);
+  return std::make_unique<NovaBuildSession>(settings_, session, std::move(server), request, ssh_user, image);
+}
+
+void NovaBuilder::reap(const LedgerEntry& entry, Context& ctx) {
+  auto session = std::make_shared<KeystoneSession>(settings_.auth, ctx);
+  if (entry.kind == kImageKind) {
+    Images images(session, ctx, false);
+    if (entry.how.contains("id")) {
+      images.remove(entry.how["id"]);
+    } else {  // createImage may have happened without its answer reaching us: Nova marks
+              // a snapshot with its server's id; an earlier build's image of this name is kept
+      auto server = entry.how.value("server", std::string());
+      for (auto& i : images.named(entry.how.value("name", entry.resource_id))) {
+        bool ours = i.contains("instance_uuid") ? i["instance_uuid"] == server : i.value("status", "") != "active";
+        if (ours) images.remove(i.at("id"));
+      }
+    }
+    return;
+  }
+  if (entry.kind != kServerKind && entry.kind != kKeypairKind) Builder::reap(entry, ctx);
+  NovaClient nova(session, ctx, false);
+  reap_nova(entry, nova, ctx);
+}
+
+bool NovaBuilder::exists(const Artifact& artifact, Context& ctx) {
+  auto image = Images(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx).show(artifact.id);
+  return image && image->value("status", "") == "active";
+}
+
+void NovaBuilder::remove(const Artifact& artifact, Context& ctx) {
+  Images(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx, false).remove(artifact.id);
+}
+
+}  // namespace lcake::openstack
