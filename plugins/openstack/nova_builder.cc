@@ -7,7 +7,7 @@ namespace lcake::openstack {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-const char* const kNovaSourceSchema = R"({
+const char* const kNovaSourceSchema = R"json({
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object", "additionalProperties": false, "required": ["image"],
   "properties": {
@@ -15,9 +15,9 @@ const char* const kNovaSourceSchema = R"({
               "description": "the Glance image (name or id) the first layer boots"},
     "ssh_user": {"type": "string", "minLength": 1, "description": "the image's SSH user (default: settings.ssh_user)"}
   }
-})";
+})json";
 
-const char* const kNovaBuildOptionsSchema = R"({
+const char* const kNovaBuildOptionsSchema = R"json({
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object", "additionalProperties": false,
   "properties": {
@@ -26,7 +26,7 @@ const char* const kNovaBuildOptionsSchema = R"({
     "properties": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255},
                    "description": "extra properties of the snapshot image"}
   }
-})";
+})json";
 
 namespace {
 

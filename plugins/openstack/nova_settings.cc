@@ -5,7 +5,7 @@ namespace {
 
 using nlohmann::json;
 
-const char* kServerProperties = R"({
+const char* kServerProperties = R"json({
   "flavor": {"type": "string", "minLength": 1, "description": "flavor name or id of the server"},
   "networks": {"description": "\"auto\", \"none\", or a list of network UUIDs to attach",
     "default": "auto",
@@ -37,7 +37,7 @@ const char* kServerProperties = R"({
                    "volume_type": {"type": "string"}}},
   "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 255},
     "description": "server metadata"}
-})";
+})json";
 
 }  // namespace
 
