@@ -1,5 +1,6 @@
 #include "nova_builder.h"
 
+#include "glance_client.h"
 #include "nova_server.h"
 
 namespace lcake::openstack {
@@ -29,78 +30,6 @@ const char* const kNovaBuildOptionsSchema = R"json({
 })json";
 
 namespace {
-
-bool is_uuid(const std::string& s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
-// The few Glance calls the builder needs around a snapshot.
-struct Images {
-  ServiceClient glance;
-  Images(std::shared_ptr<KeystoneSession> s, Context& ctx, bool cancellable = true)
-      : glance(std::move(s), "image", ctx, cancellable) {}
-
-  std::optional<json> show(const std::string& id) {
-    auto r = glance.call("GET", "/v2/images/" + http::url_escape(id));
-    if (r.status == 404) return std::nullopt;
-    if (r.status != 200) fail(r, "Glance", "image " + id);
-    return json::parse(r.body);
-  }
-  std::vector<json> named(const std::string& name) {
-    auto j = glance.get_json("/v2/images?name=" + http::url_escape(name), "images named " + name);
-    return j.value("images", std::vector<json>{});
-  }
-  bool remove(const std::string& id) {
-    auto r = glance.call("DELETE", "/v2/images/" + http::url_escape(id));
-    if (r.status == 404) return false;
-    if (r.status != 204 && r.status != 200) fail(r, "Glance", "deleting image " + id);
-    return true;
-  }
-  // Name or id to id; an image that is not active cannot be booted.
-  std::string resolve(const std::string& ref, const std::string& where) {
-    json image;
-    if (is_uuid(ref)) {
-      if (auto i = show(ref)) image = *i;
-    }
-    if (image.is_null()) {
-      auto list = named(ref);
-      if (list.size() > 1)
-        throw ValueError("source", "/image", where + ": " + std::to_string(list.size()) +
-                                                 " Glance images are named '" + ref + "': name it by id");
-      if (list.empty())
-        throw ValueError("source", "/image", where + ": no Glance image '" + ref +
-                                                 "' visible to this project: upload it or fix the name");
-      image = list[0];
-    }
-    if (image.value("status", "") != "active")
-      throw BuildError(where + ": Glance image " + image.value("id", ref) + " is " + image.value("status", "") +
-                       ", not active");
-    return image.at("id");
-  }
-  void wait_active(const std::string& id, const WaitOptions& w, Context& ctx) {
-    auto start = std::chrono::steady_clock::now();
-    for (;;) {
-      auto image = show(id);
-      if (!image) throw BuildError("snapshot image " + id + " vanished from Glance before it became active");
-      auto status = image->value("status", "");
-      if (status == "active") return;
-      if (status == "killed" || status == "deleted" || status == "pending_delete")
-        throw BuildError("snapshot image " + id + " failed in Glance (status " + status + ")");
-      auto elapsed = std::chrono::steady_clock::now() - start;
-      if (elapsed > w.timeout)
-        throw BuildError("snapshot image " + id + " still " + status + " after " + std::to_string(w.timeout.count()) +
-                         " s: raise settings.image_timeout");
-      ctx.progress(std::chrono::duration<double>(elapsed) / w.timeout,
-                   "waiting for snapshot " + id + " active (" + status + ")");
-      if (ctx.cancel().wait_for(w.poll)) throw Cancelled();
-    }
-  }
-};
 
 class NovaBuildSession : public BuildSession {
  public:
@@ -134,7 +63,7 @@ class NovaBuildSession : public BuildSession {
     ctx.info("snapshotting server " + id + " to image " + name);
     image_id_ = nova.create_image(id, name, props);
     image_entry_->confirmed(image_id_, {{"name", name}, {"server", id}, {"id", image_id_}});
-    Images(session_, ctx).wait_active(image_id_, {settings_.image_timeout, settings_.poll}, ctx);
+    GlanceClient(session_, ctx).wait_active(image_id_, settings_.image_timeout);
     server_->tear_down(ctx);
     image_entry_->promote();
 
@@ -149,8 +78,8 @@ class NovaBuildSession : public BuildSession {
     server_->tear_down_quietly(ctx);
     if (!image_entry_ || !image_entry_->open()) return;
     try {
-      Images images(session_, ctx, false);
-      if (!image_id_.empty()) images.remove(image_id_);
+      GlanceClient glance(session_, ctx, false);
+      if (!image_id_.empty()) glance.delete_image(image_id_);
       image_entry_->deleted();
     } catch (const std::exception& e) {
       ctx.warn(std::string("could not delete snapshot image (left for lcake gc): ") + e.what());
@@ -179,7 +108,7 @@ std::unique_ptr<BuildSession> NovaBuilder::start(const BuildRequest& request, Co
                        " is a '" + request.parent->type + "': use the openstack builder for every layer");
     image = request.parent->id;
     ssh_user = request.parent->metadata.value("ssh_user", ssh_user);
-    auto found = Images(session, ctx).show(image);
+    auto found = GlanceClient(session, ctx).show_image(image);
     if (!found || found->value("status", "") != "active")
       throw BuildError("parent image " + image + " of layer " + request.layer.layer +
                        " is gone from Glance: rebuild the parent layer (--force)");
@@ -187,7 +116,11 @@ std::unique_ptr<BuildSession> NovaBuilder::start(const BuildRequest& request, Co
     auto where = "variants." + request.layer.variant + ".sources.openstack";
     if (!request.source.is_object() || !request.source.contains("image"))
       throw ValueError("source", "", where + " is required for the first layer: {\"image\": \"<Glance name or id>\"}");
-    image = Images(session, ctx).resolve(request.source["image"], where);
+    auto found = GlanceClient(session, ctx).resolve_image(request.source["image"]);
+    if (found.value("status", "") != "active")
+      throw BuildError(where + "/image: Glance image " + found.value("id", "") + " is " +
+                       found.value("status", "") + ", not active: it cannot be booted");
+    image = found.at("id");
     ssh_user = request.source.value("ssh_user", ssh_user);
   }
   BootRequest boot;
@@ -202,15 +135,16 @@ std::unique_ptr<BuildSession> NovaBuilder::start(const BuildRequest& request, Co
 void NovaBuilder::reap(const LedgerEntry& entry, Context& ctx) {
   auto session = std::make_shared<KeystoneSession>(settings_.auth, ctx);
   if (entry.kind == kImageKind) {
-    Images images(session, ctx, false);
+    GlanceClient glance(session, ctx, false);
     if (entry.how.contains("id")) {
-      images.remove(entry.how["id"]);
+      glance.delete_image(entry.how["id"]);
     } else {  // createImage may have happened without its answer reaching us: Nova marks
               // a snapshot with its server's id; an earlier build's image of this name is kept
       auto server = entry.how.value("server", std::string());
-      for (auto& i : images.named(entry.how.value("name", entry.resource_id))) {
+      auto name = entry.how.value("name", entry.resource_id);
+      for (auto& i : glance.list_images("name=" + http::url_escape(name))) {
         bool ours = i.contains("instance_uuid") ? i["instance_uuid"] == server : i.value("status", "") != "active";
-        if (ours) images.remove(i.at("id"));
+        if (ours) glance.delete_image(i.at("id"));
       }
     }
     return;
@@ -221,12 +155,12 @@ void NovaBuilder::reap(const LedgerEntry& entry, Context& ctx) {
 }
 
 bool NovaBuilder::exists(const Artifact& artifact, Context& ctx) {
-  auto image = Images(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx).show(artifact.id);
+  auto image = GlanceClient(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx).show_image(artifact.id);
   return image && image->value("status", "") == "active";
 }
 
 void NovaBuilder::remove(const Artifact& artifact, Context& ctx) {
-  Images(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx, false).remove(artifact.id);
+  GlanceClient(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx, false).delete_image(artifact.id);
 }
 
 }  // namespace lcake::openstack

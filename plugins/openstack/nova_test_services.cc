@@ -41,7 +41,9 @@ std::map<std::string, std::string> read_env(const fs::path& file) {
 struct Running {
   Stack stack;
   Nova nova;
+  bool reused = false;  // started outside the test (LCAKE_TEST_OPENSTACK_ROOT): left running
   ~Running() {
+    if (reused) return;
     auto script = nova == Nova::fake ? "nova-fake.sh" : "nova-sim.sh";
     int rc = 0;
     sh("bash " + quote((services_dir() / script).string()) + " stop " + quote(stack.nova_dir.string()), &rc);
@@ -103,6 +105,19 @@ const Stack& stack(Nova nova) {
     skip("the Nova simulator gives each server 127.0.0.N:22, which needs root");
   auto r = std::make_unique<Running>();
   r->nova = nova;
+  // A stack started by hand (the same layout, plus ROOT/compute-url), for quick reruns.
+  if (const char* root = std::getenv("LCAKE_TEST_OPENSTACK_ROOT"); root && *root) {
+    r->reused = true;
+    auto& s = r->stack;
+    s.root = root, s.keystone_dir = s.root / "keystone", s.nova_dir = s.root / "nova";
+    std::ifstream(s.root / "compute-url") >> s.compute_url;
+    if (s.compute_url.empty()) throw std::runtime_error("LCAKE_TEST_OPENSTACK_ROOT has no compute-url");
+    s.env = read_env(s.keystone_dir / "env");
+    ::setenv("OS_CLIENT_CONFIG_FILE", (s.keystone_dir / "clouds.yaml").c_str(), 1);
+    ::unsetenv("OS_CLOUD");
+    running = std::move(r);
+    return running->stack;
+  }
   const char* bin = std::getenv("LCAKE_BINARY_DIR");
   auto base = (bin && *bin ? fs::path(bin) / "tmp" : fs::temp_directory_path());
   fs::create_directories(base);
@@ -132,6 +147,7 @@ const Stack& stack(Nova nova) {
   s.compute_url = out.substr(out.rfind("http"));
   while (!s.compute_url.empty() && std::isspace(static_cast<unsigned char>(s.compute_url.back())))
     s.compute_url.pop_back();
+  std::ofstream(s.root / "compute-url") << s.compute_url << "\n";
   s.env = read_env(s.keystone_dir / "env");
   ::setenv("OS_CLIENT_CONFIG_FILE", (s.keystone_dir / "clouds.yaml").c_str(), 1);
   ::unsetenv("OS_CLOUD");
