@@ -57,7 +57,8 @@ class NovaBuildSession : public BuildSession {
         {"lcake_target", layer.target},    {"lcake_ssh_user", ssh_user_},  {"lcake_version", layer.lcake_version},
         {"lcake_base_image", base_image_}};
     if (!layer.pipeline.empty()) props["lcake_pipeline"] = layer.pipeline.substr(0, 255);
-    for (auto& [k, v] : request_.options.value("properties", json::object()).items()) props[k] = v;
+    const json extra = request_.options.value("properties", json::object());
+    for (auto& [k, v] : extra.items()) props[k] = v;
 
     image_entry_.emplace(ctx.ledger(), kImageKind, name, json{{"name", name}, {"server", id}});
     ctx.info("snapshotting server " + id + " to image " + name);

@@ -24,7 +24,8 @@ std::string key_user_data(const std::string& public_key) {
 
 std::string list_addresses(const json& server) {
   std::string out;
-  for (auto& [net, addrs] : server.value("addresses", json::object()).items())
+  const json addresses = server.value("addresses", json::object());
+  for (auto& [net, addrs] : addresses.items())
     for (auto& a : addrs)
       out += (out.empty() ? "" : ", ") + net + " " + a.value("OS-EXT-IPS:type", std::string("?")) + " " +
              a.value("addr", std::string());
@@ -40,7 +41,8 @@ std::string run_unique_name(const LayerInfo& layer, const std::string& role) {
 
 std::string pick_address(const json& server, const std::string& mode) {
   std::string fixed, floating, named;
-  for (auto& [net, addrs] : server.value("addresses", json::object()).items()) {
+  const json addresses = server.value("addresses", json::object());  // items() must not outlive it
+  for (auto& [net, addrs] : addresses.items()) {
     for (auto& a : addrs) {
       if (a.value("version", 4) != 4) continue;
       auto addr = a.value("addr", std::string());

@@ -47,6 +47,9 @@ const std::string& base_image() {
                               &rc));
     if (rc == 77 || disk.rfind("SKIP ", 0) == 0) test::skip("no bootable test disk: " + disk);
     REQUIRE_MESSAGE(rc == 0, "could not make the boot disk: " << disk);
+    // One image of this name (a reused stack may hold one from an earlier run).
+    for (auto& old : json::parse(test::openstack_cli(s, "image list --name lcake-sim-base -f json")))
+      test::openstack_cli(s, "image delete " + old.value("ID", std::string()));
     return upload(s, disk, "qcow2", "lcake-sim-base");
   }();
   return id;
