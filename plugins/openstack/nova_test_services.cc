@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+#include <vector>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -55,6 +57,16 @@ struct Running {
 };
 
 std::unique_ptr<Running> running;
+
+// The test's own cloud only: OS_* variables of the caller's shell would override clouds.yaml.
+void use_clouds_yaml(const fs::path& file) {
+  extern char** environ;
+  std::vector<std::string> names;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).rfind("OS_", 0) == 0) names.emplace_back(*e, std::strchr(*e, '=') - *e);
+  for (auto& n : names) ::unsetenv(n.c_str());
+  ::setenv("OS_CLIENT_CONFIG_FILE", file.c_str(), 1);
+}
 
 }  // namespace
 
@@ -113,8 +125,7 @@ const Stack& stack(Nova nova) {
     std::ifstream(s.root / "compute-url") >> s.compute_url;
     if (s.compute_url.empty()) throw std::runtime_error("LCAKE_TEST_OPENSTACK_ROOT has no compute-url");
     s.env = read_env(s.keystone_dir / "env");
-    ::setenv("OS_CLIENT_CONFIG_FILE", (s.keystone_dir / "clouds.yaml").c_str(), 1);
-    ::unsetenv("OS_CLOUD");
+    use_clouds_yaml(s.keystone_dir / "clouds.yaml");
     running = std::move(r);
     return running->stack;
   }
@@ -149,8 +160,7 @@ const Stack& stack(Nova nova) {
     s.compute_url.pop_back();
   std::ofstream(s.root / "compute-url") << s.compute_url << "\n";
   s.env = read_env(s.keystone_dir / "env");
-  ::setenv("OS_CLIENT_CONFIG_FILE", (s.keystone_dir / "clouds.yaml").c_str(), 1);
-  ::unsetenv("OS_CLOUD");
+  use_clouds_yaml(s.keystone_dir / "clouds.yaml");
   return s;
 }
 
