@@ -1,8 +1,10 @@
 // lcake-openstack.so: Keystone v3 auth as the openstack CLI finds it, Glance v2
-// uploads and publish; the Nova builder and verifier join below.
+// uploads and publish; the Nova builder (server → createImage) and verifier.
 #include <lcake/sdk.hpp>
 
 #include "glance_uploader.h"
+#include "nova_builder.h"
+#include "nova_verifier.h"
 
 LCAKE_PLUGIN("openstack", "0.1.0",
              "OpenStack: Glance v2 images (streamed, hash-checked, found by upload key), published by visibility",
@@ -10,8 +12,11 @@ LCAKE_PLUGIN("openstack", "0.1.0",
                                                                  .options = lcake::openstack::glance_options_schema(),
                                                                  .publish = lcake::openstack::glance_publish_schema(),
                                                                  .accepts = "qcow2 raw",
-                                                                 .produces = "glance-image"})
-             // Nova roles (nova_builder.h, nova_verifier.h) go here:
-             //   , lcake::builder<lcake::openstack::NovaBuilder>({...}),
-             //     lcake::verifier<lcake::openstack::NovaVerifier>({...})
-)
+                                                                 .produces = "glance-image"}),
+             lcake::builder<lcake::openstack::NovaBuilder>({.settings = lcake::openstack::nova_settings_schema(),
+                                                            .source = lcake::openstack::kNovaSourceSchema,
+                                                            .options = lcake::openstack::kNovaBuildOptionsSchema,
+                                                            .accepts = "glance-image",
+                                                            .produces = "glance-image"}),
+             lcake::verifier<lcake::openstack::NovaVerifier>({.settings = lcake::openstack::nova_settings_schema(),
+                                                              .accepts = "glance-image"}))
