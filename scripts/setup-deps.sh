@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-program-options1.81-dev libboost-filesystem1.81-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libvalijson-dev doctest-dev
-  libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev
+  libssh-dev libcurl4-openssl-dev libssl-dev libsqlite3-dev libarchive-dev libpugixml-dev
   # qemu backend and the test guest (scripts/build-guest.sh)
   qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
   # a real sshd for the SSH communicator tests
