@@ -25,6 +25,7 @@ ImageFacts describe_image(const AwsClient& client, const std::string& image_id, 
   f.found = true;
   f.state = item.child_value("imageState");
   f.name = item.child_value("name");
+  f.owner = item.child_value("imageOwnerId");
   f.is_public = std::string(item.child_value("isPublic")) == "true";
   for (auto m : item.child("blockDeviceMapping").children("item")) {
     std::string snap = m.child("ebs").child_value("snapshotId");

@@ -11,7 +11,7 @@ namespace lcake::aws {
 
 struct ImageFacts {
   bool found = false;
-  std::string state, name;
+  std::string state, name, owner;
   std::vector<std::string> snapshots;
   std::vector<std::pair<std::string, std::string>> tags;
   bool is_public = false;

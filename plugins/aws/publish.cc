@@ -80,11 +80,11 @@ std::string copy_description(const std::string& source, const std::string& regio
 }
 
 // The copy of `source` a previous publish made in this region, if any.
-std::string existing_copy(const AwsClient& client, const std::string& source) {
-  auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"},
-                                           {"Filter.1.Name", "tag:lcake:source-image"},
-                                           {"Filter.1.Value.1", source}});
+// Only images of the source's owner count (a tag filter alone would match anyone's public image).
+std::string existing_copy(const AwsClient& client, const std::string& source, const std::string& owner) {
+  auto doc = client.ec2("DescribeImages", {{"Filter.1.Name", "tag:lcake:source-image"}, {"Filter.1.Value.1", source}});
   for (auto item : doc.first_child().child("imagesSet").children("item")) {
+    if (item.child_value("imageOwnerId") != owner) continue;
     std::string state = item.child_value("imageState");
     if (state == "available" || state == "pending") return item.child_value("imageId");
   }
@@ -93,7 +93,7 @@ std::string existing_copy(const AwsClient& client, const std::string& source) {
 
 std::string copy_into(const AwsClient& source_client, const AwsClient& dest, const ImageFacts& source,
                       const std::string& source_id, const PublishSettings& settings, Context& ctx) {
-  if (std::string found = existing_copy(dest, source_id); !found.empty()) {
+  if (std::string found = existing_copy(dest, source_id, source.owner); !found.empty()) {
     ctx.info("reusing " + found + ", the copy of " + source_id + " already in " + dest.region());
     wait_available(dest, found, settings, ctx);
     return found;
@@ -101,7 +101,8 @@ std::string copy_into(const AwsClient& source_client, const AwsClient& dest, con
   std::string token = "lcake-" + source_id + "-" + dest.region();
   // The description finds the copy again should CopyImage's answer be lost.
   std::string description = copy_description(source_id, source_client.region());
-  LedgerScope copy(ctx.ledger(), "ami-copy", "", {{"region", dest.region()}, {"description", description}});
+  LedgerScope copy(ctx.ledger(), "ami-copy", "",
+                   {{"region", dest.region()}, {"description", description}, {"owner", source.owner}});
   Pairs params = {{"Name", source.name},
                   {"SourceImageId", source_id},
                   {"SourceRegion", source_client.region()},
@@ -217,9 +218,10 @@ bool reap_publish_entry(const AwsClient& any_region, const LedgerEntry& entry, C
   if (how.contains("image_id")) {
     ids.push_back(how["image_id"]);
   } else if (how.contains("description")) {  // CopyImage's answer never arrived
-    auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"}, {"Filter.1.Name", "description"},
+    auto doc = client.ec2("DescribeImages", {{"Filter.1.Name", "description"},
                                              {"Filter.1.Value.1", how["description"].get<std::string>()}}, false);
-    for (auto item : doc.first_child().child("imagesSet").children("item")) ids.push_back(item.child_value("imageId"));
+    for (auto item : doc.first_child().child("imagesSet").children("item"))
+      if (item.child_value("imageOwnerId") == how.value("owner", std::string())) ids.push_back(item.child_value("imageId"));
   }
   for (const auto& id : ids) deregister_with_snapshots(client, id);
   return true;

@@ -57,7 +57,8 @@ std::uint64_t choose_part_size(std::uint64_t size, std::uint64_t wanted) {
 
 void check_bucket(const AwsClient& client, const S3Location& where) {
   try {
-    client.send(s3_request("HeadBucket", "HEAD", {where.region, where.bucket, ""}));
+    // ListObjectsV2 rather than HeadBucket: it needs only s3:ListBucket everywhere (moto included).
+    client.send(s3_request("ListObjectsV2", "GET", {where.region, where.bucket, ""}, {{"list-type", "2"}, {"max-keys", "0"}}));
   } catch (const AwsError& e) {
     if (e.status == 404)
       throw InputError("S3 bucket " + where.bucket + " (uploader.settings.bucket) does not exist in " +
