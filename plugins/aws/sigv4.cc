@@ -189,7 +189,7 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
-static std::string sha256_raw(std::string_view bytes) {
+std::string sha256_bytes(std::string_view bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1)
@@ -197,8 +197,8 @@ static std::string sha256_raw(std::string_view bytes) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-std::string sha256_hex(std::string_view bytes) { return hex(sha256_raw(bytes)); }
-std::string sha256_base64(std::string_view bytes) { return lcake::http::base64_encode(sha256_raw(bytes)); }
+std::string sha256_hex(std::string_view bytes) { return hex(sha256_bytes(bytes)); }
+std::string sha256_base64(std::string_view bytes) { return lcake::http::base64_encode(sha256_bytes(bytes)); }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -55,6 +55,7 @@ std::string signature(const SignInput& in, const SigningKeys& keys);  // hex
 std::string authorization_header(const SignInput& in, const SigningKeys& keys);  // the value
 
 std::string sha256_hex(std::string_view bytes);
+std::string sha256_bytes(std::string_view bytes);  // raw 32 bytes
 std::string sha256_base64(std::string_view bytes);
 std::string hmac_sha256(std::string_view key, std::string_view data);  // raw bytes
 std::string hex(std::string_view bytes);

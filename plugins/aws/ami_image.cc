@@ -1,0 +1,166 @@
+#include "ami_image.h"
+
+namespace lcake::aws {
+namespace {
+
+pugi::xpath_node_set image_items(const pugi::xml_document& doc) {
+  return doc.select_nodes("//*[local-name()='imagesSet']/*[local-name()='item']");
+}
+
+std::vector<std::string> image_snapshots(const pugi::xml_node& image) {
+  std::vector<std::string> out;
+  for (auto n : image.select_nodes(".//*[local-name()='blockDeviceMapping']/*[local-name()='item']")) {
+    std::string s = xml_text(n.node(), "snapshotId");
+    if (!s.empty()) out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string image_name(const UploaderSettings& settings, const LayerInfo& layer) {
+  std::string raw = settings.name_prefix + "-" + layer.pipeline + "-" + layer.variant + "-" + layer.layer + "-" +
+                    layer.upload_key.substr(0, 16);
+  std::string out;
+  for (char c : raw) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || std::string_view("()[] ./-'@_").find(c) != std::string_view::npos;
+    out.push_back(ok ? c : '-');
+  }
+  if (out.size() > 128) out = out.substr(out.size() - 128);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> image_tags(const UploaderSettings& settings,
+                                                            const UploadOptions& options, const LayerInfo& layer,
+                                                            const std::string& name) {
+  std::vector<std::pair<std::string, std::string>> tags = {
+      {"lcake:key", layer.upload_key}, {"lcake:layer-key", layer.key}, {"lcake:variant", layer.variant},
+      {"lcake:layer", layer.layer},    {"lcake:pipeline", layer.pipeline}, {"lcake:target", layer.target},
+      {"Name", name}};
+  std::map<std::string, std::string> extra = settings.tags;
+  for (const auto& [k, v] : options.tags) extra[k] = v;
+  for (const auto& [k, v] : extra) {
+    if (k == "Name") tags[6].second = v;
+    else tags.emplace_back(k, v);
+  }
+  return tags;
+}
+
+std::string register_image(const AwsClient& client, const UploaderSettings& s, const ImageSpec& spec,
+                           std::unique_ptr<LedgerScope>& scope) {
+  Context& ctx = client.context();
+  nlohmann::json how = {{"region", client.region()}, {"name", spec.name}, {"snapshot_id", spec.snapshot_id}};
+  scope = std::make_unique<LedgerScope>(ctx.ledger(), kImageKind, "", how);
+  Pairs p = {{"Name", spec.name},
+             {"Description", spec.description.substr(0, 255)},
+             {"Architecture", s.architecture},
+             {"RootDeviceName", "/dev/xvda"},
+             {"VirtualizationType", "hvm"},
+             {"BlockDeviceMapping.1.DeviceName", "/dev/xvda"},
+             {"BlockDeviceMapping.1.Ebs.SnapshotId", spec.snapshot_id},
+             {"BlockDeviceMapping.1.Ebs.VolumeSize", std::to_string(spec.volume_size_gib)},
+             {"BlockDeviceMapping.1.Ebs.VolumeType", s.volume_type},
+             {"BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true"},
+             {"EnaSupport", s.ena_support ? "true" : "false"},
+             {"BootMode", s.boot_mode}};
+  if (!s.imds_support.empty()) p.emplace_back("ImdsSupport", s.imds_support);
+  auto doc = client.ec2("RegisterImage", p);
+  std::string id = xml_text(doc.document_element(), "imageId");
+  if (id.empty()) throw BuildError("aws ec2 RegisterImage: the answer has no imageId");
+  how["image_id"] = id;
+  scope->confirmed(id, how);
+  Pairs t = {{"ResourceId.1", id}, {"ResourceId.2", spec.snapshot_id}};
+  for (std::size_t i = 0; i < spec.tags.size(); ++i) {
+    t.emplace_back("Tag." + std::to_string(i + 1) + ".Key", spec.tags[i].first);
+    t.emplace_back("Tag." + std::to_string(i + 1) + ".Value", spec.tags[i].second);
+  }
+  client.ec2("CreateTags", t);
+  ctx.info("aws: registered " + id + " (" + spec.name + ") in " + client.region());
+  return id;
+}
+
+Artifact ami_artifact(const std::string& image_id, const std::string& region, const ImageSpec& spec) {
+  Artifact a;
+  a.type = "ami";
+  a.id = image_id;
+  a.metadata = {{"region", region}, {"image_id", image_id}, {"snapshot_id", spec.snapshot_id},
+                {"name", spec.name}, {"volume_size_gib", spec.volume_size_gib}};
+  nlohmann::json tags = nlohmann::json::object();
+  for (const auto& [k, v] : spec.tags) tags[k] = v;
+  a.metadata["tags"] = tags;
+  return a;
+}
+
+std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key) {
+  auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"}, {"Filter.1.Name", "tag:lcake:key"},
+                                           {"Filter.1.Value.1", upload_key}});
+  for (auto n : image_items(doc)) {
+    pugi::xml_node img = n.node();
+    if (xml_text(img, "imageState") != "available") continue;
+    auto snaps = image_snapshots(img);
+    ImageSpec spec;
+    spec.name = xml_text(img, "name");
+    spec.snapshot_id = snaps.empty() ? "" : snaps.front();
+    std::string size = xml_text(img.select_node(".//*[local-name()='blockDeviceMapping']").node(), "volumeSize");
+    spec.volume_size_gib = size.empty() ? 0 : std::stoull(size);
+    for (auto t : img.select_nodes("./*[local-name()='tagSet']/*[local-name()='item']"))
+      spec.tags.emplace_back(xml_text(t.node(), "key"), xml_text(t.node(), "value"));
+    Artifact a = ami_artifact(xml_text(img, "imageId"), client.region(), spec);
+    a.metadata["found"] = true;
+    return a;
+  }
+  return std::nullopt;
+}
+
+std::string image_state(const AwsClient& client, const std::string& image_id) {
+  try {
+    auto doc = client.ec2("DescribeImages", {{"ImageId.1", image_id}}, false);
+    auto items = image_items(doc);
+    return items.empty() ? "" : xml_text(items.first().node(), "imageState");
+  } catch (const AwsError& e) {
+    if (e.code == "InvalidAMIID.NotFound" || e.code == "InvalidAMIID.Unavailable") return "";
+    throw;
+  }
+}
+
+void deregister_image(const AwsClient& client, const std::string& image_id,
+                      const std::vector<std::string>& snapshot_ids) {
+  std::vector<std::string> snaps = snapshot_ids;
+  try {
+    auto doc = client.ec2("DescribeImages", {{"ImageId.1", image_id}}, false);
+    for (auto n : image_items(doc))
+      for (const auto& s : image_snapshots(n.node()))
+        if (std::find(snaps.begin(), snaps.end(), s) == snaps.end()) snaps.push_back(s);
+    if (!image_items(doc).empty()) client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
+  } catch (const AwsError& e) {
+    if (e.code != "InvalidAMIID.NotFound" && e.code != "InvalidAMIID.Unavailable") throw;
+  }
+  for (const auto& s : snaps) {
+    try {
+      client.ec2("DeleteSnapshot", {{"SnapshotId", s}}, false);
+    } catch (const AwsError& e) {
+      if (e.code != "InvalidSnapshot.NotFound") throw;
+    }
+  }
+}
+
+void reap_image(const AwsClient& client, const LedgerEntry& entry) {
+  std::string id = entry.resource_id;
+  if (id.empty()) {
+    std::string name = entry.how.value("name", "");
+    if (name.empty()) return;
+    auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"}, {"Filter.1.Name", "name"},
+                                             {"Filter.1.Value.1", name}}, false);
+    auto items = image_items(doc);
+    if (items.empty()) return;
+    id = xml_text(items.first().node(), "imageId");
+  }
+  // The snapshot is a ledger entry of its own; deregistering is enough here.
+  try {
+    if (!image_state(client, id).empty()) client.ec2("DeregisterImage", {{"ImageId", id}}, false);
+  } catch (const AwsError& e) {
+    if (e.code != "InvalidAMIID.NotFound" && e.code != "InvalidAMIID.Unavailable") throw;
+  }
+}
+
+}  // namespace lcake::aws

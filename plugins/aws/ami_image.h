@@ -1,0 +1,51 @@
+// An AMI over EBS snapshots: RegisterImage with the block device mapping and
+// the boot settings, lcake's tags on the image and its snapshot, looking
+// images up by their lcake:key tag, and deregistering them (with their snapshots).
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aws_client.h"
+#include "lcake/artifact.hpp"
+#include "lcake/roles.hpp"
+#include "uploader_settings.h"
+
+namespace lcake::aws {
+
+inline constexpr const char* kImageKind = "ec2-image";
+
+struct ImageSpec {
+  std::string name;
+  std::string description;
+  std::string snapshot_id;
+  std::uint64_t volume_size_gib = 1;
+  std::vector<std::pair<std::string, std::string>> tags;  // image and snapshot
+};
+
+// "lcake-<pipeline>-<variant>-<layer>-<first 16 of the upload key>", in AMI name characters.
+std::string image_name(const UploaderSettings& settings, const LayerInfo& layer);
+// lcake:key, lcake:layer-key, lcake:variant, lcake:layer, lcake:pipeline, lcake:target, Name, then the config's.
+std::vector<std::pair<std::string, std::string>> image_tags(const UploaderSettings& settings,
+                                                            const UploadOptions& options, const LayerInfo& layer,
+                                                            const std::string& name);
+
+// RegisterImage (recorded in the ledger first: `scope`), then the tags on the
+// image and the snapshot. Returns the AMI id.
+std::string register_image(const AwsClient& client, const UploaderSettings& settings, const ImageSpec& spec,
+                           std::unique_ptr<LedgerScope>& scope);
+
+// The artifact for a registered image ("ami", id, metadata region/snapshot_id/name/...).
+Artifact ami_artifact(const std::string& image_id, const std::string& region, const ImageSpec& spec);
+
+// An available image of ours tagged lcake:key=upload_key, as an artifact.
+std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key);
+// "available", "pending", ... ; "" when it does not exist.
+std::string image_state(const AwsClient& client, const std::string& image_id);
+// DeregisterImage, then DeleteSnapshot of its snapshots (`snapshot_ids`, when known). Idempotent.
+void deregister_image(const AwsClient& client, const std::string& image_id,
+                      const std::vector<std::string>& snapshot_ids);
+// Reaps a kImageKind ledger entry: found by id, or by how.name when the id never came back.
+void reap_image(const AwsClient& client, const LedgerEntry& entry);
+
+}  // namespace lcake::aws
