@@ -1,0 +1,30 @@
+// Deleting an AMI lcake made: deregister it, then delete the snapshots its block
+// device mapping named (DeregisterImage leaves them). Published images (tag
+// lcake:published, or launchable by anyone) are never touched by gc.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "aws_client.h"
+
+namespace lcake::aws {
+
+struct ImageFacts {
+  bool found = false;
+  std::string state, name, owner;
+  std::vector<std::string> snapshots;
+  std::vector<std::pair<std::string, std::string>> tags;
+  bool is_public = false;
+  std::string tag(const std::string& key) const;
+};
+
+ImageFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable = true);
+
+// Deregisters the image (in the client's region) and deletes its snapshots; a
+// missing image or snapshot is success.
+void deregister_with_snapshots(const AwsClient& client, const std::string& image_id);
+
+// `lcake gc`: the same, unless the image was published; returns whether it was deleted.
+bool remove_unpublished_image(const AwsClient& client, const std::string& image_id);
+
+}  // namespace lcake::aws

@@ -1,0 +1,204 @@
+// A bootable disk imported into an AMI, booted by the EC2 verifier (aws-sim runs
+// it under QEMU on 127.0.0.N:22), then published into a second region with a
+// public launch permission and an SSM parameter; gc keeps it and deletes an
+// unpublished one. Checked with awscli.
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include "aws_client.h"
+#include "ec2_verifier.h"
+#include "image_cleanup.h"
+#include "import_uploader.h"
+#include "lcake/testing.hpp"
+#include "publish.h"
+#include "sim_services.h"
+#include "ssh/ssh.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using lcake::aws::test::SimServices;
+using nlohmann::json;
+
+namespace lcake::aws {
+namespace {
+
+Artifact artifact(const std::string& type, const std::string& id, const json& metadata) {
+  Artifact a;
+  a.type = type, a.id = id, a.metadata = metadata;
+  return a;
+}
+
+json cli(const std::vector<std::string>& args, const std::string& region = "") {
+  std::string out = SimServices::get().aws(args, region);
+  return out.empty() ? json::object() : json::parse(out);
+}
+
+fs::path env_path(const char* name, const fs::path& fallback) {
+  const char* v = std::getenv(name);
+  return v ? fs::path(v) : fallback;
+}
+
+struct BootDisk {
+  fs::path disk;      // whole BIOS-bootable disk (raw)
+  std::string host_key;
+};
+
+// AWS_SIM_BOOT_DISK, else the test guest (scripts/build-guest.sh, built once
+// into the build tree) made whole-disk bootable by make-boot-disk.sh.
+const BootDisk& boot_disk() {
+  static BootDisk d = [] {
+    BootDisk b;
+    fs::path source = env_path("LCAKE_SOURCE_DIR", fs::path(__FILE__).parent_path() / "../../..");
+    fs::path guest = env_path("AWS_SIM_GUEST_DIR", env_path("LCAKE_BINARY_DIR", fs::current_path()) / "tests" / "guest");
+    if (const char* given = std::getenv("AWS_SIM_BOOT_DISK")) {
+      b.disk = given;
+    } else {
+      if (!fs::exists(guest / "base.qcow2")) {
+        fs::create_directories(guest);
+        std::string cmd = "bash '" + (source / "scripts" / "build-guest.sh").string() + "' '" + guest.string() + "' > '" +
+                          guest.string() + ".log' 2>&1";
+        MESSAGE("building the test guest: " << cmd);
+        REQUIRE(std::system(cmd.c_str()) == 0);
+      }
+      b.disk = guest.parent_path() / "aws-boot-disk.raw";
+      if (!fs::exists(b.disk)) {
+        std::string cmd = "sh '" + (source / "tests" / "services" / "aws" / "make-boot-disk.sh").string() + "' '" +
+                          guest.string() + "' '" + b.disk.string() + "'";
+        REQUIRE(std::system(cmd.c_str()) == 0);
+      }
+    }
+    if (std::ifstream in(guest / "host_key.pub"); in && !std::getenv("AWS_SIM_BOOT_DISK")) std::getline(in, b.host_key);
+    return b;
+  }();
+  return d;
+}
+
+struct Fixture {
+  Fixture() : ctx(tmp.path) {
+    SimServices::get();
+    static bool bucket = [] {
+      std::string out;
+      SimServices::get().aws_status({"s3api", "create-bucket", "--bucket", "lcake-boot-staging"}, out);
+      return true;
+    }();
+    (void)bucket;
+    ctx.ssh_factory = [](const SshOptions& o, testing::FakeContext& c) {
+      return core::connect_ssh(o, c.cancel(), [&c](std::string_view m) { c.log(LogLevel::debug, m); });
+    };
+  }
+  AwsClient client(const std::string& region = "") {
+    AwsConfig config = AwsConfig::load(process_env(), "", region);
+    auto credentials = default_credentials(config, ctx);
+    return AwsClient(std::move(config), std::move(credentials), ctx);
+  }
+  LayerInfo layer{.target = "aws-ami-import", .variant = "tiny", .layer = "stack", .key = std::string(64, 'c'),
+                  .lcake_version = "test", .pipeline = "stack", .upload_key = std::string(64, 'd')};
+  lcake::test::TempDir tmp{"aws-boot"};
+  testing::FakeContext ctx;
+};
+
+// Import `disk` and register it the way the uploader's RegisterImage does (here
+// through awscli, the independent client); the snapshot then belongs to the image.
+std::string import_and_register(Fixture& f, const fs::path& disk, const std::string& format, const std::string& name) {
+  auto client = f.client();
+  UploadRequest r;
+  r.layer = f.layer;
+  r.built = artifact(format, disk.string(), {{"format", format}, {"virtual_size", fs::file_size(disk)}});
+  json settings = {{"bucket", "lcake-boot-staging"}, {"import_format", "vmdk"}, {"import_poll_seconds", 0.2}};
+  auto imported = import_snapshot(client, ImportSettings::from_json(settings), r, f.ctx);
+  json mapping = json::array({{{"DeviceName", "/dev/xvda"},
+                               {"Ebs", {{"SnapshotId", imported.snapshot_id}, {"VolumeSize", imported.volume_gib},
+                                        {"DeleteOnTermination", true}, {"VolumeType", "gp3"}}}}});
+  auto reg = cli({"ec2", "register-image", "--name", name, "--architecture", "x86_64", "--root-device-name", "/dev/xvda",
+                  "--virtualization-type", "hvm", "--boot-mode", "legacy-bios", "--ena-support",
+                  "--block-device-mappings", mapping.dump()});
+  f.ctx.ledger().release(imported.ledger_entry);
+  std::string ami = reg["ImageId"];
+  cli({"ec2", "create-tags", "--resources", ami, "--tags", "Key=lcake:key,Value=" + f.layer.key, "Key=Name,Value=" + name});
+  return ami;
+}
+
+bool any_named(const json& list, const char* field, const std::string& prefix) {
+  for (auto& item : list)
+    if (item.value(field, "").rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("verify, publish, gc: the AMI boots and answers over SSH, is copied, made public, named in SSM") {
+  Fixture f;
+  const auto& boot = boot_disk();
+  std::string ami = import_and_register(f, boot.disk, "raw", "lcake-tiny-stack-boot");
+  auto client = f.client();
+
+  // ---- verify: boots on 127.0.0.N, a command runs over SSH, nothing is left
+  Ec2Verifier verifier({{"ssh_cidr", "127.0.0.1/32"}, {"poll_seconds", 0.5}, {"boot_timeout_minutes", 5}});
+  VerifyRequest vr;
+  vr.layer = f.layer;
+  vr.candidate = artifact("ami", ami, {{"region", "us-east-1"}});
+  vr.built = artifact("raw", boot.disk.string(), {{"host_key", boot.host_key}});
+  {
+    auto session = verifier.start(vr, f.ctx);
+    std::string out;
+    int rc = session->communicator().run("echo verified-$((6*7)); cat /etc/hostname",
+                                         [&](std::string_view c, bool) { out.append(c); }, 60s);
+    CHECK(rc == 0);
+    CHECK(out.find("verified-42") != std::string::npos);
+    session->finish(f.ctx);
+  }
+  CHECK(f.ctx.memory_ledger.open_entries().empty());
+  for (auto& r : cli({"ec2", "describe-instances"})["Reservations"])
+    for (auto& i : r["Instances"]) CHECK(i["State"]["Name"] == "terminated");
+  CHECK_FALSE(any_named(cli({"ec2", "describe-key-pairs"})["KeyPairs"], "KeyName", "lcake-verify-"));
+  CHECK_FALSE(any_named(cli({"ec2", "describe-security-groups"})["SecurityGroups"], "GroupName", "lcake-verify-"));
+
+  // ---- publish into a second region, public, with an SSM name per region
+  json settings = {{"regions", {"us-west-2"}}, {"launch_permission", {"public"}}, {"snapshot_permission", true},
+                   {"publish_poll_seconds", 0.5}};
+  PublishRequest pr{.layer = f.layer, .options = {{"moving_tags", {"tiny-stack"}}}};
+  Artifact uploaded = artifact("ami", ami, {{"region", "us-east-1"}});
+  Artifact published = publish_image(client, PublishSettings::from_json(settings), uploaded, pr, f.ctx);
+  CHECK(published.metadata["published"] == true);
+  std::string copy = published.metadata["regions"].value("us-west-2", "");
+  REQUIRE(copy.rfind("ami-", 0) == 0);
+  CHECK(copy != ami);
+  CHECK(f.ctx.memory_ledger.open_entries().empty());
+
+  auto copied = cli({"ec2", "describe-images", "--image-ids", copy}, "us-west-2")["Images"];
+  REQUIRE(copied.size() == 1);
+  CHECK(copied[0]["State"] == "available");
+  std::map<std::string, std::string> tags;
+  for (auto& t : copied[0].value("Tags", json::array())) tags[t["Key"]] = t["Value"];
+  CHECK(tags["lcake:key"] == f.layer.key);  // the source's tags, copied
+  CHECK(tags["lcake:source-image"] == ami);
+  CHECK(tags["lcake:published"] == "true");
+  for (auto [region, image] : {std::pair{std::string("us-east-1"), ami}, std::pair{std::string("us-west-2"), copy}}) {
+    CAPTURE(region);
+    auto perms = cli({"ec2", "describe-image-attribute", "--image-id", image, "--attribute", "launchPermission"}, region);
+    REQUIRE(perms["LaunchPermissions"].size() == 1);
+    CHECK(perms["LaunchPermissions"][0]["Group"] == "all");
+    auto param = cli({"ssm", "get-parameter", "--name", "/lcake/tiny-stack"}, region)["Parameter"];
+    CHECK(param["Value"] == image);
+    CHECK(param.value("DataType", "") == "aws:ec2:image");
+  }
+
+  // ---- gc: the published AMI stays; an unpublished one goes with its snapshot
+  CHECK_FALSE(remove_unpublished_image(client, ami));
+  CHECK(cli({"ec2", "describe-images", "--image-ids", ami})["Images"].size() == 1);
+  fs::path small = f.tmp.path / "small.raw";
+  { std::ofstream(small, std::ios::binary) << std::string(1 << 20, 'x'); }
+  fs::resize_file(small, 8 << 20);
+  std::string stale = import_and_register(f, small, "raw", "lcake-tiny-stack-stale");
+  auto stale_snaps = describe_image(client, stale).snapshots;
+  REQUIRE(stale_snaps.size() == 1);
+  CHECK(remove_unpublished_image(client, stale));
+  std::string out;
+  SimServices::get().aws_status({"ec2", "describe-images", "--image-ids", stale}, out);
+  CHECK((out.empty() || json::parse(out)["Images"].empty()));
+  CHECK(SimServices::get().aws_status({"ec2", "describe-snapshots", "--snapshot-ids", stale_snaps[0]}, out) != 0);
+}
+
+}  // namespace lcake::aws
