@@ -1,11 +1,33 @@
-// The aws plugin's declaration: the uploader (modes ebs and import) and, from
-// the verifier's own files, the EC2 verifier.
+// The aws plugin's declaration: the uploader (modes ebs and import, publish)
+// and the EC2 verifier. The uploader's settings schema is the ebs mode's, with
+// the properties the import mode and publish read merged in.
+#include <string>
+
 #include "aws_uploader.h"
+#include "ec2_verifier.h"
+#include "import_uploader.h"
 #include "lcake/plugin.hpp"
+#include "publish.h"
 #include "uploader_schema.h"
 
-LCAKE_PLUGIN("aws", "0.1.0", "AWS AMIs: EBS direct snapshots (only changed blocks per layer) registered as AMIs",
-             lcake::uploader<lcake::aws::AwsUploader>({.settings = lcake::aws::kUploaderSettingsSchema,
+namespace {
+
+const char* uploader_settings_schema() {
+  static const std::string text = [] {
+    auto schema = nlohmann::json::parse(lcake::aws::kUploaderSettingsSchema);
+    for (const char* part : {lcake::aws::kImportSettingsProperties, lcake::aws::kPublishSettingsProperties})
+      schema["properties"].update(nlohmann::json::parse("{" + std::string(part) + "}"));
+    return schema.dump();
+  }();
+  return text.c_str();
+}
+
+}  // namespace
+
+LCAKE_PLUGIN("aws", "0.1.0", "AWS AMIs: EBS direct snapshots (only changed blocks per layer) or S3 + ImportSnapshot, verified on EC2, published to regions",
+             lcake::uploader<lcake::aws::AwsUploader>({.settings = uploader_settings_schema(),
                                                        .options = lcake::aws::kUploaderOptionsSchema,
+                                                       .publish = lcake::aws::kPublishOptionsSchema,
                                                        .accepts = "qcow2 raw",
-                                                       .produces = "ami"}))
+                                                       .produces = "ami"}),
+             lcake::verifier<lcake::aws::Ec2Verifier>({.settings = lcake::aws::kVerifierSchema, .accepts = "ami"}))

@@ -18,6 +18,8 @@ class AwsUploader : public Uploader {
   bool exists(const Artifact& artifact, Context& ctx) override;
   void remove(const Artifact& artifact, Context& ctx) override;
   void reap(const LedgerEntry& entry, Context& ctx) override;
+  // CopyImage to the configured regions, launch permissions, SSM names (publish.h).
+  Artifact publish(const Artifact& uploaded, const PublishRequest& request, Context& ctx) override;
 
   const UploaderSettings& settings() const { return settings_; }
   // A client for the settings' profile, in `region` (empty: the configured one).

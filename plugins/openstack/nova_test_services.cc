@@ -60,7 +60,6 @@ std::unique_ptr<Running> running;
 
 // The test's own cloud only: OS_* variables of the caller's shell would override clouds.yaml.
 void use_clouds_yaml(const fs::path& file) {
-  extern char** environ;
   std::vector<std::string> names;
   for (char** e = environ; *e; ++e)
     if (std::string_view(*e).rfind("OS_", 0) == 0) names.emplace_back(*e, std::strchr(*e, '=') - *e);
