@@ -1,6 +1,7 @@
 // The rules of one variant's run: reuse what the plan found cached, build and
 // upload the rest, verify (the gate), and publish only what verified.
 #include "layer_lock.h"
+#include "plan/input_check.h"
 #include "runner_impl.h"
 
 namespace lcake::core {
@@ -129,8 +130,11 @@ int Runner::Impl::run_variant(const Variant& v, Mode mode) {
       return fail(scope, kExitCancelled, st + " cancelled", "cleanup done");
     } catch (const lcake::InputError& e) {
       std::string st = stage();
-      failed(st, "failed", e.what());
-      return fail(scope, kExitInput, st + " failed" + by(st), e.what());
+      std::string role = st == "build" ? "builder" : st == "verify" ? "verifier" : "uploader";
+      // A plugin's ValueError names a key of its own input: say which file:line set it.
+      std::string msg = describe_plugin_error(loaded, cfg, role, v.name, layer.name, e);
+      failed(st, "failed", msg);
+      return fail(scope, kExitInput, st + " failed" + by(st), msg);
     } catch (const std::exception& e) {
       std::string st = stage();
       failed(st, "failed", e.what());
