@@ -46,7 +46,15 @@ std::vector<LayerPlan> Runner::Impl::plan_variant(const Variant& v, Roles& roles
     std::optional<lcake::Artifact> find_upload(const LayerPlan& lp,
                                                const lcake::FindRequest& req) override {
       auto ctx = im_.context(v_, layer(lp), "plan", *im_.cfg.target.uploader, "uploader", {}, {});
-      return roles_.uploader->find(req, *ctx);
+      // The backend as a cache is an optimization: when it cannot be asked (a
+      // registry that is down), plan as if it had nothing; the upload says why.
+      try {
+        return roles_.uploader->find(req, *ctx);
+      } catch (const lcake::BuildError& e) {
+        ctx->warn(std::string("could not look the upload up in the backend (planning without it): ") +
+                  e.what());
+        return std::nullopt;
+      }
     }
 
    private:
