@@ -187,8 +187,9 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
     auto given = [&](const char* key) { return source.contains(key) && !source[key].is_null(); };
     for (auto key : {"initrd", "append"})
       if (given(key) && !given("kernel"))
-        throw InputError(where + "/" + key + " needs " + where + "/kernel (direct kernel boot); drop it to "
-                         "boot the disk's own bootloader");
+        throw ValueError("source", std::string("/") + key,
+                         std::string(key) + " needs kernel (direct kernel boot); drop it to boot the "
+                         "disk's own bootloader");
     auto disk = fetch_source_disk(source, where, store, ctx);
     backing = disk.path, backing_format = disk.format;
     facts.kernel = store_boot_file(source, "kernel", store, "vmlinuz", ctx);
