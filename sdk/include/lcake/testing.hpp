@@ -31,10 +31,17 @@ class ManualCancel : public CancelToken {
   }
   void fire() { fired = true; }
   // Fires after `d` from a background thread (cancel in the middle of a wait).
+  // The thread is joined by the destructor, so it never outlives the token.
   void fire_after(std::chrono::milliseconds d) {
-    std::thread([this, d] { std::this_thread::sleep_for(d), fire(); }).detach();
+    timers_.emplace_back([this, d] { std::this_thread::sleep_for(d), fire(); });
+  }
+  ~ManualCancel() override {
+    for (auto& t : timers_) t.join();
   }
   std::atomic<bool> fired{false};
+
+ private:
+  std::vector<std::thread> timers_;
 };
 
 class MemoryLedger : public CleanupLedger {
