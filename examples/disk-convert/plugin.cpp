@@ -11,7 +11,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kSettings = R"({
+constexpr const char* kSettings = R"json({
   "type": "object",
   "additionalProperties": false,
   "required": ["directory"],
@@ -20,7 +20,7 @@ constexpr const char* kSettings = R"({
     "format": {"enum": ["vmdk", "vhd"], "default": "vmdk",
                "description": "vmdk: stream-optimized VMDK; vhd: fixed-size VHD (what Azure takes)"}
   }
-})";
+})json";
 
 class ConvertUploader : public lcake::Uploader {
  public:
