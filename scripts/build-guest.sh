@@ -35,6 +35,10 @@ for t in dpkg-deb mke2fs mkfs.vfat mcopy syslinux sfdisk qemu-img ssh-keygen; do
 done
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || { echo "build-guest: /usr/lib/syslinux/mbr/mbr.bin is missing: install syslinux-common (scripts/setup-deps.sh)" >&2; exit 2; }
 mkdir -p "$OUT"; OUT=$(cd "$OUT" && pwd)
+# One build at a time per OUTDIR: a second caller (another test binary, a parallel ctest) waits here
+# and then finds the guest current, instead of rebuilding it under a running qemu.
+exec 9>"$OUT.lock"
+command -v flock >/dev/null && flock 9
 # What built OUTDIR: written last, so a half-finished build never counts as current.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STAMP="$(cat "${BASH_SOURCE[0]}" "$HERE"/guest/* | sha256sum | cut -d' ' -f1) $SSHD ${DISK_SIZE:-1G}"

@@ -6,12 +6,14 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <unistd.h>
 
 #include "lcake/testing.hpp"
 #include "nova_builder.h"
 #include "nova_test_services.h"
 #include "nova_verifier.h"
 #include "ssh/ssh.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -21,15 +23,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const test::Stack& sim() { return test::stack(test::Nova::simulator); }
+const openstack::test::Stack& sim() { return openstack::test::stack(openstack::test::Nova::simulator); }
 
 std::string trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   return s;
 }
 
-std::string upload(const test::Stack& s, const fs::path& file, const std::string& format, const std::string& name) {
-  return trim(test::openstack_cli(s, "image create --disk-format " + format + " --container-format bare --file " +
+std::string upload(const openstack::test::Stack& s, const fs::path& file, const std::string& format, const std::string& name) {
+  return trim(openstack::test::openstack_cli(s, "image create --disk-format " + format + " --container-format bare --file " +
                                          file.string() + " " + name + " -f value -c id"));
 }
 
@@ -37,19 +39,12 @@ std::string upload(const test::Stack& s, const fs::path& file, const std::string
 const std::string& base_image() {
   static std::string id = [] {
     const auto& s = sim();
-    int rc = 0;
-    auto here = fs::path(std::getenv("LCAKE_SOURCE_DIR") ? std::getenv("LCAKE_SOURCE_DIR") : ".") / "tests" /
-                "services" / "openstack";
-    auto disk = trim(test::sh("/usr/bin/python3 -c " +
-                                  std::string("'import sys; sys.path.insert(0, \"") + here.string() +
-                                  "\"); import boot_disk; print(boot_disk.find_or_make(lambda m: "
-                                  "(print(\"SKIP \" + m), sys.exit(77))))'",
-                              &rc));
-    if (rc == 77 || disk.rfind("SKIP ", 0) == 0) test::skip("no bootable test disk: " + disk);
-    REQUIRE_MESSAGE(rc == 0, "could not make the boot disk: " << disk);
+    if (::geteuid() != 0) openstack::test::skip("building the test guest needs root");
+    // The guest's base.qcow2 is a whole BIOS-bootable disk that reads an OpenStack config drive.
+    auto disk = (lcake::test::test_guest("dropbear") / "base.qcow2").string();
     // One image of this name (a reused stack may hold one from an earlier run).
-    for (auto& old : json::parse(test::openstack_cli(s, "image list --name lcake-sim-base -f json")))
-      test::openstack_cli(s, "image delete " + old.value("ID", std::string()));
+    for (auto& old : json::parse(openstack::test::openstack_cli(s, "image list --name lcake-sim-base -f json")))
+      openstack::test::openstack_cli(s, "image delete " + old.value("ID", std::string()));
     return upload(s, disk, "qcow2", "lcake-sim-base");
   }();
   return id;
@@ -84,9 +79,9 @@ LayerInfo layer(const std::string& name) {
 // simulator, no key pair in Nova (as the openstack CLI sees it).
 void check_nothing_left(Ctx& ctx) {
   CHECK(ctx.memory_ledger.open_entries().empty());
-  auto servers = test::sim_control(sim(), "GET", "/_sim/servers").at("servers");
+  auto servers = openstack::test::sim_control(sim(), "GET", "/_sim/servers").at("servers");
   CHECK_MESSAGE(servers.empty(), "servers left: " << servers.dump());
-  auto keypairs = json::parse(test::openstack_cli(sim(), "keypair list -f json"));
+  auto keypairs = json::parse(openstack::test::openstack_cli(sim(), "keypair list -f json"));
   CHECK_MESSAGE(keypairs.empty(), "key pairs left: " << keypairs.dump());
 }
 
@@ -111,7 +106,7 @@ TEST_CASE("build a layer and a child on Nova, snapshot to Glance, verify the chi
   run(session->communicator(), "echo provisioned-by-lcake > /root/provisioned && sync");
   auto built = session->finish(ctx);
   CHECK(built.type == "glance-image");
-  auto shown = json::parse(test::openstack_cli(sim(), "image show -f json " + built.id));
+  auto shown = json::parse(openstack::test::openstack_cli(sim(), "image show -f json " + built.id));
   CHECK(shown.value("status", "") == "active");
   CHECK(shown.at("properties").value("lcake_key", "") == first.layer.key);
   CHECK(shown.at("properties").value("lcake_base_image", "") == base);
@@ -124,7 +119,7 @@ TEST_CASE("build a layer and a child on Nova, snapshot to Glance, verify the chi
   CHECK(run(session2->communicator(), "cat /root/provisioned").find("provisioned-by-lcake") != std::string::npos);
   run(session2->communicator(), "echo child-layer > /root/child && sync");
   auto built2 = session2->finish(ctx);
-  auto shown2 = json::parse(test::openstack_cli(sim(), "image show -f json " + built2.id));
+  auto shown2 = json::parse(openstack::test::openstack_cli(sim(), "image show -f json " + built2.id));
   CHECK(shown2.value("status", "") == "active");
   CHECK(shown2.at("properties").value("lcake_base_image", "") == built.id);  // booted from its parent
   check_nothing_left(ctx);
@@ -150,7 +145,7 @@ TEST_CASE("build a layer and a child on Nova, snapshot to Glance, verify the chi
 TEST_CASE("a server that goes to ERROR: the fault in one line, nothing left") {
   base_image();
   Ctx ctx("error");
-  test::sim_control(sim(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "error"}});
+  openstack::test::sim_control(sim(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "error"}});
   NovaBuilder builder(settings());
   BuildRequest first;
   first.layer = layer("base");
@@ -164,7 +159,7 @@ TEST_CASE("a server that goes to ERROR: the fault in one line, nothing left") {
     CHECK(what.find("no fault recorded") == std::string::npos);
     CHECK(what.find('\n') == std::string::npos);
   }
-  test::sim_control(sim(), "DELETE", "/_sim/fail");
+  openstack::test::sim_control(sim(), "DELETE", "/_sim/fail");
   check_nothing_left(ctx);
 }
 
@@ -181,13 +176,13 @@ TEST_CASE("SSH that never comes up: a timeout error, nothing left") {
   CHECK_THROWS_AS(builder.start(first, ctx), BuildError);
   CHECK(std::chrono::steady_clock::now() - started < 90s);
   check_nothing_left(ctx);
-  test::openstack_cli(sim(), "image delete " + image);
+  openstack::test::openstack_cli(sim(), "image delete " + image);
 }
 
 TEST_CASE("cancel during boot: Cancelled, nothing left") {
   base_image();
   Ctx ctx("cancel");
-  test::sim_control(sim(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "slow"}, {"seconds", 30}});
+  openstack::test::sim_control(sim(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "slow"}, {"seconds", 30}});
   NovaVerifier verifier(settings());
   VerifyRequest v;
   v.layer = layer("base");
@@ -196,6 +191,6 @@ TEST_CASE("cancel during boot: Cancelled, nothing left") {
   v.built = v.candidate;
   ctx.cancel_token.fire_after(3s);
   CHECK_THROWS_AS(verifier.start(v, ctx), Cancelled);
-  test::sim_control(sim(), "DELETE", "/_sim/fail");
+  openstack::test::sim_control(sim(), "DELETE", "/_sim/fail");
   check_nothing_left(ctx);
 }

@@ -44,14 +44,7 @@ struct Guest {
 const Guest& test_guest() {
   static Guest guest = [] {
     Guest g;
-    auto source_dir = env_dir("LCAKE_SOURCE_DIR", fs::path(__FILE__).parent_path().parent_path().parent_path());
-    g.dir = env_dir("LCAKE_BINARY_DIR", fs::current_path()) / "tests" / "guest";
-    fs::create_directories(g.dir);
-    auto script = source_dir / "scripts" / "build-guest.sh";
-    std::string cmd = "bash '" + script.string() + "' '" + g.dir.string() + "' --reuse";
-    MESSAGE("the test guest: " << cmd);
-    REQUIRE_MESSAGE(std::system((cmd + " > '" + g.dir.string() + ".log' 2>&1").c_str()) == 0,
-                    "see " << g.dir.string() << ".log");
+    g.dir = lcake::test::test_guest("dropbear");
     // The reference recipe bakes a key in instead of reading a seed.
     g.seeded = !fs::exists(g.dir / "id_ed25519") || fs::exists(g.dir / "host_key.pub");
     return g;

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "lcake_process.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace lcake::test;
@@ -19,16 +20,8 @@ fs::path binary_dir() { return std::getenv("LCAKE_BINARY_DIR"); }
 // Built once per build tree, both flavours, by the project's own script (again when it changed).
 fs::path guest_dir() {
   static fs::path dir = [] {
-    fs::path d = binary_dir() / "tests" / "guest-e2e";
-    for (std::string flavour : {"dropbear", "openssh"}) {
-      RunSpec spec;
-      spec.args = {(source_dir() / "scripts/build-guest.sh").string(), (d / flavour).string(), "--sshd", flavour,
-                   "--reuse"};
-      auto r = run_process("/bin/bash", spec);
-      INFO(r.err);
-      REQUIRE(r.exit_code == 0);
-    }
-    return d;
+    for (std::string flavour : {"dropbear", "openssh"}) lcake::test::test_guest(flavour);
+    return binary_dir() / "tests" / "guest";
   }();
   return dir;
 }

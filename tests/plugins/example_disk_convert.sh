@@ -11,11 +11,9 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/lcake-convert-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 step() { echo "== $*"; }
 
-guest=$build/tests/guest-e2e/dropbear
-if [ ! -f "$guest/base.qcow2" ]; then
-  step "build the test guest into $guest"
-  "$src/scripts/build-guest.sh" "$guest" --sshd dropbear >"$tmp/guest.log" 2>&1 || { cat "$tmp/guest.log"; exit 1; }
-fi
+guest=$build/tests/guest/dropbear
+step "the test guest in $guest (built once per build tree)"
+"$src/scripts/build-guest.sh" "$guest" --sshd dropbear --reuse >"$tmp/guest.log" 2>&1 || { cat "$tmp/guest.log"; exit 1; }
 
 step "stage the SDK, build examples/disk-convert out of tree"
 cmake --install "$build" --component sdk --prefix "$tmp/stage" >/dev/null
@@ -36,7 +34,7 @@ cat >"$proj/configs/targets/qemu-vmdk.json" <<JSON
 JSON
 cat >"$proj/configs/pipelines/one.json" <<JSON
 {"name": "one",
- "variants": {"tiny": {"sources": {"qemu": {"disk": "$guest/base.qcow2", "format": "qcow2",
+ "variants": {"tiny": {"sources": {"qemu": {"disk": "$guest/base.qcow2", "format": "qcow2", "checksum": "file:$guest/base.qcow2.sha256",
                                              "host_key": "$guest/host_key.pub", "cloud_init": true}}}},
  "layers": {"base": {"provisioners": [{"type": "shell", "inline": ["echo converted > /etc/lcake-mark"]}],
                      "verify": [{"name": "mark", "run": "grep -qx converted /etc/lcake-mark"}]}}}

@@ -36,4 +36,19 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path, ec);
 }
 
+std::filesystem::path test_guest(const std::string& flavour) {
+  namespace fs = std::filesystem;
+  const char* bin = std::getenv("LCAKE_BINARY_DIR");
+  const char* src = std::getenv("LCAKE_SOURCE_DIR");
+  fs::path dir = (bin ? fs::path(bin) : fs::current_path()) / "tests" / "guest" / flavour;
+  fs::path script = (src ? fs::path(src) : fs::path(LCAKE_TEST_SOURCE_DIR)) / "scripts" / "build-guest.sh";
+  fs::create_directories(dir.parent_path());
+  fs::path log = dir.string() + ".log";
+  std::string cmd = "bash '" + script.string() + "' '" + dir.string() + "' --sshd '" + flavour + "' --reuse > '" +
+                    log.string() + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0)
+    throw std::runtime_error("building the test guest failed (" + script.string() + "): see " + log.string());
+  return dir;
+}
+
 }  // namespace lcake::test

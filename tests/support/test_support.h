@@ -23,6 +23,13 @@ struct TempDir {
   std::filesystem::path path;
 };
 
+// The test guest of this build tree (scripts/build-guest.sh --sshd FLAVOUR --reuse into
+// $LCAKE_BINARY_DIR/tests/guest/FLAVOUR): built on first use, rebuilt only when the script changed,
+// shared by every test binary (build-guest.sh locks the directory while it builds). Returns the
+// directory (base.qcow2, host_key.pub, vmlinuz, initrd.img). Throws with the log's path on failure;
+// the caller skips when it is not root (the build needs root).
+std::filesystem::path test_guest(const std::string& flavour = "dropbear");
+
 // A cancel token a test fires by hand (from any thread).
 class TestCancel : public lcake::CancelToken {
  public:

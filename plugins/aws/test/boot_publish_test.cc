@@ -35,41 +35,29 @@ json cli(const std::vector<std::string>& args, const std::string& region = "") {
   return out.empty() ? json::object() : json::parse(out);
 }
 
-fs::path env_path(const char* name, const fs::path& fallback) {
-  const char* v = std::getenv(name);
-  return v ? fs::path(v) : fallback;
-}
-
 struct BootDisk {
   fs::path disk;      // whole BIOS-bootable disk (raw)
   std::string host_key;
 };
 
-// AWS_SIM_BOOT_DISK, else the test guest (scripts/build-guest.sh, built once
-// into the build tree) made whole-disk bootable by make-boot-disk.sh.
+// AWS_SIM_BOOT_DISK, else the test guest of this build tree: its base.qcow2 is a whole
+// BIOS-bootable disk that reads its keys from a config drive.
 const BootDisk& boot_disk() {
+  static lcake::test::TempDir dir{"aws-boot-disk"};
   static BootDisk d = [] {
     BootDisk b;
-    fs::path source = env_path("LCAKE_SOURCE_DIR", fs::path(__FILE__).parent_path() / "../../..");
-    fs::path guest = env_path("AWS_SIM_GUEST_DIR", env_path("LCAKE_BINARY_DIR", fs::current_path()) / "tests" / "guest");
+    fs::path source;
     if (const char* given = std::getenv("AWS_SIM_BOOT_DISK")) {
-      b.disk = given;
+      source = given;
     } else {
-      if (!fs::exists(guest / "base.qcow2")) {
-        fs::create_directories(guest);
-        std::string cmd = "bash '" + (source / "scripts" / "build-guest.sh").string() + "' '" + guest.string() + "' > '" +
-                          guest.string() + ".log' 2>&1";
-        MESSAGE("building the test guest: " << cmd);
-        REQUIRE(std::system(cmd.c_str()) == 0);
-      }
-      b.disk = guest.parent_path() / "aws-boot-disk.raw";
-      if (!fs::exists(b.disk)) {
-        std::string cmd = "sh '" + (source / "tests" / "services" / "aws" / "make-boot-disk.sh").string() + "' '" +
-                          guest.string() + "' '" + b.disk.string() + "'";
-        REQUIRE(std::system(cmd.c_str()) == 0);
-      }
+      auto guest = lcake::test::test_guest("dropbear");
+      source = guest / "base.qcow2";
+      if (std::ifstream in(guest / "host_key.pub"); in) std::getline(in, b.host_key);
     }
-    if (std::ifstream in(guest / "host_key.pub"); in && !std::getenv("AWS_SIM_BOOT_DISK")) std::getline(in, b.host_key);
+    // Raw, as the import takes it here; -U: another test's qemu may have the guest open.
+    b.disk = dir.path / "disk.raw";
+    std::string cmd = "qemu-img convert -U -O raw '" + source.string() + "' '" + b.disk.string() + "'";
+    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
     return b;
   }();
   return d;

@@ -7,10 +7,10 @@ namespace lcake {
 // What a builder or uploader produced. `id` is what a consumer uses to find it:
 // a file path, an image digest, a Glance UUID, `ami-...`.
 struct Artifact {
-  std::string type;  // "qcow2", "raw", "oci-image", "glance-image", "ami", ...
-  std::string id;
+  std::string type{};  // "qcow2", "raw", "oci-image", "glance-image", "ami", ...
+  std::string id{};
   nlohmann::json metadata = nlohmann::json::object();
-  std::string plugin;  // filled in by the host
+  std::string plugin{};  // filled in by the host
 };
 
 inline void to_json(nlohmann::json& j, const Artifact& a) {

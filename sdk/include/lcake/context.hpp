@@ -32,10 +32,10 @@ class CancelToken {
 // An external resource a plugin created or is about to create.
 struct LedgerEntry {
   std::int64_t id = 0;
-  std::string plugin;  // owning plugin, filled in by the host
-  std::string role;    // "builder" | "uploader" | "verifier"
-  std::string kind;    // plugin-defined, e.g. "container", "ebs-snapshot"
-  std::string resource_id;
+  std::string plugin{};  // owning plugin, filled in by the host
+  std::string role{};    // "builder" | "uploader" | "verifier"
+  std::string kind{};    // plugin-defined, e.g. "container", "ebs-snapshot"
+  std::string resource_id{};
   nlohmann::json how = nlohmann::json::object();  // whatever is needed to delete it
 };
 
@@ -94,14 +94,17 @@ class LedgerScope {
 };
 
 // A local command run by the host for a plugin (qemu-img, qemu-system, mkfs...).
+// Like every SDK struct, all members have default initializers, so `ctx.run({.argv = {...}})`
+// builds clean under -Wextra (g++ warns about designated initializers that leave out a member
+// without one).
 struct ProcessSpec {
-  std::vector<std::string> argv;  // argv[0] is looked up in PATH unless it holds a '/'
-  std::vector<std::pair<std::string, std::string>> env;  // added to lcake's environment
-  std::filesystem::path cwd;                             // empty: the step's work dir
+  std::vector<std::string> argv{};  // argv[0] is looked up in PATH unless it holds a '/'
+  std::vector<std::pair<std::string, std::string>> env{};  // added to lcake's environment
+  std::filesystem::path cwd{};                             // empty: the step's work dir
   // Where stdout and stderr go: a file (appended), else `on_output` per whole
   // line, else the step's log at debug level. Secrets are redacted in the log.
-  std::filesystem::path output_file;
-  std::function<void(std::string_view line, bool is_stderr)> on_output;
+  std::filesystem::path output_file{};
+  std::function<void(std::string_view line, bool is_stderr)> on_output{};
   // Killed (with its process group) after this long; zero: no limit.
   std::chrono::seconds timeout{0};
 };
@@ -130,14 +133,14 @@ class Process {
 
 struct ProcessResult {
   int exit_code = -1;
-  std::string output;  // stdout and stderr, interleaved by line
+  std::string output{};  // stdout and stderr, interleaved by line
 };
 
 // Progress of a step. Use the bytes form for transfers (the view shows bytes
 // and a rate) and the fraction form for waits ("waiting for snapshot 40 %").
 struct Progress {
   double fraction = -1;   // [0,1]; negative: unknown
-  std::string_view what;  // "uploading disk.raw", "waiting for image active"
+  std::string_view what{};  // "uploading disk.raw", "waiting for image active"
   std::uint64_t done_bytes = 0, total_bytes = 0;  // both zero: not a transfer
 };
 
@@ -145,17 +148,17 @@ struct SshOptions {
   std::string host = "127.0.0.1";
   int port = 22;
   std::string user = "root";
-  std::filesystem::path private_key;  // OpenSSH private key file
+  std::filesystem::path private_key{};  // OpenSSH private key file
   // Expected host key ("ssh-ed25519 AAAA..."). Empty: accept the first key seen
   // (read it back with host_key()) and enforce it on every later reconnect.
-  std::string expected_host_key;
+  std::string expected_host_key{};
   // Keep retrying the connection until this deadline (the guest may be booting).
   std::chrono::seconds connect_timeout{300};
   // Called when connecting finally fails; its text is appended to the error
   // (e.g. the tail of a serial console).
-  std::function<std::string()> diagnostics;
+  std::function<std::string()> diagnostics{};
   // Called between connection attempts; throwing aborts the wait (e.g. the VM exited).
-  std::function<void()> still_alive;
+  std::function<void()> still_alive{};
 };
 
 class SshCommunicator : public Communicator {

@@ -11,13 +11,13 @@
 namespace lcake {
 
 struct LayerInfo {
-  std::string target;
-  std::string variant;
-  std::string layer;
-  std::string key;  // hex sha256 layer key (what was built)
-  std::string lcake_version;
-  std::string pipeline;
-  std::string upload_key;  // over the key and the uploader's settings and options (what is uploaded)
+  std::string target{};
+  std::string variant{};
+  std::string layer{};
+  std::string key{};  // hex sha256 layer key (what was built)
+  std::string lcake_version{};
+  std::string pipeline{};
+  std::string upload_key{};  // over the key and the uploader's settings and options (what is uploaded)
 };
 
 // Shared by the three roles: deleting what a role created.
@@ -42,11 +42,11 @@ class Role {
 // ---- Builder ---------------------------------------------------------------
 
 struct BuildRequest {
-  LayerInfo layer;
+  LayerInfo layer{};
   // First layer: the variant's source for this builder (pipeline
   // variants.V.sources.<builder plugin>); null otherwise.
-  nlohmann::json source;
-  std::optional<Artifact> parent;  // the parent layer's built artifact
+  nlohmann::json source{};
+  std::optional<Artifact> parent{};  // the parent layer's built artifact
   // The layer's options for this builder (pipeline layers.L.builder).
   nlohmann::json options = nlohmann::json::object();
 };
@@ -70,10 +70,10 @@ class Builder : public Role {
 // ---- Uploader --------------------------------------------------------------
 
 struct UploadRequest {
-  LayerInfo layer;
-  Artifact built;
+  LayerInfo layer{};
+  Artifact built{};
   // The parent layer's uploaded artifact, so only what changed need be sent.
-  std::optional<Artifact> parent_upload;
+  std::optional<Artifact> parent_upload{};
   nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.uploader
 };
 
@@ -81,12 +81,12 @@ struct UploadRequest {
 // itself (a registry tag, a Glance property, EC2 tags), so a runner with an empty
 // state dir gets a cache hit.
 struct FindRequest {
-  LayerInfo layer;
+  LayerInfo layer{};
   nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.uploader
 };
 
 struct PublishRequest {
-  LayerInfo layer;
+  LayerInfo layer{};
   nlohmann::json options = nlohmann::json::object();  // pipeline layers.L.publish
 };
 
@@ -110,9 +110,9 @@ class Uploader : public Role {
 // ---- Verifier --------------------------------------------------------------
 
 struct VerifyRequest {
-  LayerInfo layer;
-  Artifact candidate;  // the uploaded artifact when the layer was uploaded, else the built one
-  Artifact built;
+  LayerInfo layer{};
+  Artifact candidate{};  // the uploaded artifact when the layer was uploaded, else the built one
+  Artifact built{};
   nlohmann::json options = nlohmann::json::object();
 };
 

@@ -131,8 +131,9 @@ class FakeContext : public Context {
     std::filesystem::create_directories(dir);
     std::filesystem::remove(dir / "id_ed25519");
     std::filesystem::remove(dir / "id_ed25519.pub");
-    run_checked({.argv = {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lcake-test", "-f",
-                          (dir / "id_ed25519").string()}});
+    ProcessSpec keygen;  // not a designated initializer: -Wextra warns about the members left out
+    keygen.argv = {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lcake-test", "-f", (dir / "id_ed25519").string()};
+    run_checked(keygen);
     std::ifstream in(dir / "id_ed25519.pub");
     std::string line;
     std::getline(in, line);

@@ -2,9 +2,9 @@
 """(slow) An AMI whose root snapshot was uploaded through EBS direct (a base snapshot and a child)
 boots under qemu when run, and its sshd answers on the instance's own address 127.0.0.N:22.
 
-Needs a bootable whole disk: AWS_SIM_BOOT_DISK=raw-or-qcow2, or AWS_SIM_GUEST_DIR=a
-scripts/build-guest.sh output (made bootable by make-boot-disk.sh). Skips (77) without one, or
-when not root (port 22 on 127.0.0.N)."""
+The disk: AWS_SIM_BOOT_DISK (raw or qcow2, a whole BIOS-bootable disk), else the build tree's test
+guest (tests/guest/test_guest.py: scripts/build-guest.sh --reuse). Skips (77) when not root (port 22
+on 127.0.0.N, building the guest)."""
 import os
 import shutil
 import socket
@@ -24,15 +24,15 @@ WORK = tempfile.mkdtemp(prefix="aws-boot-test.")
 
 
 def boot_disk():
-    """A raw bootable disk in WORK, or a reason to skip."""
+    """The bootable disk as raw in WORK (-U: another test's qemu may have the guest open)."""
     raw = os.path.join(WORK, "disk.raw")
-    if os.environ.get("AWS_SIM_BOOT_DISK"):
-        subprocess.run(["qemu-img", "convert", "-O", "raw", os.environ["AWS_SIM_BOOT_DISK"], raw], check=True)
-        return raw
-    if os.environ.get("AWS_SIM_GUEST_DIR"):
-        subprocess.run([os.path.join(HERE, "make-boot-disk.sh"), os.environ["AWS_SIM_GUEST_DIR"], raw], check=True)
-        return raw
-    return None
+    source = os.environ.get("AWS_SIM_BOOT_DISK")
+    if not source:
+        sys.path.insert(0, os.path.join(HERE, "..", "..", "guest"))
+        import test_guest  # noqa: E402
+        source = os.path.join(test_guest.guest_dir(awstest.skip), "base.qcow2")
+    subprocess.run(["qemu-img", "convert", "-U", "-O", "raw", source, raw], check=True)
+    return raw
 
 
 def nonzero_blocks(path):
@@ -159,8 +159,6 @@ if __name__ == "__main__":
             awstest.skip(f"{tool} not installed (scripts/setup-deps.sh)")
     try:
         DISK = boot_disk()
-        if DISK is None:
-            awstest.skip("no bootable disk: set AWS_SIM_BOOT_DISK=DISK or AWS_SIM_GUEST_DIR=scripts/build-guest.sh output")
         awstest.main()
     finally:
         shutil.rmtree(WORK, ignore_errors=True)

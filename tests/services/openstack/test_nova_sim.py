@@ -9,8 +9,7 @@
         show`); a server booted from that snapshot has the provisioned file.
 Every request and response the simulator logged is then checked against the Compute API
 definition (compute-v2.96.yaml). The boot disk: $LCAKE_TEST_BOOT_DISK (a whole BIOS-bootable qcow2
-that reads config drives), else one made by make-test-disk.sh from $LCAKE_GUEST_DIR/dropbear
-(scripts/build-guest.sh output) or a guest built into $LCAKE_TEST_CACHE (default /var/cache/lcake).
+that reads config drives), else the build tree's test guest (tests/guest/test_guest.py).
 """
 import os
 import shutil
@@ -91,8 +90,11 @@ def main():
     prerequisites()
     boot_disk = None
     if "--boot" in args:
-        from boot_disk import find_or_make
-        boot_disk = find_or_make(skip_fn=skip)
+        boot_disk = os.environ.get("LCAKE_TEST_BOOT_DISK")
+        if not boot_disk:
+            sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "guest"))
+            import test_guest
+            boot_disk = os.path.join(test_guest.guest_dir(skip), "base.qcow2")
     stack = Stack()
     ok = False
     try:
