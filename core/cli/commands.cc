@@ -64,6 +64,7 @@ struct Session {
       core::TextView::Options view;
       view.min_level = level;
       view.smart = core::is_smart_terminal(stderr);
+      view.tick_every = std::chrono::milliseconds(1000);  // elapsed times move during silent steps
       log = std::make_unique<core::TextView>(terminal, view);
     }
     state = core::StateStore::open(opts.state_dir.empty() ? core::StateStore::default_dir()

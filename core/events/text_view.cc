@@ -53,11 +53,34 @@ std::string TextView::status_line(const std::string& scope, const std::string& s
 
 TextView::TextView(Terminal& term, Options options) : term_(term), opt_(std::move(options)) {
   if (!opt_.now) opt_.now = [] { return Clock::now(); };
+  if (opt_.smart && opt_.tick_every.count() > 0) {
+    ticker_ = std::thread([this] {
+      std::unique_lock lock(mu_);
+      while (!stop_cv_.wait_for(lock, opt_.tick_every, [this] { return stopping_; })) {
+        lock.unlock();
+        tick();
+        lock.lock();
+      }
+    });
+  }
 }
 
 TextView::~TextView() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
   std::lock_guard lock(mu_);
   erase_block();
+}
+
+void TextView::tick() {
+  std::lock_guard lock(mu_);
+  if (!opt_.smart || running_.empty() || opt_.now() - last_draw_ < std::chrono::seconds(1)) return;
+  erase_block();
+  draw_block();
 }
 
 static std::string short_key(const std::string& key) { return key.substr(0, 12); }

@@ -4,11 +4,13 @@
 // redrawn in place like ninja's LinePrinter. Plain lines otherwise.
 #pragma once
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "event.h"
@@ -25,10 +27,16 @@ class TextView : public EventSink {
     std::function<Clock::time_point()> now;    // default: steady_clock::now
     std::chrono::milliseconds redraw_every{100};  // progress redraws at most this often
     std::chrono::seconds plain_progress_every{10};  // plain mode: one progress line per this
+    // Smart mode: a thread redraws the block this often so elapsed times move while a step
+    // is silent (a boot, a cloud wait). Zero: only events redraw (tests call tick()).
+    std::chrono::milliseconds tick_every{0};
   };
   TextView(Terminal& term, Options options);
   ~TextView() override;  // erases the status block
   void emit(const Event& e) override;
+  // Redraws the status block when something runs and the last draw is older than a second
+  // (what the ticker thread calls).
+  void tick();
 
   // One status line, as drawn (tests).
   static std::string status_line(const std::string& scope, const std::string& stage,
@@ -57,6 +65,9 @@ class TextView : public EventSink {
   std::vector<Running> running_;
   int shown_ = 0;  // lines of the block now on screen
   Clock::time_point last_draw_{};
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread ticker_;
 };
 
 std::string human_bytes(std::uint64_t n);  // "1.5 GiB"

@@ -1,6 +1,10 @@
 // The text view against a fake terminal (a string) and a clock the test moves.
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "text_view.h"
 
 using namespace lcake::core;
@@ -95,6 +99,57 @@ TEST_CASE("smart: one line per running build; log lines scroll above the block")
   CHECK(f.term.out == "\x1b[1A\r\x1b[2K\x1b[1A\r\x1b[2K==> v2/app: warning: slow guest\n"
                       "\r\x1b[2K  v1/app build 0s\n\r\x1b[2K  v2/app verify 0s\n");
   CHECK(count(f.term.out, "\n") == 3);
+}
+
+TEST_CASE("smart: a silent step's elapsed time still moves (tick), at most once a second") {
+  Fixture f(true);
+  f.emit(EventType::layer_started);
+  f.term.out.clear();
+  f.now += 500ms;
+  f.view.tick();
+  CHECK(f.term.out.empty());  // drawn half a second ago
+  f.now += 64500ms;
+  f.view.tick();
+  CHECK(f.term.out == "\x1b[1A\r\x1b[2K\r\x1b[2K  v1/app build 1m05s\n");
+  f.emit(EventType::layer_finished);
+  f.term.out.clear();
+  f.now += 5s;
+  f.view.tick();
+  CHECK(f.term.out.empty());  // nothing runs: nothing to draw
+}
+
+TEST_CASE("smart: the ticker thread redraws on its own and stops with the view") {
+  FakeTerminal term;
+  std::mutex mu;  // the view writes from its thread
+  struct LockedTerminal : Terminal {
+    FakeTerminal& t;
+    std::mutex& m;
+    LockedTerminal(FakeTerminal& t, std::mutex& m) : t(t), m(m) {}
+    void write(std::string_view text) override {
+      std::lock_guard l(m);
+      t.write(text);
+    }
+    int width() const override { return 100; }
+  } locked(term, mu);
+  std::atomic<int> clock_s{0};
+  {
+    TextView view(locked, {lcake::LogLevel::info, true,
+                           [&] { return TextView::Clock::time_point{} + std::chrono::seconds(clock_s.load()); },
+                           100ms, 10s, 20ms});
+    Event e;
+    e.type = EventType::layer_started;
+    e.scope = "v1/app", e.stage = "build", e.key = "0123456789abcdef";
+    view.emit(e);
+    clock_s = 7;
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard l(mu);
+        if (term.out.find("build 7s") != std::string::npos) break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  CHECK(term.out.find("  v1/app build 7s\n") != std::string::npos);
 }
 
 TEST_CASE("status lines and sizes read well") {

@@ -7,7 +7,7 @@
 #include <map>
 #include <mutex>
 
-#include "child_process.h"
+#include "host_tools.h"
 
 namespace fs = std::filesystem;
 
@@ -27,26 +27,16 @@ bool boot_probe(const std::string& qemu_binary, const std::string& accel, const 
   auto image = scratch / "probe-boot.img";
   std::ofstream(image, std::ios::binary) << probe_boot_sector();
   auto exe = find_program(qemu_binary, "/qemu_binary");
-  auto entry = ctx.ledger().intend("process", "qemu accelerator probe", nlohmann::json::object());
   // "pc": its IDE disk boots from SeaBIOS without further devices.
-  ChildProcess probe(exe,
-                     {"-machine", "pc", "-accel", accel, "-m", "16", "-nodefaults", "-display", "none",
-                      "-drive", "file=" + image.string() + ",format=raw,if=ide", "-device",
-                      "isa-debug-exit,iobase=0xf4,iosize=0x04"},
-                     scratch / "probe.log");
-  ctx.ledger().confirm(entry, "qemu accelerator probe",
-                       {{"pid", probe.pid()}, {"start_time", probe.start_time()}});
-  bool exited = false;
-  try {
-    exited = probe.wait_for(timeout, ctx.cancel());
-  } catch (...) {
-    probe.kill_and_wait();
-    ctx.ledger().release(entry);
-    throw;
-  }
-  if (!exited) probe.kill_and_wait();
-  ctx.ledger().release(entry);
-  return exited && probe.exit_code() == 3;
+  ProcessSpec spec;
+  spec.argv = {exe.string(), "-machine", "pc", "-accel", accel, "-m", "16", "-nodefaults", "-display", "none",
+               "-drive", "file=" + image.string() + ",format=raw,if=ide", "-device",
+               "isa-debug-exit,iobase=0xf4,iosize=0x04"};
+  spec.output_file = scratch / "probe.log";
+  auto probe = ctx.spawn(spec);  // in the ledger while it runs; killed on cancel
+  auto code = probe->wait_for(timeout);
+  if (!code) probe->kill();
+  return code == 3;
 }
 
 static std::string kvm_unusable_reason() {

@@ -2,7 +2,7 @@
 
 #include <fstream>
 
-#include "child_process.h"
+#include "host_tools.h"
 
 namespace fs = std::filesystem;
 
@@ -20,17 +20,15 @@ std::string seed_user_data(const SeedContent& c) {
   return text;
 }
 
-void write_nocloud_seed(const fs::path& image, const SeedContent& content, const CancelToken& cancel) {
+void write_nocloud_seed(const fs::path& image, const SeedContent& content, Context& ctx) {
   auto dir = image.parent_path() / (image.filename().string() + ".d");
   fs::create_directories(dir);
   std::ofstream(dir / "user-data") << seed_user_data(content);
   std::ofstream(dir / "meta-data") << "instance-id: " << content.instance_id
                                    << "\nlocal-hostname: " << content.hostname << "\n";
   fs::remove(image);
-  run_checked({"mkfs.vfat", "-n", "cidata", "-C", image.string(), "1024"}, cancel);
-  run_checked({"mcopy", "-o", "-i", image.string(), (dir / "user-data").string(),
-               (dir / "meta-data").string(), "::"},
-              cancel);
+  stdout_of(ctx, {"mkfs.vfat", "-n", "cidata", "-C", image.string(), "1024"});
+  stdout_of(ctx, {"mcopy", "-o", "-i", image.string(), (dir / "user-data").string(), (dir / "meta-data").string(), "::"});
   fs::remove_all(dir);
 }
 

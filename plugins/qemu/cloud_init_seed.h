@@ -20,6 +20,6 @@ std::string seed_user_data(const SeedContent& content);
 
 // Writes the seed image to `image` (mkfs.vfat -n cidata -C, then mcopy).
 void write_nocloud_seed(const std::filesystem::path& image, const SeedContent& content,
-                        const CancelToken& cancel);
+                        Context& ctx);
 
 }  // namespace lcake::qemu

@@ -2,15 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "child_process.h"
+#include "host_tools.h"
 
 namespace fs = std::filesystem;
 
 namespace lcake::qemu {
 
-DiskInfo disk_info(const fs::path& disk, const CancelToken& cancel) {
+DiskInfo disk_info(const fs::path& disk, Context& ctx) {
   // -U: the image may be open in a running guest (e.g. a parent under a child).
-  auto out = run_checked({"qemu-img", "info", "-U", "--output=json", disk.string()}, cancel);
+  auto out = stdout_of(ctx, {"qemu-img", "info", "-U", "--output=json", disk.string()});
   auto j = nlohmann::json::parse(out);
   DiskInfo info;
   info.format = j.value("format", "");
@@ -24,15 +24,14 @@ DiskInfo disk_info(const fs::path& disk, const CancelToken& cancel) {
 }
 
 void create_overlay(const fs::path& overlay, const fs::path& backing,
-                    const std::string& backing_format, const CancelToken& cancel) {
-  run_checked({"qemu-img", "create", "-q", "-f", "qcow2", "-b", fs::absolute(backing).string(),
-               "-F", backing_format, overlay.string()},
-              cancel);
+                    const std::string& backing_format, Context& ctx) {
+  stdout_of(ctx, {"qemu-img", "create", "-q", "-f", "qcow2", "-b", fs::absolute(backing).string(), "-F",
+                 backing_format, overlay.string()});
 }
 
-std::string check_disk(const fs::path& disk, const std::string& format, const CancelToken& cancel) {
+std::string check_disk(const fs::path& disk, const std::string& format, Context& ctx) {
   if (format != "qcow2") return "";
-  auto r = run_command({"qemu-img", "check", "-q", "-f", "qcow2", disk.string()}, cancel);
+  auto r = ctx.run({.argv = {"qemu-img", "check", "-q", "-f", "qcow2", disk.string()}});
   // Exit codes of qemu-img check: 0 clean, 2 corrupted, 3 leaked clusters only.
   if (r.exit_code == 0) return "";
   if (r.exit_code == 3) return "qemu-img check: leaked clusters in " + disk.string() + " (harmless)";
@@ -41,7 +40,7 @@ std::string check_disk(const fs::path& disk, const std::string& format, const Ca
 }
 
 void convert_disk(const fs::path& src, const fs::path& dst, const std::string& format,
-                  bool compress, const CancelToken& cancel) {
+                  bool compress, Context& ctx) {
   std::vector<std::string> argv = {"qemu-img", "convert", "-O", format};
   if (compress) {
     if (format != "qcow2") throw InputError("compress needs format qcow2 (got '" + format + "')");
@@ -49,12 +48,12 @@ void convert_disk(const fs::path& src, const fs::path& dst, const std::string& f
   }
   argv.push_back(src.string());
   argv.push_back(dst.string());
-  run_checked(argv, cancel);
+  stdout_of(ctx, argv);
 }
 
-bool backing_chain_intact(const fs::path& disk, const CancelToken& cancel) {
+bool backing_chain_intact(const fs::path& disk, Context& ctx) {
   if (!fs::exists(disk)) return false;
-  auto r = run_command({"qemu-img", "info", "-U", "--backing-chain", disk.string()}, cancel);
+  auto r = ctx.run({.argv = {"qemu-img", "info", "-U", "--backing-chain", disk.string()}});
   return r.exit_code == 0;
 }
 

@@ -16,22 +16,22 @@ struct DiskInfo {
   std::optional<std::string> backing;  // backing file as recorded in the image
 };
 
-DiskInfo disk_info(const std::filesystem::path& disk, const CancelToken& cancel);
+DiskInfo disk_info(const std::filesystem::path& disk, Context& ctx);
 
 // qemu-img create -f qcow2 -b BACKING -F BACKING_FORMAT overlay
 void create_overlay(const std::filesystem::path& overlay, const std::filesystem::path& backing,
-                    const std::string& backing_format, const CancelToken& cancel);
+                    const std::string& backing_format, Context& ctx);
 
 // qemu-img check: throws BuildError on corruption; leaked clusters only warn.
 // Returns a note for the log ("" when clean). Raw images have nothing to check.
 std::string check_disk(const std::filesystem::path& disk, const std::string& format,
-                       const CancelToken& cancel);
+                       Context& ctx);
 
 // qemu-img convert -O FORMAT [-c] src dst: a standalone image without backing file.
 void convert_disk(const std::filesystem::path& src, const std::filesystem::path& dst,
-                  const std::string& format, bool compress, const CancelToken& cancel);
+                  const std::string& format, bool compress, Context& ctx);
 
 // Every file of the backing chain opens (qemu-img info --backing-chain).
-bool backing_chain_intact(const std::filesystem::path& disk, const CancelToken& cancel);
+bool backing_chain_intact(const std::filesystem::path& disk, Context& ctx);
 
 }  // namespace lcake::qemu

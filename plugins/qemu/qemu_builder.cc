@@ -3,7 +3,7 @@
 #include "accelerator.h"
 #include "disk_image.h"
 #include "qemu_machine.h"
-#include "qemu_roles.h"
+#include "qemu_builder.h"
 #include "source_fetch.h"
 
 namespace fs = std::filesystem;
@@ -120,7 +120,7 @@ class QemuBuildSession : public BuildSession {
       throw BuildError("guest of layer " + layer_.layer + " did not shut down within " +
                        std::to_string(settings_.shutdown_timeout.count()) +
                        " s, so its disk may be incomplete: raise /target/builder/settings/shutdown_timeout");
-    if (auto note = check_disk(overlay_, "qcow2", ctx.cancel()); !note.empty()) ctx.warn(note);
+    if (auto note = check_disk(overlay_, "qcow2", ctx); !note.empty()) ctx.warn(note);
 
     fs::path disk = overlay_;
     if (options_.standalone()) {
@@ -128,7 +128,7 @@ class QemuBuildSession : public BuildSession {
       temp_ = final_disk.string() + ".tmp";
       temp_entry_ = ctx.ledger().intend("path", temp_.string(), {{"path", temp_.string()}});
       ctx.info("converting to a standalone " + options_.format + (options_.compress ? " (compressed)" : ""));
-      convert_disk(overlay_, temp_, options_.format, options_.compress, ctx.cancel());
+      convert_disk(overlay_, temp_, options_.format, options_.compress, ctx);
       fs::remove(overlay_);
       ctx.ledger().release(overlay_entry_);
       fs::rename(temp_, final_disk);
@@ -136,7 +136,7 @@ class QemuBuildSession : public BuildSession {
       overlay_ = disk = final_disk;
       backing_ = nullptr;
     }
-    auto info = disk_info(disk, ctx.cancel());
+    auto info = disk_info(disk, ctx);
     Artifact a;
     a.type = options_.format;
     a.id = fs::absolute(disk).string();
@@ -216,7 +216,7 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
   auto overlay = fs::path(free_disk_stem(store, request.layer.layer).string() + ".qcow2");
   auto entry = ctx.ledger().intend("path", overlay.string(), {{"path", overlay.string()}});
   try {
-    create_overlay(overlay, backing, backing_format, ctx.cancel());
+    create_overlay(overlay, backing, backing_format, ctx);
     spec.disk = overlay;
     ctx.info("booting " + overlay.filename().string() + " on " + backing.string() + " (" + spec.accelerator + ")");
     auto guest = boot_guest(spec, ctx);
@@ -235,7 +235,7 @@ bool QemuBuilder::exists(const Artifact& artifact, Context& ctx) {
   auto facts = GuestFacts::from_metadata(artifact.metadata);
   for (auto& f : {facts.kernel, facts.initrd})
     if (!f.empty() && !fs::exists(f)) return false;
-  return backing_chain_intact(artifact.id, ctx.cancel());
+  return backing_chain_intact(artifact.id, ctx);
 }
 
 void QemuBuilder::remove(const Artifact& artifact, Context& ctx) {

@@ -84,22 +84,20 @@ void QemuMachine::start(const MachineSpec& spec, const fs::path& exe, Context& c
     port_ = free_local_port();
     std::error_code ec;
     fs::remove(qmp_socket_, ec);
-    ledger_entry_ = ctx.ledger().intend("process", spec.name, nlohmann::json::object());
-    try {
-      process_ = std::make_unique<ChildProcess>(exe, qemu_args(spec, port_, qmp_socket_, console_), log_);
-    } catch (...) {
-      ctx.ledger().release(ledger_entry_);
-      throw;
-    }
-    ctx.ledger().confirm(ledger_entry_, spec.name,
-                         {{"pid", process_->pid()}, {"start_time", process_->start_time()}});
+    std::error_code ignored;
+    fs::remove(log_, ignored);  // the tail read on failure is this attempt's
+    ProcessSpec ps;
+    ps.argv = qemu_args(spec, port_, qmp_socket_, console_);
+    ps.argv.insert(ps.argv.begin(), exe.string());
+    ps.output_file = log_;
+    process_ = ctx.spawn(ps);
     ctx.debug("qemu pid " + std::to_string(process_->pid()) + ", ssh forwarded from 127.0.0.1:" +
               std::to_string(port_));
     // The monitor answers only once qemu finished setting up (including hostfwd).
     auto deadline = std::chrono::steady_clock::now() + 30s;
     bool up = false;
     while (!up) {
-      if (!process_->running()) break;
+      if (!running()) break;
       up = qmp_exchange(qmp_socket_, "query-status", 2s);
       if (up) break;
       if (std::chrono::steady_clock::now() > deadline) {
@@ -109,15 +107,15 @@ void QemuMachine::start(const MachineSpec& spec, const fs::path& exe, Context& c
     }
     if (up) return;
     auto log = file_tail(log_, 5);
-    ctx.ledger().release(ledger_entry_);
-    ledger_entry_ = 0;
+    int code = process_->poll().value_or(-1);
+    process_.reset();
     if (log.find("host forwarding") != std::string::npos && attempt < 5) {
       ctx.debug("port " + std::to_string(port_) + " was taken; retrying with another");
       continue;
     }
     while (!log.empty() && log.back() == '\n') log.pop_back();
     for (auto& c : log) c = c == '\n' ? ' ' : c;
-    throw BuildError("qemu failed to start (exit " + std::to_string(process_->exit_code().value_or(-1)) +
+    throw BuildError("qemu failed to start (exit " + std::to_string(code) +
                      "): " + log + " (see the qemu settings: memory, accelerator, qemuargs)");
   }
 }
@@ -142,10 +140,11 @@ std::string QemuMachine::console_report() const {
 }
 
 void QemuMachine::throw_if_exited() {
-  if (process_->running()) return;
+  auto code = process_ ? process_->poll() : std::optional<int>(exit_code_);
+  if (!code) return;
   auto log = file_tail(log_, 1);
   while (!log.empty() && log.back() == '\n') log.pop_back();
-  throw BuildError("qemu exited (code " + std::to_string(process_->exit_code().value_or(-1)) +
+  throw BuildError("qemu exited (code " + std::to_string(*code) +
                    ") before the guest was reachable over SSH" + (log.empty() ? "" : ": " + log) + "\n" +
                    console_report());
 }
@@ -177,23 +176,23 @@ std::unique_ptr<SshCommunicator> QemuMachine::connect(Context& ctx, const std::s
 }
 
 bool QemuMachine::qmp(const std::string& command) {
-  return process_->running() && qmp_exchange(qmp_socket_, command, 5s);
+  return process_ && running() && qmp_exchange(qmp_socket_, command, 5s);
 }
 
-bool QemuMachine::wait_exit(std::chrono::milliseconds d, const CancelToken& cancel) {
-  return process_->wait_for(d, cancel);
-}
+bool QemuMachine::wait_exit(std::chrono::milliseconds d) { return !process_ || process_->wait_for(d).has_value(); }
 
 void QemuMachine::kill(Context& ctx) {
-  if (process_) process_->kill_and_wait();
+  if (process_) process_->kill();
   forget(ctx);
 }
 
 void QemuMachine::forget(Context& ctx) {
-  bool gone = !process_ || !process_->running();
-  if (!gone) return;
-  if (ledger_entry_) ctx.ledger().release(ledger_entry_);
-  ledger_entry_ = 0;
+  if (process_) {
+    auto code = process_->poll();
+    if (!code) return;
+    exit_code_ = *code;
+    process_.reset();  // reaped: its ledger entry goes with it
+  }
   if (!socket_dir_.empty()) {
     std::error_code ec;
     fs::remove_all(socket_dir_, ec);
@@ -216,12 +215,12 @@ bool shut_down(QemuMachine& machine, std::unique_ptr<SshCommunicator> ssh, std::
       ctx.debug(std::string("poweroff over SSH: ") + e.what());
     }
     ssh.reset();
-    if (machine.wait_exit(first, ctx.cancel())) return machine.forget(ctx), true;
+    if (machine.wait_exit(first)) return machine.forget(ctx), true;
     ctx.info("guest did not power off within " + std::to_string(first.count()) +
              " s after poweroff over SSH; sending ACPI power-down");
   }
   machine.qmp("system_powerdown");
-  if (machine.wait_exit(timeout - first, ctx.cancel())) return machine.forget(ctx), true;
+  if (machine.wait_exit(timeout - first)) return machine.forget(ctx), true;
   ctx.warn("guest did not shut down within " + std::to_string(timeout.count()) +
            " s (shutdown_timeout); killing qemu");
   machine.kill(ctx);
@@ -245,7 +244,7 @@ BootedGuest boot_guest(MachineSpec spec, Context& ctx) {
     g.public_key = ctx.generate_ssh_key(key_dir);
     private_key = key_dir / "id_ed25519";
     spec.seed = spec.work_dir / "seed.img";
-    write_nocloud_seed(spec.seed, {g.public_key, user, "lcake-" + random_id()}, ctx.cancel());
+    write_nocloud_seed(spec.seed, {g.public_key, user, "lcake-" + random_id()}, ctx);
   } else {
     if (spec.guest.ssh_private_key.empty())
       throw InputError("source has cloud_init false but no ssh_private_key: set one the image accepts, "

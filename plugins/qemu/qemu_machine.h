@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "child_process.h"
+#include "host_tools.h"
 #include "lcake/context.hpp"
 #include "qemu_settings.h"
 
@@ -39,7 +39,7 @@ class QemuMachine {
   ~QemuMachine();  // kills qemu if it still runs
 
   int ssh_port() const { return port_; }
-  bool running() { return process_->running(); }
+  bool running() { return process_ && !process_->poll(); }
   const std::filesystem::path& console_file() const { return console_; }
   std::string console_tail(int lines = 20) const;
   // "serial console (last 20 lines):\n..." plus the last kernel panic when the
@@ -56,18 +56,18 @@ class QemuMachine {
 
   // Sends a QMP command ("system_powerdown", "quit"); false when qemu did not answer.
   bool qmp(const std::string& command);
-  // Waits for qemu to exit; true if it did within `d`. Throws Cancelled.
-  bool wait_exit(std::chrono::milliseconds d, const CancelToken& cancel);
-  // Kills qemu if needed and releases its ledger entry.
+  // Waits for qemu to exit; true if it did within `d`. Throws Cancelled (after killing it).
+  bool wait_exit(std::chrono::milliseconds d);
+  // Kills qemu if needed and releases what it held.
   void kill(Context& ctx);
-  // Releases the ledger entry once qemu has exited on its own.
+  // Releases what qemu held (the short QMP socket directory) once it has exited on its own.
   void forget(Context& ctx);
 
  private:
   QemuMachine() = default;
   void start(const MachineSpec& spec, const std::filesystem::path& exe, Context& ctx);
-  std::unique_ptr<ChildProcess> process_;
-  std::int64_t ledger_entry_ = 0;
+  std::unique_ptr<Process> process_;  // Context::spawn: ledgered, own process group; reset once reaped
+  int exit_code_ = -1;                 // once process_ is reset
   int port_ = 0;
   std::filesystem::path qmp_socket_, console_, log_;
   std::filesystem::path socket_dir_;  // under /tmp when work_dir is too long for a socket path

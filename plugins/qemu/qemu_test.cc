@@ -12,11 +12,14 @@
 #include <thread>
 
 #include "accelerator.h"
-#include "child_process.h"
+#include "host_tools.h"
+#include "lcake/detail/posix_process.hpp"
 #include "cloud_init_seed.h"
 #include "disk_image.h"
 #include "lcake/plugin.hpp"
-#include "qemu_roles.h"
+#include "qemu_builder.h"
+#include "qemu_uploader.h"
+#include "qemu_verifier.h"
 #include "source_fetch.h"
 #include "test_context.h"
 #include "test_support.h"
@@ -92,12 +95,18 @@ std::string run_in(Communicator& c, const std::string& command, int* exit_code =
   return out;
 }
 
+// A context for running qemu-img in checks outside any role.
+TestContext& tools() {
+  static TestContext ctx(temp_root(), "tools");
+  return ctx;
+}
+
 // Nothing of ours still runs, and every ledger entry was released.
 void check_nothing_left(const TestContext& ctx) {
   CHECK(ctx.memory_ledger.open_entries().empty());
   for (auto& e : ctx.memory_ledger.all_entries())
     if (e.kind == "process" && e.how.contains("pid"))
-      CHECK_MESSAGE(!lcake::qemu::test::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
+      CHECK_MESSAGE(!lcake::detail::process_alive(e.how["pid"], e.how["start_time"]), "qemu pid " << e.how["pid"] << " still runs");
 }
 
 std::string file_text(const fs::path& p) {
@@ -152,13 +161,13 @@ TEST_CASE("the probe boot sector exits QEMU with code 3 under TCG; auto falls ba
 TEST_CASE("NoCloud seed: vfat labelled cidata with user-data and meta-data") {
   TestContext ctx(temp_root(), "seed");
   auto image = ctx.work_dir() / "seed.img";
-  write_nocloud_seed(image, {"ssh-ed25519 AAAATEST lcake", "root", "lcake-1"}, ctx.cancel());
-  auto label = run_checked({"blkid", "-o", "value", "-s", "LABEL", image.string()}, ctx.cancel());
+  write_nocloud_seed(image, {"ssh-ed25519 AAAATEST lcake", "root", "lcake-1"}, ctx);
+  auto label = stdout_of(ctx, {"blkid", "-o", "value", "-s", "LABEL", image.string()});
   CHECK(label.find("cidata") != std::string::npos);
-  auto user_data = run_checked({"mtype", "-i", image.string(), "::user-data"}, ctx.cancel());
+  auto user_data = stdout_of(ctx, {"mtype", "-i", image.string(), "::user-data"});
   CHECK(user_data.rfind("#cloud-config", 0) == 0);
   CHECK(user_data.find("ssh-ed25519 AAAATEST lcake") != std::string::npos);
-  CHECK(run_checked({"mtype", "-i", image.string(), "::meta-data"}, ctx.cancel()).find("instance-id: lcake-1") !=
+  CHECK(stdout_of(ctx, {"mtype", "-i", image.string(), "::meta-data"}).find("instance-id: lcake-1") !=
         std::string::npos);
 }
 
@@ -173,11 +182,11 @@ TEST_CASE("first layer: boots from the verified source, provisions over SSH, yie
   CHECK(fs::path(a.id).is_absolute());
   CHECK(a.id.find((temp_root() / "base" / "store").string()) == 0);
   TestCancel cancel;
-  CHECK(run_command({"qemu-img", "check", a.id}, cancel).exit_code == 0);
+  CHECK(tools().run({.argv = {"qemu-img", "check", a.id}}).exit_code == 0);
   // The overlay sits on the copy of the source in the store, not the user's file.
   REQUIRE(a.metadata["backing"].is_string());
   CHECK(a.metadata["backing"].get<std::string>().find((temp_root() / "base" / "store").string()) == 0);
-  CHECK(disk_info(a.id, cancel).backing == a.metadata["backing"].get<std::string>());
+  CHECK(disk_info(a.id, tools()).backing == a.metadata["backing"].get<std::string>());
   CHECK(a.metadata["host_key"].get<std::string>().rfind("ssh-", 0) == 0);
   CHECK(a.metadata["kernel"].is_null());  // booted by its own bootloader
   CHECK(a.metadata["virtual_size"].get<std::uint64_t>() > 0);
@@ -210,7 +219,7 @@ TEST_CASE("child layer: an overlay on the parent; the parent is never written") 
   const auto& parent_sum = child_layer().parent_sum_before;
   CHECK(child.provision_output.find("layer-one") != std::string::npos);  // sees the parent's files
   CHECK(child.artifact.metadata["backing"] == parent.id);
-  CHECK(disk_info(child.artifact.id, cancel).backing == parent.id);
+  CHECK(disk_info(child.artifact.id, tools()).backing == parent.id);
   CHECK(sha256_file(parent.id, cancel) == parent_sum);
   CHECK(child.artifact.metadata["host_key"] == parent.metadata["host_key"]);
   CHECK(child.artifact.metadata["kernel"] == parent.metadata["kernel"]);
@@ -248,8 +257,8 @@ TEST_CASE("uploader writes a standalone copy with its boot files and a descripti
     QemuUploader uploader(json{{"output_directory", out.string()}});
     auto up = uploader.upload({layer_info("child"), child.artifact, std::nullopt, json::object()}, ctx);
     CHECK(up.id == (out / "test" / "child.qcow2").string());
-    CHECK(!disk_info(up.id, cancel).backing);
-    CHECK(run_command({"qemu-img", "check", up.id}, cancel).exit_code == 0);
+    CHECK(!disk_info(up.id, tools()).backing);
+    CHECK(tools().run({.argv = {"qemu-img", "check", up.id}}).exit_code == 0);
     CHECK(fs::exists(out / "test" / "child.json"));
     CHECK(json::parse(file_text(out / "test" / "child.json"))["disk"] == up.id);
     CHECK(up.metadata["kernel"].is_null());
@@ -287,8 +296,8 @@ TEST_CASE("a flattened, compressed layer is a standalone qcow2") {
   auto flat = build_layer("flat", nullptr, parent, "cat /root/layer1", {{"flatten", true}, {"compress", true}});
   TestCancel cancel;
   CHECK(flat.artifact.metadata["backing"].is_null());
-  CHECK(!disk_info(flat.artifact.id, cancel).backing);
-  CHECK(run_command({"qemu-img", "check", flat.artifact.id}, cancel).exit_code == 0);
+  CHECK(!disk_info(flat.artifact.id, tools()).backing);
+  CHECK(tools().run({.argv = {"qemu-img", "check", flat.artifact.id}}).exit_code == 0);
 }
 
 TEST_CASE("wrong source checksum: one clear error, nothing left behind") {
@@ -381,7 +390,7 @@ TEST_CASE("format raw: a standalone raw disk") {
   CHECK(raw.artifact.type == "raw");
   CHECK(raw.artifact.id.size() > 4);
   CHECK(raw.artifact.id.substr(raw.artifact.id.size() - 4) == ".raw");
-  CHECK(disk_info(raw.artifact.id, cancel).format == "raw");
+  CHECK(disk_info(raw.artifact.id, tools()).format == "raw");
   CHECK(raw.artifact.metadata["backing"].is_null());
 }
 
@@ -476,11 +485,11 @@ TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") 
     port = ntohs(a.sin_port);
     ::close(fd);
   }
-  auto server = std::make_unique<ChildProcess>(
-      find_program("python3", "test"),
-      std::vector<std::string>{"-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory",
-                               g.dir.string()},
-      ctx.work_dir() / "http.log");
+  ProcessSpec http;
+  http.argv = {"python3", "-m", "http.server", std::to_string(port), "--bind", "127.0.0.1", "--directory",
+               g.dir.string()};
+  http.output_file = ctx.work_dir() / "http.log";
+  auto server = ctx.spawn(http);
   auto base = "http://127.0.0.1:" + std::to_string(port) + "/";
   for (int i = 0; i < 100; ++i) {  // until the server answers
     try {

@@ -1,7 +1,7 @@
 #include <fstream>
 
 #include "disk_image.h"
-#include "qemu_roles.h"
+#include "qemu_uploader.h"
 #include "source_fetch.h"
 
 namespace fs = std::filesystem;
@@ -40,7 +40,7 @@ Artifact QemuUploader::upload(const UploadRequest& request, Context& ctx) {
   auto disk = dir / (layer + ".qcow2");
   ctx.info("writing a standalone copy to " + disk.string());
   write_atomically(disk, ctx, [&](const fs::path& temp) {
-    convert_disk(built.id, temp, "qcow2", compress_, ctx.cancel());
+    convert_disk(built.id, temp, "qcow2", compress_, ctx);
   });
 
   Artifact a;
@@ -59,7 +59,7 @@ Artifact QemuUploader::upload(const UploadRequest& request, Context& ctx) {
     write_atomically(to, ctx, [&](const fs::path& temp) { fs::copy_file(from.get<std::string>(), temp); });
     a.metadata[key] = to.string();
   }
-  auto info = disk_info(disk, ctx.cancel());
+  auto info = disk_info(disk, ctx);
   a.metadata["virtual_size"] = info.virtual_size;
   a.metadata["disk_bytes"] = info.disk_bytes;
   a.metadata["sha256"] = sha256_file(disk, ctx.cancel());

@@ -1,7 +1,7 @@
 #include "accelerator.h"
 #include "disk_image.h"
 #include "qemu_machine.h"
-#include "qemu_roles.h"
+#include "qemu_verifier.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -33,7 +33,7 @@ class QemuVerifySession : public VerifySession {
   void tear_down(Context& ctx) {
     guest_.ssh.reset();
     if (guest_.machine) {
-      if (!(guest_.machine->qmp("quit") && guest_.machine->wait_exit(5s, ctx.cancel())))
+      if (!(guest_.machine->qmp("quit") && guest_.machine->wait_exit(5s)))
         guest_.machine->kill(ctx);
       guest_.machine->forget(ctx);
     }
@@ -73,7 +73,7 @@ std::unique_ptr<VerifySession> QemuVerifier::start(const VerifyRequest& request,
   auto entry = ctx.ledger().intend("path", overlay.string(), {{"path", overlay.string()}});
   try {
     fs::create_directories(ctx.work_dir());
-    create_overlay(overlay, candidate.id, candidate.metadata.value("format", candidate.type), ctx.cancel());
+    create_overlay(overlay, candidate.id, candidate.metadata.value("format", candidate.type), ctx);
     spec.disk = overlay;
     ctx.info("booting a throwaway overlay of " + candidate.id + " (" + spec.accelerator + ")");
     return std::make_unique<QemuVerifySession>(boot_guest(spec, ctx), overlay, entry);

@@ -167,7 +167,7 @@ SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& wh
     }
     ctx.ledger().release(entry);
   }
-  auto info = disk_info(cached, ctx.cancel());
+  auto info = disk_info(cached, ctx);
   if (info.backing)
     throw ValueError("source", "/disk", location + " has a backing file; give a standalone image");
   SourceDisk disk{cached, info.format, want};

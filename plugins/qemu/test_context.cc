@@ -1,13 +1,8 @@
 #include "test_context.h"
 
-#include "child_process.h"
 #include "ssh/ssh.h"
 
 namespace lcake::qemu::test {
-
-bool process_alive(int pid, std::uint64_t start_time) {
-  return pid > 0 && process_start_time(pid) == start_time && start_time != 0;
-}
 
 TestContext::TestContext(const std::filesystem::path& root, const std::string& step)
     : FakeContext(root / step) {

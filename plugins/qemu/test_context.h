@@ -12,7 +12,4 @@ class TestContext : public lcake::testing::FakeContext {
   std::string generate_ssh_key(const std::filesystem::path& dir) override;
 };
 
-// Does a process with this pid and /proc start time still exist?
-bool process_alive(int pid, std::uint64_t start_time);
-
 }  // namespace lcake::qemu::test

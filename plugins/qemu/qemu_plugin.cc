@@ -1,6 +1,8 @@
 // The qemu plugin's declaration and the JSON Schemas of what its roles read.
 #include "lcake/plugin.hpp"
-#include "qemu_roles.h"
+#include "qemu_builder.h"
+#include "qemu_uploader.h"
+#include "qemu_verifier.h"
 
 namespace {
 
