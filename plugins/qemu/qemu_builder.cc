@@ -4,6 +4,7 @@
 #include "disk_image.h"
 #include "qemu_machine.h"
 #include "qemu_builder.h"
+#include "lcake/files.hpp"
 #include "source_fetch.h"
 
 namespace fs = std::filesystem;
@@ -43,7 +44,7 @@ std::string store_boot_file(const nlohmann::json& source, const char* key,
   fs::path dest;
   try {
     fs::copy_file(from, temp, fs::copy_options::overwrite_existing);
-    dest = store / (name + "-" + sha256_file(temp, ctx.cancel()).substr(0, 16));
+    dest = store / (name + "-" + sha256_file(temp, &ctx.cancel()).substr(0, 16));
     if (fs::exists(dest)) fs::remove(temp);
     else fs::rename(temp, dest);
   } catch (...) {

@@ -13,6 +13,7 @@
 
 #include "accelerator.h"
 #include "host_tools.h"
+#include "lcake/files.hpp"
 #include "lcake/detail/posix_process.hpp"
 #include "cloud_init_seed.h"
 #include "disk_image.h"
@@ -64,7 +65,7 @@ const fs::path& temp_root() {
 json source_for(const Guest& g) {
   TestCancel cancel;
   json s = {{"disk", (g.dir / "base.qcow2").string()},
-            {"checksum", "sha256:" + sha256_file(g.dir / "base.qcow2", cancel)}};
+            {"checksum", "sha256:" + sha256_file(g.dir / "base.qcow2", &cancel)}};
   if (fs::exists(g.dir / "base.qcow2.sha256")) s["checksum"] = "file:" + (g.dir / "base.qcow2.sha256").string();
   if (fs::exists(g.dir / "host_key.pub")) s["host_key"] = (g.dir / "host_key.pub").string();
   if (!g.seeded) {
@@ -204,7 +205,7 @@ const ChildBuild& child_layer() {
     const auto& parent = first_layer().artifact;
     TestCancel cancel;
     ChildBuild b;
-    b.parent_sum_before = sha256_file(parent.id, cancel);
+    b.parent_sum_before = sha256_file(parent.id, &cancel);
     b.child = build_layer("child", nullptr, parent,
                           "cat /root/layer1 && dd if=/dev/urandom of=/root/blob bs=1M count=8 2>/dev/null && sync");
     return b;
@@ -220,7 +221,7 @@ TEST_CASE("child layer: an overlay on the parent; the parent is never written") 
   CHECK(child.provision_output.find("layer-one") != std::string::npos);  // sees the parent's files
   CHECK(child.artifact.metadata["backing"] == parent.id);
   CHECK(disk_info(child.artifact.id, tools()).backing == parent.id);
-  CHECK(sha256_file(parent.id, cancel) == parent_sum);
+  CHECK(sha256_file(parent.id, &cancel) == parent_sum);
   CHECK(child.artifact.metadata["host_key"] == parent.metadata["host_key"]);
   CHECK(child.artifact.metadata["kernel"] == parent.metadata["kernel"]);
   // The overlay holds what changed (8 MiB plus filesystem metadata), not the whole disk.
@@ -235,7 +236,7 @@ TEST_CASE("verifier boots a throwaway overlay; the candidate is unchanged") {
   const auto& child = child_layer().child;
   TestCancel cancel;
   {
-    auto child_sum = sha256_file(child.artifact.id, cancel);
+    auto child_sum = sha256_file(child.artifact.id, &cancel);
     TestContext ctx(temp_root(), "verify");
     QemuVerifier verifier(json{{"accelerator", "tcg"}, {"memory", 256}, {"ssh_timeout", 60}});
     auto session = verifier.start({layer_info("child"), child.artifact, child.artifact, json::object()}, ctx);
@@ -243,7 +244,7 @@ TEST_CASE("verifier boots a throwaway overlay; the candidate is unchanged") {
     run_in(session->communicator(), "echo scribble > /root/verify-was-here; sync");
     session->finish(ctx);
     CHECK(!fs::exists(ctx.work_dir() / "verify.qcow2"));
-    CHECK(sha256_file(child.artifact.id, cancel) == child_sum);
+    CHECK(sha256_file(child.artifact.id, &cancel) == child_sum);
     check_nothing_left(ctx);
   }
 }
@@ -277,11 +278,11 @@ TEST_CASE("uploader writes a standalone copy with its boot files and a descripti
 TEST_CASE("a forced rebuild in the same store dir never overwrites the artifact it replaces") {
   const auto& old = first_layer().artifact;
   TestCancel cancel;
-  auto old_sum = sha256_file(old.id, cancel);
+  auto old_sum = sha256_file(old.id, &cancel);
   auto again = build_layer("base", source_for(test_guest()), std::nullopt, "echo again > /root/again");
   CHECK(again.artifact.id != old.id);
   CHECK(fs::path(again.artifact.id).parent_path() == fs::path(old.id).parent_path());
-  CHECK(sha256_file(old.id, cancel) == old_sum);
+  CHECK(sha256_file(old.id, &cancel) == old_sum);
   TestContext ctx(temp_root(), "rebuild");
   QemuBuilder builder(kSettings);
   CHECK(builder.exists(child_layer().child.artifact, ctx));  // the old chain is intact
@@ -315,7 +316,7 @@ TEST_CASE("wrong source checksum: one clear error, nothing left behind") {
   CHECK(error.find("base.qcow2") != std::string::npos);
   CHECK(error.find(std::string(64, '0')) != std::string::npos);
   TestCancel cancel;
-  CHECK(error.find(sha256_file(test_guest().dir / "base.qcow2", cancel)) != std::string::npos);
+  CHECK(error.find(sha256_file(test_guest().dir / "base.qcow2", &cancel)) != std::string::npos);
   CHECK(error.find('\n') == std::string::npos);
   CHECK(fs::is_empty(ctx.store_dir()));
   check_nothing_left(ctx);
@@ -499,12 +500,12 @@ TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") 
       ctx.cancel().wait_for(std::chrono::milliseconds(100));
     }
   }
-  auto want = sha256_file(g.dir / "base.qcow2", ctx.cancel());
+  auto want = sha256_file(g.dir / "base.qcow2", &ctx.cancel());
   json source = {{"disk", base + "base.qcow2"}, {"checksum", "sha256:" + want}};
   auto disk = fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx);
   CHECK(disk.sha256 == want);
   CHECK(disk.format == "qcow2");
-  CHECK(sha256_file(disk.path, ctx.cancel()) == want);
+  CHECK(sha256_file(disk.path, &ctx.cancel()) == want);
 
   json missing = {{"disk", base + "nope.qcow2"}, {"checksum", "sha256:" + std::string(64, 'a')}};
   std::string error;

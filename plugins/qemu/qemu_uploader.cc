@@ -2,6 +2,7 @@
 
 #include "disk_image.h"
 #include "qemu_uploader.h"
+#include "lcake/files.hpp"
 #include "source_fetch.h"
 
 namespace fs = std::filesystem;
@@ -62,7 +63,7 @@ Artifact QemuUploader::upload(const UploadRequest& request, Context& ctx) {
   auto info = disk_info(disk, ctx);
   a.metadata["virtual_size"] = info.virtual_size;
   a.metadata["disk_bytes"] = info.disk_bytes;
-  a.metadata["sha256"] = sha256_file(disk, ctx.cancel());
+  a.metadata["sha256"] = sha256_file(disk, &ctx.cancel());
   auto description = dir / (layer + ".json");
   nlohmann::json doc = {{"layer", request.layer.layer}, {"variant", request.layer.variant},
                         {"key", request.layer.key}, {"type", a.type}, {"disk", a.id},

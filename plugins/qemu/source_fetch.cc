@@ -1,14 +1,13 @@
 #include "source_fetch.h"
 
-#include <curl/curl.h>
-#include <openssl/evp.h>
 
-#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include "disk_image.h"
+#include "lcake/common/http_client.h"
+#include "lcake/files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -63,70 +62,30 @@ std::string expected_sha256(const nlohmann::json& checksum, const std::string& d
   throw ValueError("source", "/checksum", "'" + text + "' must start with sha256: or file:");
 }
 
-std::string sha256_file(const fs::path& file, const CancelToken& cancel) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw BuildError("cannot read " + file.string());
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    cancel.throw_if_cancelled();
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    EVP_DigestUpdate(md.get(), buf.data(), static_cast<size_t>(in.gcount()));
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(md.get(), digest, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) out += hex[digest[i] >> 4], out += hex[digest[i] & 15];
-  return out;
-}
-
-namespace {
-struct Transfer {
-  Context* ctx;
-  std::FILE* out;
-};
-size_t write_body(char* data, size_t size, size_t n, void* user) {
-  return std::fwrite(data, size, n, static_cast<Transfer*>(user)->out) * size;
-}
-int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_off_t) {
-  auto* t = static_cast<Transfer*>(user);
-  if (t->ctx->cancel().cancelled()) return 1;  // aborts the transfer
-  t->ctx->progress_bytes(static_cast<std::uint64_t>(now), static_cast<std::uint64_t>(total),
-                         "downloading source disk");
-  return 0;
-}
-}  // namespace
-
 void download(const std::string& url, const fs::path& dest, Context& ctx) {
-  static const bool curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-  (void)curl_ready;
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  std::FILE* out = std::fopen(dest.c_str(), "wbe");
+  std::ofstream out(dest, std::ios::binary | std::ios::trunc);
   if (!out) throw BuildError("cannot write " + dest.string());
-  Transfer t{&ctx, out};
-  char error[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, write_body);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &t);
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
-  // A stalled server: give up after 60 s below 1 byte/s.
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
-  CURLcode rc = curl_easy_perform(curl.get());
-  bool write_ok = std::fclose(out) == 0;
-  if (rc == CURLE_ABORTED_BY_CALLBACK) throw Cancelled();
-  if (rc != CURLE_OK)
-    throw BuildError("download of " + url + " failed: " + (error[0] ? error : curl_easy_strerror(rc)));
-  if (!write_ok) throw BuildError("cannot write " + dest.string());
+  http::HttpRequest req;
+  req.url = url;
+  req.cancel = &ctx.cancel();
+  req.connect_timeout = std::chrono::seconds(30);
+  req.stall_timeout = std::chrono::seconds(60);  // a server that stops sending
+  std::uint64_t done = 0;
+  req.on_body = [&](std::string_view chunk) {
+    out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    done += chunk.size();
+    ctx.progress_bytes(done, 0, "downloading source disk");
+  };
+  http::HttpResponse r;
+  try {
+    r = http::http_perform(req);
+  } catch (const http::HttpFailure& e) {
+    throw BuildError("download of " + url + " failed: " + e.what());
+  }
+  out.close();
+  if (r.status < 200 || r.status > 299)
+    throw BuildError("download of " + url + " failed: HTTP " + std::to_string(r.status));
+  if (!out) throw BuildError("cannot write " + dest.string());
 }
 
 SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& where,
@@ -154,7 +113,7 @@ SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& wh
         // Copy first, then hash the copy: what is verified is what is used.
         fs::copy_file(local, part, fs::copy_options::overwrite_existing);
       }
-      auto got = sha256_file(part, ctx.cancel());
+      auto got = sha256_file(part, &ctx.cancel());
       if (got != want)
         throw BuildError("source disk " + location + ": checksum mismatch: expected sha256:" + want +
                          ", got sha256:" + got + ": fix the checksum of " + where + " or the disk");

@@ -24,9 +24,7 @@ SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& wh
 // The expected hex sha256 of `disk_name` from "sha256:HEX" or "file:PATH" (sha256sum format).
 std::string expected_sha256(const nlohmann::json& checksum, const std::string& disk_name);
 
-std::string sha256_file(const std::filesystem::path& file, const CancelToken& cancel);
-
-// Downloads `url` to `dest` with libcurl, reporting progress and honouring cancel.
+// Downloads `url` to `dest` (plugins/common's HTTP client), reporting progress and honouring cancel.
 void download(const std::string& url, const std::filesystem::path& dest, Context& ctx);
 
 // "file:///x" → "/x"; other strings unchanged.
