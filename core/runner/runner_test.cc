@@ -314,6 +314,9 @@ TEST_CASE("variants run in parallel, each with its own outcome") {
   lcake::test::TempDir dir;
   FakeWorld world;
   auto cfg = make_config(true, true, {"v1", "v2", "v3"});
+  // Different sources, so different keys: variants with identical recipes share layer keys, and
+  // one could find() what another uploaded moments before (a cache hit, a build fewer).
+  for (auto& v : cfg.variants) v.source = {{"image", "debian-" + v.name}};
   world.fail_verify = {"app"};
   Run r(dir, world, cfg);
   CHECK(r.build() == kExitFailed);
