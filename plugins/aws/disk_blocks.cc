@@ -20,12 +20,12 @@ static ProcessSpec qemu_img(std::vector<std::string> args) {
   return spec;
 }
 
-ImageFacts image_facts(const fs::path& disk, Context& ctx) {
+DiskFacts disk_facts(const fs::path& disk, Context& ctx) {
   if (!fs::exists(disk)) throw InputError("disk image " + disk.string() + " does not exist");
   auto out = ctx.run_checked(qemu_img({"info", "-U", "--output=json", disk.string()}));
   auto j = nlohmann::json::parse(out, nullptr, false);
   if (!j.is_object()) throw BuildError("qemu-img info " + disk.string() + ": unreadable answer");
-  ImageFacts f;
+  DiskFacts f;
   f.format = j.value("format", "");
   f.virtual_size = j.value("virtual-size", std::uint64_t{0});
   if (j.contains("full-backing-filename")) f.backing = j["full-backing-filename"].get<std::string>();
@@ -71,7 +71,7 @@ std::vector<std::uint64_t> candidate_blocks(const std::vector<MapExtent>& map, b
   return out;
 }
 
-fs::path raw_view(const fs::path& disk, const ImageFacts& facts, const fs::path& scratch, Context& ctx) {
+fs::path raw_view(const fs::path& disk, const DiskFacts& facts, const fs::path& scratch, Context& ctx) {
   if (facts.format == "raw" && !facts.backing) return disk;
   fs::create_directories(scratch.parent_path());
   ctx.run_checked(qemu_img({"convert", "-U", "-O", "raw", disk.string(), scratch.string()}));

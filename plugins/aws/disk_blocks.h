@@ -15,13 +15,13 @@ namespace lcake::aws {
 constexpr std::uint64_t kEbsBlockSize = 512 * 1024;
 constexpr std::uint64_t kGiB = 1024ull * 1024 * 1024;
 
-struct ImageFacts {
+struct DiskFacts {
   std::string format;                  // "qcow2", "raw"
   std::uint64_t virtual_size = 0;
   std::optional<std::string> backing;  // absolute path of the backing file, if any
   std::string backing_format;
 };
-ImageFacts image_facts(const std::filesystem::path& disk, Context& ctx);
+DiskFacts disk_facts(const std::filesystem::path& disk, Context& ctx);
 
 // One entry of `qemu-img map --output=json`: depth 0 is the image's own layer.
 struct MapExtent {
@@ -40,7 +40,7 @@ std::vector<std::uint64_t> candidate_blocks(const std::vector<MapExtent>& map, b
 
 // The disk's content as a sparse raw file: `disk` itself when raw without
 // backing, else `qemu-img convert -O raw` into `scratch`.
-std::filesystem::path raw_view(const std::filesystem::path& disk, const ImageFacts& facts,
+std::filesystem::path raw_view(const std::filesystem::path& disk, const DiskFacts& facts,
                                const std::filesystem::path& scratch, Context& ctx);
 
 // Reads whole blocks of a raw file; past its end reads zeros. Thread-safe (pread).

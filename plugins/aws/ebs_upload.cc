@@ -30,7 +30,7 @@ Artifact upload_ebs(const UploadRequest& request, const UploaderSettings& settin
   if (built.type != "qcow2" && built.type != "raw")
     throw InputError("aws uploader (mode ebs): cannot upload a '" + built.type + "' artifact; it takes qcow2 or raw disks");
   const fs::path disk = built.id;
-  ImageFacts facts = image_facts(disk, ctx);
+  DiskFacts facts = disk_facts(disk, ctx);
   UploadOptions options = UploadOptions::from_json(request.options);
   const std::string name = image_name(settings, request.layer);
   auto tags = image_tags(settings, options, request.layer, name);
@@ -54,7 +54,7 @@ Artifact upload_ebs(const UploadRequest& request, const UploaderSettings& settin
   BlockReader reader(raw);
   std::unique_ptr<BlockReader> parent_reader;
   if (diff_against_parent) {
-    ImageFacts pf = image_facts(*facts.backing, ctx);
+    DiskFacts pf = disk_facts(*facts.backing, ctx);
     parent_reader = std::make_unique<BlockReader>(
         raw_view(*facts.backing, pf, ctx.work_dir() / "aws-ebs" / "parent.raw", ctx));
   }

@@ -5,14 +5,14 @@
 
 namespace lcake::aws {
 
-std::string ImageFacts::tag(const std::string& key) const {
+std::string AmiFacts::tag(const std::string& key) const {
   for (const auto& [k, v] : tags)
     if (k == key) return v;
   return {};
 }
 
-ImageFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable) {
-  ImageFacts f;
+AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable) {
+  AmiFacts f;
   pugi::xml_document doc;
   try {
     doc = client.ec2("DescribeImages", {{"ImageId.1", image_id}}, cancellable);
@@ -37,7 +37,7 @@ ImageFacts describe_image(const AwsClient& client, const std::string& image_id, 
 
 void deregister_with_snapshots(const AwsClient& client, const std::string& image_id) {
   Context& ctx = client.context();
-  ImageFacts f = describe_image(client, image_id, false);
+  AmiFacts f = describe_image(client, image_id, false);
   if (!f.found || f.state == "deregistered") return;
   client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
   ctx.info("deregistered " + image_id + " in " + client.region());
@@ -58,7 +58,7 @@ void deregister_with_snapshots(const AwsClient& client, const std::string& image
 }
 
 bool remove_unpublished_image(const AwsClient& client, const std::string& image_id) {
-  ImageFacts f = describe_image(client, image_id, false);
+  AmiFacts f = describe_image(client, image_id, false);
   if (!f.found) return false;
   if (f.tag("lcake:published") == "true" || f.is_public) {
     client.context().info("keeping " + image_id + " in " + client.region() + ": it was published");

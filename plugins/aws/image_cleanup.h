@@ -9,7 +9,7 @@
 
 namespace lcake::aws {
 
-struct ImageFacts {
+struct AmiFacts {
   bool found = false;
   std::string state, name, owner;
   std::vector<std::string> snapshots;
@@ -18,7 +18,7 @@ struct ImageFacts {
   std::string tag(const std::string& key) const;
 };
 
-ImageFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable = true);
+AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable = true);
 
 // Deregisters the image (in the client's region) and deletes its snapshots; a
 // missing image or snapshot is success.

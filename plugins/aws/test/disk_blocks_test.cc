@@ -24,7 +24,7 @@ TEST_CASE("candidate blocks of a first layer and of a child overlay") {
   std::string base = (tmp.path / "base.qcow2").string(), child = (tmp.path / "child.qcow2").string();
   sh(ctx, "qemu-img create -q -f qcow2 " + base + " 10M && qemu-io -c 'write -P 1 0 64K' -c 'write -P 2 1536K 1M' " +
               "-c 'write -P 3 9M 4K' " + base + " >/dev/null");
-  auto facts = image_facts(base, ctx);
+  auto facts = disk_facts(base, ctx);
   CHECK(facts.format == "qcow2");
   CHECK(facts.virtual_size == 10u << 20);
   CHECK_FALSE(facts.backing);
@@ -33,7 +33,7 @@ TEST_CASE("candidate blocks of a first layer and of a child overlay") {
 
   sh(ctx, "qemu-img create -q -f qcow2 -b " + base + " -F qcow2 " + child + " && qemu-io -c 'write -P 9 5M 4K' " +
               "-c 'write -z 1536K 512K' " + child + " >/dev/null");
-  auto cf = image_facts(child, ctx);
+  auto cf = disk_facts(child, ctx);
   REQUIRE(cf.backing);
   CHECK(*cf.backing == base);
   std::vector<std::uint64_t> own = {3, 10};  // zeroed block 3 and the new write at 5 MiB
