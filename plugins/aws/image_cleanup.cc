@@ -1,18 +1,19 @@
 #include "image_cleanup.h"
 
+#include <algorithm>
 #include <pugixml.hpp>
 #include <thread>
 
 namespace lcake::aws {
 
-std::string ImageFacts::tag(const std::string& key) const {
+std::string AmiFacts::tag(const std::string& key) const {
   for (const auto& [k, v] : tags)
     if (k == key) return v;
   return {};
 }
 
-ImageFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable) {
-  ImageFacts f;
+AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable) {
+  AmiFacts f;
   pugi::xml_document doc;
   try {
     doc = client.ec2("DescribeImages", {{"ImageId.1", image_id}}, cancellable);
@@ -35,13 +36,18 @@ ImageFacts describe_image(const AwsClient& client, const std::string& image_id, 
   return f;
 }
 
-void deregister_with_snapshots(const AwsClient& client, const std::string& image_id) {
+void deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
+                               const std::vector<std::string>& known_snapshots) {
   Context& ctx = client.context();
-  ImageFacts f = describe_image(client, image_id, false);
-  if (!f.found || f.state == "deregistered") return;
-  client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
-  ctx.info("deregistered " + image_id + " in " + client.region());
-  for (const auto& snap : f.snapshots) {
+  AmiFacts f = describe_image(client, image_id, false);
+  if (f.found && f.state != "deregistered") {
+    client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
+    ctx.info("deregistered " + image_id + " in " + client.region());
+  }
+  std::vector<std::string> snapshots = f.found ? f.snapshots : std::vector<std::string>{};
+  for (const auto& s : known_snapshots)
+    if (!s.empty() && std::find(snapshots.begin(), snapshots.end(), s) == snapshots.end()) snapshots.push_back(s);
+  for (const auto& snap : snapshots) {
     // The snapshot stays "in use" for a moment after the image goes.
     for (int attempt = 0;; ++attempt) {
       try {
@@ -57,14 +63,15 @@ void deregister_with_snapshots(const AwsClient& client, const std::string& image
   }
 }
 
-bool remove_unpublished_image(const AwsClient& client, const std::string& image_id) {
-  ImageFacts f = describe_image(client, image_id, false);
-  if (!f.found) return false;
-  if (f.tag("lcake:published") == "true" || f.is_public) {
+bool remove_unpublished_image(const AwsClient& client, const std::string& image_id,
+                              const std::vector<std::string>& known_snapshots) {
+  AmiFacts f = describe_image(client, image_id, false);
+  if (f.found && (f.tag("lcake:published") == "true" || f.is_public)) {
     client.context().info("keeping " + image_id + " in " + client.region() + ": it was published");
     return false;
   }
-  deregister_with_snapshots(client, image_id);
+  if (!f.found && known_snapshots.empty()) return false;
+  deregister_with_snapshots(client, image_id, known_snapshots);
   return true;
 }
 

@@ -9,7 +9,7 @@
 
 namespace lcake::aws {
 
-struct ImageFacts {
+struct AmiFacts {
   bool found = false;
   std::string state, name, owner;
   std::vector<std::string> snapshots;
@@ -18,13 +18,18 @@ struct ImageFacts {
   std::string tag(const std::string& key) const;
 };
 
-ImageFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable = true);
+AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable = true);
 
-// Deregisters the image (in the client's region) and deletes its snapshots; a
-// missing image or snapshot is success.
-void deregister_with_snapshots(const AwsClient& client, const std::string& image_id);
+// Deregisters the image (in the client's region) and deletes the snapshots its
+// mapping names plus `known_snapshots` (e.g. the artifact's snapshot_id, still
+// deleted when an earlier attempt deregistered the image already); a missing
+// image or snapshot is success.
+void deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
+                               const std::vector<std::string>& known_snapshots = {});
 
-// `lcake gc`: the same, unless the image was published; returns whether it was deleted.
-bool remove_unpublished_image(const AwsClient& client, const std::string& image_id);
+// `lcake gc` (Uploader::remove): the same, unless the image was published;
+// returns whether anything was deleted.
+bool remove_unpublished_image(const AwsClient& client, const std::string& image_id,
+                              const std::vector<std::string>& known_snapshots = {});
 
 }  // namespace lcake::aws

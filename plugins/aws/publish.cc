@@ -60,10 +60,10 @@ Pairs tag_params(const std::vector<std::string>& resources, const std::vector<st
   return p;
 }
 
-ImageFacts wait_available(const AwsClient& client, const std::string& image, const PublishSettings& settings, Context& ctx) {
+AmiFacts wait_available(const AwsClient& client, const std::string& image, const PublishSettings& settings, Context& ctx) {
   auto deadline = std::chrono::steady_clock::now() + settings.copy_timeout;
   for (;;) {
-    ImageFacts f = describe_image(client, image);
+    AmiFacts f = describe_image(client, image);
     if (f.found && f.state == "available") return f;
     if (f.found && (f.state == "failed" || f.state == "invalid" || f.state == "error"))
       throw BuildError("copy " + image + " in " + client.region() + " ended " + f.state);
@@ -91,7 +91,7 @@ std::string existing_copy(const AwsClient& client, const std::string& source, co
   return {};
 }
 
-std::string copy_into(const AwsClient& source_client, const AwsClient& dest, const ImageFacts& source,
+std::string copy_into(const AwsClient& source_client, const AwsClient& dest, const AmiFacts& source,
                       const std::string& source_id, const PublishSettings& settings, Context& ctx) {
   if (std::string found = existing_copy(dest, source_id, source.owner); !found.empty()) {
     ctx.info("reusing " + found + ", the copy of " + source_id + " already in " + dest.region());
@@ -116,7 +116,7 @@ std::string copy_into(const AwsClient& source_client, const AwsClient& dest, con
   copy.confirmed(id, {{"region", dest.region()}, {"image_id", id}});
   ctx.info("copying " + source_id + " into " + dest.region() + " as " + id);
 
-  ImageFacts made = wait_available(dest, id, settings, ctx);
+  AmiFacts made = wait_available(dest, id, settings, ctx);
   // CopyImage copies no tags: the copy and its snapshots get the source's.
   auto tags = source.tags;
   tags.emplace_back("lcake:source-image", source_id);
@@ -173,7 +173,7 @@ void grant(const AwsClient& client, const std::string& image, const PublishSetti
 Artifact publish_image(const AwsClient& client, const PublishSettings& settings, const Artifact& uploaded,
                        const PublishRequest& request, Context& ctx) {
   const std::string& source_id = uploaded.id;
-  ImageFacts source = describe_image(client, source_id);
+  AmiFacts source = describe_image(client, source_id);
   if (!source.found)
     throw BuildError("AMI " + source_id + " is no longer in " + client.region() + ": upload the layer again");
   if (source.state != "available")
