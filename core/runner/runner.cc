@@ -172,11 +172,12 @@ int Runner::remove_superseded() {
   Roles roles = im.make_roles();
   int removed = 0;
   auto records = im.state.list_artifacts(im.target());
-  // An artifact another record still stands for (published, or current) is kept with it.
+  // An artifact another record still stands for (published, or current) is kept with it, in
+  // either stage: an upload may be the build itself (the qemu uploader without output_directory).
   std::set<std::string> kept;
   for (const auto& rec : records)
     if (rec.published || current.count(rec.stage + "/" + rec.variant + "/" + rec.layer + "/" + rec.key))
-      kept.insert(rec.stage + "/" + rec.artifact.id);
+      kept.insert(rec.artifact.id);
   // Children before parents: a qcow2 child's backing file is its parent's artifact. Uploads
   // first: an AMI or pushed image is made from a build.
   std::reverse(records.begin(), records.end());
@@ -195,7 +196,7 @@ int Runner::remove_superseded() {
                       : im.context(v, l, "gc", im.cfg.target.builder, "builder", {}, {});
     try {
       // The plugin keeps what it knows was published (e.g. a public AMI); the record goes.
-      if (!kept.count(rec.stage + "/" + rec.artifact.id)) {
+      if (!kept.count(rec.artifact.id)) {
         if (upload) roles.uploader->remove(rec.artifact, *ctx);
         else roles.builder->remove(rec.artifact, *ctx);
       }
