@@ -162,28 +162,48 @@ std::vector<VariantPlan> Runner::plan(const RunOptions& options) {
 }
 
 int Runner::remove_superseded() {
-  std::set<std::string> current;  // variant/layer/key of the current plan
+  std::set<std::string> current;  // stage/variant/layer/key of the current plan
   for (const auto& v : plan({}))
-    for (const auto& l : v.layers) current.insert(l.variant + "/" + l.layer + "/" + l.key);
+    for (const auto& l : v.layers) {
+      current.insert("build/" + l.variant + "/" + l.layer + "/" + l.key);
+      if (!l.upload_key.empty()) current.insert("upload/" + l.variant + "/" + l.layer + "/" + l.upload_key);
+    }
   auto& im = *impl_;
   Roles roles = im.make_roles();
   int removed = 0;
   auto records = im.state.list_artifacts(im.target());
-  // Children before parents: a qcow2 child's backing file is its parent's artifact.
+  // An artifact another record still stands for (published, or current) is kept with it, in
+  // either stage: an upload may be the build itself (the qemu uploader without output_directory).
+  std::set<std::string> kept;
+  for (const auto& rec : records)
+    if (rec.published || current.count(rec.stage + "/" + rec.variant + "/" + rec.layer + "/" + rec.key))
+      kept.insert(rec.artifact.id);
+  // Children before parents: a qcow2 child's backing file is its parent's artifact. Uploads
+  // first: an AMI or pushed image is made from a build.
   std::reverse(records.begin(), records.end());
+  std::stable_partition(records.begin(), records.end(),
+                        [](const ArtifactRecord& r) { return r.stage == "upload"; });
   for (const auto& rec : records) {
-    if (rec.target != im.target() || rec.stage != "build" || rec.published) continue;
-    if (current.count(rec.variant + "/" + rec.layer + "/" + rec.key)) continue;
+    if (rec.target != im.target() || rec.published) continue;
+    if (rec.stage != "build" && rec.stage != "upload") continue;
+    if (rec.stage == "upload" && (!roles.uploader || !im.cfg.target.uploader)) continue;
+    if (current.count(rec.stage + "/" + rec.variant + "/" + rec.layer + "/" + rec.key)) continue;
     Variant v{rec.variant, {}, {}, {}};
     Layer l;
     l.name = rec.layer;
-    auto ctx = im.context(v, l, "gc", im.cfg.target.builder, "builder", {}, {});
+    bool upload = rec.stage == "upload";
+    auto ctx = upload ? im.context(v, l, "gc", *im.cfg.target.uploader, "uploader", {}, {})
+                      : im.context(v, l, "gc", im.cfg.target.builder, "builder", {}, {});
     try {
-      roles.builder->remove(rec.artifact, *ctx);
+      // The plugin keeps what it knows was published (e.g. a public AMI); the record goes.
+      if (!kept.count(rec.artifact.id)) {
+        if (upload) roles.uploader->remove(rec.artifact, *ctx);
+        else roles.builder->remove(rec.artifact, *ctx);
+      }
       im.state.delete_artifact(rec.id);
       ++removed;
-      ctx->info("removed superseded artifact " + rec.artifact.id + " (key " + short_key(rec.key) +
-                ")");
+      ctx->info("removed superseded " + std::string(upload ? "upload " : "artifact ") + rec.artifact.id +
+                " (key " + short_key(rec.key) + ")");
     } catch (const std::exception& e) {
       ctx->warn("could not remove " + rec.artifact.id + ": " + e.what());
     }

@@ -123,27 +123,6 @@ std::string image_state(const AwsClient& client, const std::string& image_id) {
   }
 }
 
-void deregister_image(const AwsClient& client, const std::string& image_id,
-                      const std::vector<std::string>& snapshot_ids) {
-  std::vector<std::string> snaps = snapshot_ids;
-  try {
-    auto doc = client.ec2("DescribeImages", {{"ImageId.1", image_id}}, false);
-    for (auto n : image_items(doc))
-      for (const auto& s : image_snapshots(n.node()))
-        if (std::find(snaps.begin(), snaps.end(), s) == snaps.end()) snaps.push_back(s);
-    if (!image_items(doc).empty()) client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
-  } catch (const AwsError& e) {
-    if (e.code != "InvalidAMIID.NotFound" && e.code != "InvalidAMIID.Unavailable") throw;
-  }
-  for (const auto& s : snaps) {
-    try {
-      client.ec2("DeleteSnapshot", {{"SnapshotId", s}}, false);
-    } catch (const AwsError& e) {
-      if (e.code != "InvalidSnapshot.NotFound") throw;
-    }
-  }
-}
-
 void reap_image(const AwsClient& client, const LedgerEntry& entry) {
   std::string id = entry.resource_id;
   if (id.empty()) {

@@ -1,6 +1,6 @@
 // An AMI over EBS snapshots: RegisterImage with the block device mapping and
 // the boot settings, lcake's tags on the image and its snapshot, looking
-// images up by their lcake:key tag, and deregistering them (with their snapshots).
+// images up by their lcake:key tag (deleting them: image_cleanup.h).
 #pragma once
 #include <optional>
 #include <string>
@@ -42,9 +42,6 @@ Artifact ami_artifact(const std::string& image_id, const std::string& region, co
 std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key);
 // "available", "pending", ... ; "" when it does not exist.
 std::string image_state(const AwsClient& client, const std::string& image_id);
-// DeregisterImage, then DeleteSnapshot of its snapshots (`snapshot_ids`, when known). Idempotent.
-void deregister_image(const AwsClient& client, const std::string& image_id,
-                      const std::vector<std::string>& snapshot_ids);
 // Reaps a kImageKind ledger entry: found by id, or by how.name when the id never came back.
 void reap_image(const AwsClient& client, const LedgerEntry& entry);
 

@@ -5,6 +5,7 @@
 #include "ami_image.h"
 #include "ebs_snapshot.h"
 #include "ebs_upload.h"
+#include "image_cleanup.h"
 #include "import_uploader.h"
 #include "publish.h"
 
@@ -54,10 +55,9 @@ bool AwsUploader::exists(const Artifact& artifact, Context& ctx) {
 }
 
 void AwsUploader::remove(const Artifact& artifact, Context& ctx) {
+  // A published AMI (tag lcake:published, or public) is never touched.
   auto c = client(ctx, artifact.metadata.value("region", ""));
-  std::vector<std::string> snaps;
-  if (auto s = artifact.metadata.value("snapshot_id", ""); !s.empty()) snaps.push_back(s);
-  deregister_image(c, artifact.id, snaps);
+  remove_unpublished_image(c, artifact.id, {artifact.metadata.value("snapshot_id", "")});
 }
 
 Artifact AwsUploader::publish(const Artifact& uploaded, const PublishRequest& request, Context& ctx) {

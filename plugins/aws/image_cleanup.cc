@@ -1,5 +1,6 @@
 #include "image_cleanup.h"
 
+#include <algorithm>
 #include <pugixml.hpp>
 #include <thread>
 
@@ -35,13 +36,18 @@ AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bo
   return f;
 }
 
-void deregister_with_snapshots(const AwsClient& client, const std::string& image_id) {
+void deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
+                               const std::vector<std::string>& known_snapshots) {
   Context& ctx = client.context();
   AmiFacts f = describe_image(client, image_id, false);
-  if (!f.found || f.state == "deregistered") return;
-  client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
-  ctx.info("deregistered " + image_id + " in " + client.region());
-  for (const auto& snap : f.snapshots) {
+  if (f.found && f.state != "deregistered") {
+    client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
+    ctx.info("deregistered " + image_id + " in " + client.region());
+  }
+  std::vector<std::string> snapshots = f.found ? f.snapshots : std::vector<std::string>{};
+  for (const auto& s : known_snapshots)
+    if (!s.empty() && std::find(snapshots.begin(), snapshots.end(), s) == snapshots.end()) snapshots.push_back(s);
+  for (const auto& snap : snapshots) {
     // The snapshot stays "in use" for a moment after the image goes.
     for (int attempt = 0;; ++attempt) {
       try {
@@ -57,14 +63,15 @@ void deregister_with_snapshots(const AwsClient& client, const std::string& image
   }
 }
 
-bool remove_unpublished_image(const AwsClient& client, const std::string& image_id) {
+bool remove_unpublished_image(const AwsClient& client, const std::string& image_id,
+                              const std::vector<std::string>& known_snapshots) {
   AmiFacts f = describe_image(client, image_id, false);
-  if (!f.found) return false;
-  if (f.tag("lcake:published") == "true" || f.is_public) {
+  if (f.found && (f.tag("lcake:published") == "true" || f.is_public)) {
     client.context().info("keeping " + image_id + " in " + client.region() + ": it was published");
     return false;
   }
-  deregister_with_snapshots(client, image_id);
+  if (!f.found && known_snapshots.empty()) return false;
+  deregister_with_snapshots(client, image_id, known_snapshots);
   return true;
 }
 

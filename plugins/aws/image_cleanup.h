@@ -20,11 +20,16 @@ struct AmiFacts {
 
 AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bool cancellable = true);
 
-// Deregisters the image (in the client's region) and deletes its snapshots; a
-// missing image or snapshot is success.
-void deregister_with_snapshots(const AwsClient& client, const std::string& image_id);
+// Deregisters the image (in the client's region) and deletes the snapshots its
+// mapping names plus `known_snapshots` (e.g. the artifact's snapshot_id, still
+// deleted when an earlier attempt deregistered the image already); a missing
+// image or snapshot is success.
+void deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
+                               const std::vector<std::string>& known_snapshots = {});
 
-// `lcake gc`: the same, unless the image was published; returns whether it was deleted.
-bool remove_unpublished_image(const AwsClient& client, const std::string& image_id);
+// `lcake gc` (Uploader::remove): the same, unless the image was published;
+// returns whether anything was deleted.
+bool remove_unpublished_image(const AwsClient& client, const std::string& image_id,
+                              const std::vector<std::string>& known_snapshots = {});
 
 }  // namespace lcake::aws

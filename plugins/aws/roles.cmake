@@ -13,8 +13,7 @@ if(BUILD_TESTING)
   # exits 77 (skipped) when moto_server is not installed. Boots a VM under TCG.
   lcake_unit_test(aws_roles_test
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test/roles_test.cc ${CMAKE_CURRENT_LIST_DIR}/test/boot_publish_test.cc
-      ${CMAKE_CURRENT_LIST_DIR}/test/sim_services.cc
-    LIBS lcake_aws_impl lcake_ssh LABELS slow)
+    LIBS lcake_aws_impl lcake_ssh aws_test_services LABELS slow)
   target_include_directories(aws_roles_test PRIVATE ${CMAKE_CURRENT_LIST_DIR}/test)
   set_tests_properties(aws_roles_test PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1200)
 endif()

@@ -251,21 +251,28 @@ TEST_CASE("config show --origin names the file and what was overridden") {
   CHECK(r.out.find("mysite.json:3") != std::string::npos);
 }
 
-TEST_CASE("gc --target removes superseded, unpublished build artifacts only") {
+TEST_CASE("gc --target removes superseded, unpublished artifacts only: the upload, then the build") {
   Project p;
   REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
   // A new TAG supersedes the stack layer; a failed verify keeps it unpublished.
   REQUIRE(p.lcake({"--target", "local", "--only", "a", "--var", "TAG=tag-2", "--var", "VALUE=9"}).exit_code == 1);
-  std::string unpublished_stack;
-  for (auto& a : p.artifacts())
-    if (a["stage"] == "build" && a["layer"] == "stack" && !a["published"].get<bool>())
-      unpublished_stack = a["artifact"]["id"];
+  std::string unpublished_stack, unpublished_upload;
+  std::vector<std::string> published;
+  for (auto& a : p.artifacts()) {
+    if (a["layer"] == "stack" && !a["published"].get<bool>())
+      (a["stage"] == "build" ? unpublished_stack : unpublished_upload) = a["artifact"]["id"];
+    if (a["published"].get<bool>()) published.push_back(a["artifact"]["id"]);
+  }
   REQUIRE(!unpublished_stack.empty());
+  REQUIRE(!unpublished_upload.empty());
   REQUIRE(fs::exists(unpublished_stack));
+  REQUIRE(fs::exists(unpublished_upload));
   auto gc = p.lcake({"gc", "--target", "local"});  // current config: TAG default again
   CHECK(gc.exit_code == 0);
-  CHECK(gc.out.find("1 superseded artifact(s)") != std::string::npos);
+  CHECK(gc.out.find("2 superseded artifact(s)") != std::string::npos);
   CHECK(!fs::exists(unpublished_stack));
+  CHECK(!fs::exists(unpublished_upload));
+  for (const auto& id : published) CHECK_MESSAGE(fs::exists(id), id);
   // The current (published) chain is intact and still cached.
   auto again = p.lcake({"--target", "local", "--only", "a"});
   CHECK(again.exit_code == 0);

@@ -12,13 +12,12 @@
 #include "import_uploader.h"
 #include "lcake/testing.hpp"
 #include "publish.h"
-#include "sim_services.h"
+#include "aws_services.h"
 #include "ssh/ssh.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using lcake::aws::test::SimServices;
 using nlohmann::json;
 
 namespace lcake::aws {
@@ -31,7 +30,7 @@ Artifact artifact(const std::string& type, const std::string& id, const json& me
 }
 
 json cli(const std::vector<std::string>& args, const std::string& region = "") {
-  std::string out = SimServices::get().aws(args, region);
+  std::string out = aws_test::admin_aws(args, region);
   return out.empty() ? json::object() : json::parse(out);
 }
 
@@ -65,10 +64,10 @@ const BootDisk& boot_disk() {
 
 struct Fixture {
   Fixture() : ctx(tmp.path) {
-    SimServices::get();
+    aws_test::services();
     static bool bucket = [] {
       std::string out;
-      SimServices::get().aws_status({"s3api", "create-bucket", "--bucket", "lcake-boot-staging"}, out);
+      aws_test::admin_aws_status({"s3api", "create-bucket", "--bucket", "lcake-boot-staging"}, out);
       return true;
     }();
     (void)bucket;
@@ -184,9 +183,9 @@ TEST_CASE("verify, publish, gc: the AMI boots and answers over SSH, is copied, m
   REQUIRE(stale_snaps.size() == 1);
   CHECK(remove_unpublished_image(client, stale));
   std::string out;
-  SimServices::get().aws_status({"ec2", "describe-images", "--image-ids", stale}, out);
+  aws_test::admin_aws_status({"ec2", "describe-images", "--image-ids", stale}, out);
   CHECK((out.empty() || json::parse(out)["Images"].empty()));
-  CHECK(SimServices::get().aws_status({"ec2", "describe-snapshots", "--snapshot-ids", stale_snaps[0]}, out) != 0);
+  CHECK(aws_test::admin_aws_status({"ec2", "describe-snapshots", "--snapshot-ids", stale_snaps[0]}, out) != 0);
 }
 
 }  // namespace lcake::aws

@@ -14,13 +14,12 @@
 #include "import_uploader.h"
 #include "lcake/testing.hpp"
 #include "publish.h"
-#include "sim_services.h"
+#include "aws_services.h"
 #include "ssh/ssh.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using lcake::aws::test::SimServices;
 using nlohmann::json;
 
 namespace lcake::aws {
@@ -35,13 +34,13 @@ Artifact artifact(const std::string& type, const std::string& id, const json& me
 const std::string kBucket = "lcake-import-staging";
 
 json aws_json(const std::vector<std::string>& args, const std::string& region = "") {
-  std::string out = SimServices::get().aws(args, region);
+  std::string out = aws_test::admin_aws(args, region);
   return out.empty() ? json::object() : json::parse(out);
 }
 
 void ensure_bucket() {
   static bool made = [] {
-    SimServices::get().aws({"s3api", "create-bucket", "--bucket", kBucket});
+    aws_test::admin_aws({"s3api", "create-bucket", "--bucket", kBucket});
     return true;
   }();
   (void)made;
@@ -60,7 +59,7 @@ void check_bucket_empty() {
 // pages them loosely): ask for one ID, or for what one import task wrote.
 bool snapshot_exists(const std::string& id) {
   std::string out;
-  if (SimServices::get().aws_status({"ec2", "describe-snapshots", "--snapshot-ids", id}, out) != 0) return false;
+  if (aws_test::admin_aws_status({"ec2", "describe-snapshots", "--snapshot-ids", id}, out) != 0) return false;
   return !json::parse(out)["Snapshots"].empty();
 }
 std::size_t snapshots_of_task(const std::string& task) {
@@ -70,7 +69,7 @@ std::size_t snapshots_of_task(const std::string& task) {
 
 struct Fixture {
   Fixture() : ctx(tmp.path) {
-    SimServices::get();
+    aws_test::services();
     ensure_bucket();
     ctx.ssh_factory = [](const SshOptions& o, testing::FakeContext& c) {
       return core::connect_ssh(o, c.cancel(), [&c](std::string_view m) { c.log(LogLevel::debug, m); });
