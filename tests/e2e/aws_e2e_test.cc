@@ -46,12 +46,6 @@ fs::path guest_parent() {
   return dir;
 }
 
-int count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
-  return n;
-}
-
 // A private copy of the bundled configs and example files (same layout), one state dir per project.
 struct AwsProject {
   fs::path dir = make_temp_dir("lcake-aws-e2e");

@@ -38,12 +38,6 @@ ProcessResult run(const std::string& program, std::vector<std::string> args, Run
 
 using lcake::test::free_port;
 
-int count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
-  return n;
-}
-
 // podman + registry + the two base images, for the whole binary. A static
 // object: its destructor stops both at exit, whatever the tests did.
 struct Services {

@@ -45,6 +45,12 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
+int count(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
+  return n;
+}
+
 ProcessResult run_process(const std::string& program, const RunSpec& spec) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");

@@ -33,5 +33,7 @@ std::filesystem::path source_dir();    // $LCAKE_SOURCE_DIR
 std::filesystem::path make_temp_dir(const std::string& prefix);
 void write_file(const std::filesystem::path& p, const std::string& text);
 std::string read_file(const std::filesystem::path& p);
+// How often `needle` occurs in `text` (e.g. "cached" lines in lcake's log).
+int count(const std::string& text, const std::string& needle);
 
 }  // namespace lcake::test

@@ -97,12 +97,6 @@ ProcessResult qemu_img(std::vector<std::string> args) {
   return run_process("/usr/bin/qemu-img", spec);
 }
 
-int count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST_CASE("the example pipeline: two variants built, verified, cached, and rebuilt from a changed input") {

@@ -75,11 +75,7 @@ struct Project {
     return static_cast<std::size_t>(std::distance(fs::directory_iterator(resources), fs::directory_iterator()));
   }
 
-  int count(const std::string& text, const std::string& needle) const {
-    int n = 0;
-    for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
-    return n;
-  }
+  int count(const std::string& text, const std::string& needle) const { return lcake::test::count(text, needle); }
 
   nlohmann::json artifacts() { return nlohmann::json::parse(lcake({"artifacts", "--json"}).out); }
 
