@@ -29,6 +29,8 @@
 #include "docker_verifier.h"
 #include "engine_client.h"
 #include "lcake/errors.hpp"
+#include "registry_client.h"
+#include "scratch_container.h"
 #include "lcake/plugin.hpp"
 
 namespace fs = std::filesystem;
@@ -345,8 +347,16 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   lcake::UploadRequest again{layer_info("other", 'c'), child, std::nullopt, json::object()};
   CHECK_THROWS_WITH_AS(uploader.upload(again, ctx), doctest::Contains(("push of " + svc.registry + "/lcake/stack:busybox-other-cccccccccccc failed").c_str()),
                        lcake::BuildError);
-  CHECK_THROWS_WITH_AS(uploader.publish(child_up, lcake::PublishRequest{child_req.layer, {{"moving_tags", {"gone"}}}}, ctx),
-                       doctest::Contains("is the registry running?"), lcake::BuildError);
+  // A digest is named as a reference is written: repo@sha256:…, never repo:sha256:….
+  try {
+    uploader.publish(child_up, lcake::PublishRequest{child_req.layer, {{"moving_tags", {"gone"}}}}, ctx);
+    FAIL("publish to a stopped registry did not fail");
+  } catch (const lcake::BuildError& e) {
+    std::string msg = e.what();
+    CHECK(msg.find("is the registry running?") != std::string::npos);
+    CHECK(msg.find("GET manifest lcake/stack@" + child_up.metadata["digest"].get<std::string>()) != std::string::npos);
+    CHECK(msg.find("lcake/stack:sha256:") == std::string::npos);
+  }
   svc.start_registry();
   CHECK_FALSE(has(registry_tags("lcake/stack"), "gone"));
   check_clean(ctx);
@@ -428,6 +438,9 @@ TEST_CASE("commit changes keep the parent's CMD and ENTRYPOINT") {
     CHECK(e.pointer == "/changes/0");
     CHECK(std::string(e.what()).find("'RUN make' is not a commit change") != std::string::npos);
   }
+  CHECK(lcake::docker::image_reference("lcake/stack", "sha256:" + std::string(64, 'e')) ==
+        "lcake/stack@sha256:" + std::string(64, 'e'));
+  CHECK(lcake::docker::image_reference("lcake/stack", "7-stack") == "lcake/stack:7-stack");
   lcake::LayerInfo li{"t", "centos-7", "stack", std::string(64, 'f'), "1"};
   CHECK(lcake::docker::render_tag("7-${layer}-${key12}", li, "settings", "/tags/0") == "7-stack-ffffffffffff");
   CHECK_THROWS_AS(lcake::docker::render_tag("${nope}", li, "settings", "/tags/0"), lcake::ValueError);
