@@ -140,9 +140,14 @@ EngineClient engine() {
   return e;
 }
 
+// What lcake counts as its own containers (see kContainerNameFilter).
+std::vector<json> lcake_containers(const std::string& pattern = lcake::docker::kContainerNameFilter) {
+  return engine().list_containers(json{{"name", {pattern}}});
+}
+
 // After every scenario: no lcake container left, nothing open in the ledger.
 void check_clean(TestContext& ctx) {
-  CHECK(engine().list_containers({"org.lcake.role"}).empty());
+  CHECK(lcake_containers().empty());
   CHECK(ctx.open().empty());
 }
 
@@ -276,6 +281,18 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   CHECK(child.metadata["labels"]["org.lcake.layer"] == "stack");
   CHECK(child.metadata["labels"]["org.lcake.layer-key"] == std::string(64, 'b'));
   CHECK(child.metadata["parent_image"] == base.id);
+
+  // ---- images carry exactly the documented labels (plus the layer's own LABEL changes):
+  // nothing of the build container's, so a user's container from them is not lcake's
+  const json image_labels = {{"org.lcake.layer-key", std::string(64, 'b')}, {"org.lcake.layer", "stack"},
+                             {"org.lcake.variant", "busybox"}, {"org.lcake.version", "0.1.0"},
+                             {"org.lcake.target", "docker"}, {"org.example.k", "v"}};
+  CHECK(engine().inspect_image(child.id)->at("Config").at("Labels") == image_labels);
+  std::string user_container = engine().create_container(
+      "users-own", json{{"Image", child.id}, {"Entrypoint", {"sleep"}}, {"Cmd", {"infinity"}}}, "");
+  CHECK(engine().inspect_container(user_container)->at("Config").at("Labels") == image_labels);
+  CHECK(lcake_containers().empty());
+  engine().remove_container(user_container, true);
 
   // ---- upload both: immutable tags, digests as the registry sees them
   json up_settings = {{"registry", svc.registry}, {"repository", "lcake/stack"}, {"tls_verify", false}};
@@ -411,8 +428,7 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   REQUIRE(ctx3.open().size() == 1);
   auto entry = ctx3.open()[0];
   orphan.reset();  // no finish/abort: like a crash
-  CHECK(engine().list_containers({"org.lcake.role=builder"}).size() == 1);
-  builder.reap(entry, ctx3);
+  CHECK(lcake_containers("^/?lcake-build-").size() == 1);
   builder.reap(entry, ctx3);
   ctx3.release(entry.id);
   check_clean(ctx3);

@@ -74,8 +74,8 @@ class EngineClient {
   std::optional<nlohmann::json> inspect_container(const std::string& id);
   // Already gone is fine.
   void remove_container(const std::string& id, bool force);
-  // Containers (running or not) carrying every label in `labels` ("key" or "key=value").
-  std::vector<nlohmann::json> list_containers(const std::vector<std::string>& labels);
+  // Containers (running or not) matching the Engine API's `filters`, e.g. {"name": ["^/?x-"]}.
+  std::vector<nlohmann::json> list_containers(const nlohmann::json& filters);
   // POST /commit; returns the new image ID ("sha256:…").
   std::string commit(const std::string& container, const std::string& repo, const std::string& tag,
                      const std::vector<std::string>& changes, const nlohmann::json& config);

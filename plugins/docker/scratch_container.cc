@@ -44,8 +44,6 @@ std::string container_name(const std::string& role, const std::string& variant, 
 
 ScratchContainer::ScratchContainer(EngineClient& engine, const ContainerSpec& spec, lcake::Context& ctx)
     : engine_(engine.uncancellable()), name_(spec.name) {
-  nlohmann::json labels = nlohmann::json::object();
-  for (const auto& [k, v] : spec.labels) labels[k] = v;
   // Entrypoint and Cmd both replaced: the image's own would run instead of the keep-alive.
   std::vector<std::string> entrypoint = {spec.keep_alive.front()};
   std::vector<std::string> cmd(spec.keep_alive.begin() + 1, spec.keep_alive.end());
@@ -53,7 +51,6 @@ ScratchContainer::ScratchContainer(EngineClient& engine, const ContainerSpec& sp
       {"Image", spec.image},
       {"Entrypoint", entrypoint},
       {"Cmd", cmd},
-      {"Labels", labels},
       {"AttachStdin", false},
       {"AttachStdout", false},
       {"AttachStderr", false},

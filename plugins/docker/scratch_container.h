@@ -18,8 +18,12 @@ struct ContainerSpec {
   std::string network = "none";
   std::string platform;
   std::vector<std::string> keep_alive = {"sleep", "infinity"};
-  std::map<std::string, std::string> labels;
 };
+
+// lcake's own containers are the ones named lcake-build-… and lcake-verify-…
+// (a name, unlike a label, is never committed into an image). The Engine API's
+// `name` filter for them; Docker matches names with or without their leading '/'.
+inline constexpr const char* kContainerNameFilter = "^/?lcake-(build|verify)-";
 
 // The ledger's "how" for a container: enough for reap() in a later process.
 nlohmann::json container_ledger_how(const std::string& docker_host, const std::string& name, const std::string& id);

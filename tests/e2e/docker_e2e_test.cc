@@ -90,10 +90,24 @@ struct Services {
     if (r.exit_code != 0) throw std::runtime_error("GET " + path + ": " + r.err);
     return json::parse(r.out);
   }
+  // Any other call on the Engine API through curl; the response body.
+  std::string engine_call(const std::string& method, const std::string& path, const std::string& body = "") const {
+    std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
+    if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
+    args.push_back("http://d/v1.41" + path);
+    auto r = run("/usr/bin/curl", args);
+    if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
+    return r.out;
+  }
   json containers(bool lcake_only) const {
-    // filters={"label":["org.lcake.role"]}
+    // lcake's own: filters={"name":["^/?lcake-(build|verify)-"]} (docs/backends/docker.md, Cleanup)
     return engine_get(std::string("/containers/json?all=1") +
-                      (lcake_only ? "&filters=%7B%22label%22%3A%5B%22org.lcake.role%22%5D%7D" : ""));
+                      (lcake_only ? "&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D" : ""));
+  }
+  // A container a user creates from an image lcake published (not started).
+  std::string user_container(const std::string& image) const {
+    return json::parse(engine_call("POST", "/containers/create?name=users-own",
+                                   json{{"Image", image}, {"Cmd", {"/bin/sh"}}}.dump()))["Id"];
   }
   // podman's file event log: every container ever created by this engine.
   int containers_created() const {
@@ -294,8 +308,30 @@ TEST_CASE("the example pipeline: pushed, labelled, published, cached, rebuilt fr
     auto ni_config = services().skopeo(p.repository, v + "-newinstall", true)["config"];
     CHECK(ni_config["Cmd"] == sh_login);
     CHECK(ni_config.value("User", "") == "");
+    // Exactly the documented image labels: nothing of the build container's.
+    std::set<std::string> label_keys;
+    for (auto& [k, val] : seen["Labels"].items()) label_keys.insert(k);
+    CHECK(label_keys == std::set<std::string>{"org.lcake.layer-key", "org.lcake.layer", "org.lcake.variant",
+                                              "org.lcake.version", "org.lcake.target"});
   }
   p.check_clean();
+
+  // A user's container from a published image is not lcake's: not among its
+  // containers, and `lcake gc` leaves it alone.
+  {
+    std::string image = services().registry + "/" + p.repository + ":tiny-dropbear-stack";
+    auto pulled = run("/usr/bin/curl", {"-fsS", "-X", "POST", "--unix-socket", services().socket.string(),
+                                        "http://d/v1.41/images/create?fromImage=" + services().registry + "/" +
+                                            p.repository + "&tag=tiny-dropbear-stack"});
+    REQUIRE_MESSAGE(pulled.exit_code == 0, pulled.err);
+    std::string id = services().user_container(image);
+    auto labels = services().engine_get("/containers/" + id + "/json")["Config"]["Labels"];
+    CHECK_FALSE(labels.contains("org.lcake.role"));
+    CHECK(labels["org.lcake.layer"] == "stack");
+    p.check_clean();
+    CHECK(services().engine_get("/containers/" + id + "/json")["Id"] == id);
+    services().engine_call("DELETE", "/containers/" + id + "?force=true");
+  }
 
   // Second run: every layer cached; the engine creates no container at all.
   int created = services().containers_created();
