@@ -422,7 +422,8 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   CHECK_THROWS_WITH_AS(quitter.start(req, ctx2), doctest::Contains("keep-alive command 'true'"), lcake::BuildError);
   check_clean(ctx2);
 
-  // A crashed run leaves a ledger entry; reap() deletes the container, twice is fine.
+  // A crashed run leaves a ledger entry; reap() deletes the container; a second
+  // reap finds nothing and says so (AlreadyGone: gc does not count it as deleted).
   TestContext ctx3;
   auto orphan = builder.start(req, ctx3);
   REQUIRE(ctx3.open().size() == 1);
@@ -430,6 +431,8 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   orphan.reset();  // no finish/abort: like a crash
   CHECK(lcake_containers("^/?lcake-build-").size() == 1);
   builder.reap(entry, ctx3);
+  CHECK(lcake_containers().empty());
+  CHECK_THROWS_WITH_AS(builder.reap(entry, ctx3), doctest::Contains("is already gone"), lcake::AlreadyGone);
   ctx3.release(entry.id);
   check_clean(ctx3);
 

@@ -290,8 +290,9 @@ std::optional<nlohmann::json> EngineClient::inspect_container(const std::string&
   return nlohmann::json::parse(r.body);
 }
 
-void EngineClient::remove_container(const std::string& id, bool force) {
-  expect({"DELETE", "/containers/" + id, std::string("v=true&force=") + (force ? "true" : "false")}, {404});
+bool EngineClient::remove_container(const std::string& id, bool force) {
+  return expect({"DELETE", "/containers/" + id, std::string("v=true&force=") + (force ? "true" : "false")}, {404})
+             .status != 404;
 }
 
 std::vector<nlohmann::json> EngineClient::list_containers(const nlohmann::json& filters) {

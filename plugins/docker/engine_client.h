@@ -72,8 +72,8 @@ class EngineClient {
   void start_container(const std::string& id);
   void stop_container(const std::string& id, int grace_seconds);
   std::optional<nlohmann::json> inspect_container(const std::string& id);
-  // Already gone is fine.
-  void remove_container(const std::string& id, bool force);
+  // Already gone is fine: returns false then, true when it removed the container.
+  bool remove_container(const std::string& id, bool force);
   // Containers (running or not) matching the Engine API's `filters`, e.g. {"name": ["^/?x-"]}.
   std::vector<nlohmann::json> list_containers(const nlohmann::json& filters);
   // POST /commit; returns the new image ID ("sha256:…").

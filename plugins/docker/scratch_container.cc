@@ -24,8 +24,9 @@ void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, std::c
   // The ID is known only once creation succeeded; the name always is.
   std::string target = entry.how.value("id", std::string());
   if (target.empty()) target = entry.how.value("name", entry.resource_id);
-  if (target.empty()) return;
-  engine.remove_container(target, true);
+  if (target.empty() || !engine.remove_container(target, true)) {
+    throw lcake::AlreadyGone("container " + entry.how.value("name", target) + " is already gone");
+  }
   ctx.debug("removed container " + target.substr(0, 64));
 }
 

@@ -28,7 +28,8 @@ inline constexpr const char* kContainerNameFilter = "^/?lcake-(build|verify)-";
 // The ledger's "how" for a container: enough for reap() in a later process.
 nlohmann::json container_ledger_how(const std::string& docker_host, const std::string& name, const std::string& id);
 
-// Removes the container named in a ledger entry; already gone is fine.
+// Removes the container named in a ledger entry; throws lcake::AlreadyGone when
+// there was none (the host counts it as already gone, not deleted).
 void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, std::chrono::seconds api_timeout);
 
 // "lcake-build-centos-7-stack-1a2b3c4d5e6f-9f8e7d6c": a valid, unique container name.
