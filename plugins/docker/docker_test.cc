@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -441,6 +442,41 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   no_source.source = json();
   CHECK_THROWS_AS(builder.start(no_source, ctx3), lcake::InputError);
   check_clean(ctx3);
+}
+
+// podman 4.3 keeps a conmon per exec session for exit_command_delay seconds
+// (default 300): the test service sets 10, so they must not pile up.
+TEST_CASE("podman service: exec sessions' conmon processes do not linger") {
+  auto& svc = services();
+  auto exec_conmons = [&] {
+    int n = 0;
+    for (const auto& p : fs::directory_iterator("/proc")) {
+      std::ifstream in(p.path() / "cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      n += cmdline.rfind("/usr/bin/conmon ", 0) == 0 && cmdline.find(svc.dir.string() + "/") != std::string::npos &&
+           cmdline.find(" --exec-process-spec ") != std::string::npos;
+    }
+    return n;
+  };
+  TestContext ctx;
+  lcake::docker::DockerBuilder builder(json{{"pull", "never"}});
+  lcake::BuildRequest req;
+  req.layer = layer_info("conmon", 'e');
+  req.source = {{"image", svc.base_image}};
+  auto session = builder.start(req, ctx);
+  Output o;
+  for (int i = 0; i < 5; ++i) CHECK(session->communicator().run("true", o.fn(), std::chrono::seconds(30)) == 0);
+  CHECK(exec_conmons() >= 1);  // each exec's conmon waits out the delay
+  // ...and then ends, while the container still runs (removing it would end them anyway).
+  auto t0 = std::chrono::steady_clock::now();
+  while (exec_conmons() > 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(40))
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(exec_conmons() == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  session->abort(ctx);
+  session.reset();
+  check_clean(ctx);
 }
 
 TEST_CASE("commit changes keep the parent's CMD and ENTRYPOINT") {
