@@ -369,6 +369,64 @@ TEST_CASE("the example pipeline: pushed, labelled, published, cached, rebuilt fr
   p.check_clean();
 }
 
+TEST_CASE("kill -9: gc deletes the container left behind and counts one already gone apart") {
+  const std::string v = "tiny-dropbear";
+  DockerProject p("killed");
+  RunSpec spec;
+  spec.signal = SIGKILL;
+  spec.signal_when = "lcake-sleeping";
+  auto args = extra_stack_step({R"(echo "lcake-""sleeping")", "sleep 120"});
+  args.insert(args.begin(), {"--only", v});
+  // First kill: its container is then removed by hand, so gc finds it gone.
+  auto r = p.lcake(args, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  auto left = services().containers(true);
+  REQUIRE(left.size() == 1);
+  services().engine_call("DELETE", "/containers/" + left[0]["Id"].get<std::string>() + "?force=true");
+  // Second kill: its container stays for gc.
+  r = p.lcake(args, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  REQUIRE(services().containers(true).size() == 1);
+  auto gc = p.lcake({"gc"});
+  CHECK(gc.exit_code == 0);
+  CHECK(gc.out.find("gc: 1 deleted, 1 already gone, 0 failed") != std::string::npos);
+  CHECK(gc.err.find("was already gone") != std::string::npos);
+  CHECK(services().containers(true).empty());
+  p.check_clean();
+}
+
+TEST_CASE("kill -9 during publish: moving tags half-moved until the next publish repairs them") {
+  const std::string v = "tiny-dropbear";
+  DockerProject p("killed-publish");
+  RunSpec spec;
+  spec.signal = SIGKILL;
+  spec.signal_when = "tagged ";  // the first moving tag was moved
+  auto r = p.lcake({"--only", v}, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  auto stack = p.records(v, "stack", "upload");
+  REQUIRE(stack.size() == 1);
+  CHECK(stack[0]["published"] == false);
+  std::string digest = stack[0]["artifact"]["metadata"]["digest"];
+  // However far the publish got, make one of stack's moving tags point elsewhere,
+  // as a tag the killed publish had not reached yet still would.
+  auto moved = run("/usr/bin/skopeo", {"copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                                       "docker://" + services().registry + "/" + p.repository + ":" + v + "-newinstall",
+                                       "docker://" + services().registry + "/" + p.repository + ":" + v + "-stack"});
+  REQUIRE_MESSAGE(moved.exit_code == 0, moved.err);
+  CHECK(services().skopeo(p.repository, v + "-stack")["Digest"] != digest);
+
+  auto again = p.lcake({"publish", "--only", v});
+  REQUIRE(again.exit_code == 0);
+  for (const auto& tag : {v + "-stack", v + "-stack-w_2016_05"}) {
+    CAPTURE(tag);
+    CHECK(services().skopeo(p.repository, tag)["Digest"] == digest);
+  }
+  CHECK(services().skopeo(p.repository, v + "-newinstall")["Digest"] ==
+        p.records(v, "newinstall", "upload")[0]["artifact"]["metadata"]["digest"]);
+  CHECK(p.records(v, "stack", "upload")[0]["published"] == true);
+  p.check_clean();
+}
+
 TEST_CASE("failures: exit code, no container left, no moving tag, nothing for gc") {
   const std::string v = "tiny-dropbear";
 
