@@ -194,14 +194,14 @@ int cmd_gc(const std::vector<std::string>& args) {
   core::CancelSource never;  // gc is not cancellable: it is the cleanup
   core::PluginRoles gc_roles(*s.plugins, nullptr, nullptr);
   core::Reaper reaper(*s.state, gc_roles, *s.log, s.state->dir() / "work" / "gc");
-  int failed = reaper.reap(rows);
+  auto counts = reaper.reap(rows);
   std::error_code ec;
   fs::remove_all(s.state->dir() / "work" / "gc", ec);
   // Work dirs of runs that are over.
   for (const auto& run : s.state->runs())
     if (!s.state->run_alive(run.id)) fs::remove_all(s.state->dir() / "work" / run.id, ec);
-  std::printf("gc: %zu deleted, %d failed, %d belong to running lcake processes\n",
-              rows.size() - static_cast<std::size_t>(failed), failed, skipped);
+  std::printf("gc: %d deleted, %d already gone, %d failed, %d belong to running lcake processes\n",
+              counts.deleted, counts.gone, counts.failed, skipped);
   if (!s.opts.load.target.empty()) {
     s.check_inputs(true, {});  // the same defaults as the builds, so the keys agree
     core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
@@ -210,7 +210,7 @@ int cmd_gc(const std::vector<std::string>& args) {
     std::printf("gc: %d superseded artifact(s) of target %s removed\n", runner.remove_superseded(),
                 s.resolved.target.name.c_str());
   }
-  return failed ? 1 : 0;
+  return counts.failed ? 1 : 0;
 }
 
 // Published under --no-verify (the runner marks the published artifact).

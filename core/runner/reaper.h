@@ -16,12 +16,19 @@ class Reaper {
  public:
   // Cleanup ignores the run's cancel token: it must finish even after Ctrl-C.
   Reaper(StateStore& state, RoleFactory& roles, EventSink& events, std::filesystem::path work_root);
-  // Deletes the entries (given newest first) and releases each one deleted.
-  // Returns how many could not be deleted (each reported on the log).
-  int reap(const std::vector<LedgerRow>& rows);
+  // What reap() did with the entries it was given.
+  struct Counts {
+    int deleted = 0;  // deleted now
+    int gone = 0;     // already gone: nothing to delete
+    int failed = 0;   // could not be deleted; left in the ledger
+  };
+  // Deletes the entries (given newest first) and releases each one deleted or
+  // already gone. Each is reported on the log.
+  Counts reap(const std::vector<LedgerRow>& rows);
 
  private:
-  void reap_one(const LedgerRow& row);
+  // True when it deleted something, false when the resource was already gone.
+  bool reap_one(const LedgerRow& row);
   StateStore& state_;
   RoleFactory& roles_;
   EventSink& events_;

@@ -114,8 +114,9 @@ class DockerBuildSession : public lcake::BuildSession {
     spec.network = settings.value("network", "none");
     spec.platform = settings.value("platform", "");
     spec.keep_alive = settings.value("keep_alive_command", std::vector<std::string>{"sleep", "infinity"});
-    spec.labels = {{"org.lcake.role", "builder"}, {"org.lcake.layer", request.layer.layer},
-                   {"org.lcake.variant", request.layer.variant}, {"org.lcake.layer-key", request.layer.key}};
+    // No labels: commit copies the container's labels into the image (Docker and
+    // podman alike, and neither can drop one), so every container a user starts
+    // from it would carry them. lcake's containers are known by name instead.
     container_ = std::make_unique<ScratchContainer>(engine_, spec, ctx);
 
     const auto& o = request.options;

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -29,6 +30,8 @@
 #include "docker_verifier.h"
 #include "engine_client.h"
 #include "lcake/errors.hpp"
+#include "registry_client.h"
+#include "scratch_container.h"
 #include "lcake/plugin.hpp"
 
 namespace fs = std::filesystem;
@@ -138,9 +141,14 @@ EngineClient engine() {
   return e;
 }
 
+// What lcake counts as its own containers (see kContainerNameFilter).
+std::vector<json> lcake_containers(const std::string& pattern = lcake::docker::kContainerNameFilter) {
+  return engine().list_containers(json{{"name", {pattern}}});
+}
+
 // After every scenario: no lcake container left, nothing open in the ledger.
 void check_clean(TestContext& ctx) {
-  CHECK(engine().list_containers({"org.lcake.role"}).empty());
+  CHECK(lcake_containers().empty());
   CHECK(ctx.open().empty());
 }
 
@@ -275,6 +283,18 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   CHECK(child.metadata["labels"]["org.lcake.layer-key"] == std::string(64, 'b'));
   CHECK(child.metadata["parent_image"] == base.id);
 
+  // ---- images carry exactly the documented labels (plus the layer's own LABEL changes):
+  // nothing of the build container's, so a user's container from them is not lcake's
+  const json image_labels = {{"org.lcake.layer-key", std::string(64, 'b')}, {"org.lcake.layer", "stack"},
+                             {"org.lcake.variant", "busybox"}, {"org.lcake.version", "0.1.0"},
+                             {"org.lcake.target", "docker"}, {"org.example.k", "v"}};
+  CHECK(engine().inspect_image(child.id)->at("Config").at("Labels") == image_labels);
+  std::string user_container = engine().create_container(
+      "users-own", json{{"Image", child.id}, {"Entrypoint", {"sleep"}}, {"Cmd", {"infinity"}}}, "");
+  CHECK(engine().inspect_container(user_container)->at("Config").at("Labels") == image_labels);
+  CHECK(lcake_containers().empty());
+  engine().remove_container(user_container, true);
+
   // ---- upload both: immutable tags, digests as the registry sees them
   json up_settings = {{"registry", svc.registry}, {"repository", "lcake/stack"}, {"tls_verify", false}};
   lcake::docker::DockerUploader uploader(up_settings);
@@ -345,8 +365,16 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   lcake::UploadRequest again{layer_info("other", 'c'), child, std::nullopt, json::object()};
   CHECK_THROWS_WITH_AS(uploader.upload(again, ctx), doctest::Contains(("push of " + svc.registry + "/lcake/stack:busybox-other-cccccccccccc failed").c_str()),
                        lcake::BuildError);
-  CHECK_THROWS_WITH_AS(uploader.publish(child_up, lcake::PublishRequest{child_req.layer, {{"moving_tags", {"gone"}}}}, ctx),
-                       doctest::Contains("is the registry running?"), lcake::BuildError);
+  // A digest is named as a reference is written: repo@sha256:…, never repo:sha256:….
+  try {
+    uploader.publish(child_up, lcake::PublishRequest{child_req.layer, {{"moving_tags", {"gone"}}}}, ctx);
+    FAIL("publish to a stopped registry did not fail");
+  } catch (const lcake::BuildError& e) {
+    std::string msg = e.what();
+    CHECK(msg.find("is the registry running?") != std::string::npos);
+    CHECK(msg.find("GET manifest lcake/stack@" + child_up.metadata["digest"].get<std::string>()) != std::string::npos);
+    CHECK(msg.find("lcake/stack:sha256:") == std::string::npos);
+  }
   svc.start_registry();
   CHECK_FALSE(has(registry_tags("lcake/stack"), "gone"));
   check_clean(ctx);
@@ -395,15 +423,17 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   CHECK_THROWS_WITH_AS(quitter.start(req, ctx2), doctest::Contains("keep-alive command 'true'"), lcake::BuildError);
   check_clean(ctx2);
 
-  // A crashed run leaves a ledger entry; reap() deletes the container, twice is fine.
+  // A crashed run leaves a ledger entry; reap() deletes the container; a second
+  // reap finds nothing and says so (AlreadyGone: gc does not count it as deleted).
   TestContext ctx3;
   auto orphan = builder.start(req, ctx3);
   REQUIRE(ctx3.open().size() == 1);
   auto entry = ctx3.open()[0];
   orphan.reset();  // no finish/abort: like a crash
-  CHECK(engine().list_containers({"org.lcake.role=builder"}).size() == 1);
+  CHECK(lcake_containers("^/?lcake-build-").size() == 1);
   builder.reap(entry, ctx3);
-  builder.reap(entry, ctx3);
+  CHECK(lcake_containers().empty());
+  CHECK_THROWS_WITH_AS(builder.reap(entry, ctx3), doctest::Contains("is already gone"), lcake::AlreadyGone);
   ctx3.release(entry.id);
   check_clean(ctx3);
 
@@ -412,6 +442,41 @@ TEST_CASE("builder: failing provisioner, timeout, cancel, bad keep-alive, reap")
   no_source.source = json();
   CHECK_THROWS_AS(builder.start(no_source, ctx3), lcake::InputError);
   check_clean(ctx3);
+}
+
+// podman 4.3 keeps a conmon per exec session for exit_command_delay seconds
+// (default 300): the test service sets 10, so they must not pile up.
+TEST_CASE("podman service: exec sessions' conmon processes do not linger") {
+  auto& svc = services();
+  auto exec_conmons = [&] {
+    int n = 0;
+    for (const auto& p : fs::directory_iterator("/proc")) {
+      std::ifstream in(p.path() / "cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      n += cmdline.rfind("/usr/bin/conmon ", 0) == 0 && cmdline.find(svc.dir.string() + "/") != std::string::npos &&
+           cmdline.find(" --exec-process-spec ") != std::string::npos;
+    }
+    return n;
+  };
+  TestContext ctx;
+  lcake::docker::DockerBuilder builder(json{{"pull", "never"}});
+  lcake::BuildRequest req;
+  req.layer = layer_info("conmon", 'e');
+  req.source = {{"image", svc.base_image}};
+  auto session = builder.start(req, ctx);
+  Output o;
+  for (int i = 0; i < 5; ++i) CHECK(session->communicator().run("true", o.fn(), std::chrono::seconds(30)) == 0);
+  CHECK(exec_conmons() >= 1);  // each exec's conmon waits out the delay
+  // ...and then ends, while the container still runs (removing it would end them anyway).
+  auto t0 = std::chrono::steady_clock::now();
+  while (exec_conmons() > 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(40))
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(exec_conmons() == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+  session->abort(ctx);
+  session.reset();
+  check_clean(ctx);
 }
 
 TEST_CASE("commit changes keep the parent's CMD and ENTRYPOINT") {
@@ -428,6 +493,9 @@ TEST_CASE("commit changes keep the parent's CMD and ENTRYPOINT") {
     CHECK(e.pointer == "/changes/0");
     CHECK(std::string(e.what()).find("'RUN make' is not a commit change") != std::string::npos);
   }
+  CHECK(lcake::docker::image_reference("lcake/stack", "sha256:" + std::string(64, 'e')) ==
+        "lcake/stack@sha256:" + std::string(64, 'e'));
+  CHECK(lcake::docker::image_reference("lcake/stack", "7-stack") == "lcake/stack:7-stack");
   lcake::LayerInfo li{"t", "centos-7", "stack", std::string(64, 'f'), "1"};
   CHECK(lcake::docker::render_tag("7-${layer}-${key12}", li, "settings", "/tags/0") == "7-stack-ffffffffffff");
   CHECK_THROWS_AS(lcake::docker::render_tag("${nope}", li, "settings", "/tags/0"), lcake::ValueError);

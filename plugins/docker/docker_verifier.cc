@@ -77,8 +77,7 @@ std::unique_ptr<lcake::VerifySession> DockerVerifier::start(const lcake::VerifyR
   spec.network = settings_.value("network", "none");
   spec.platform = platform;
   spec.keep_alive = settings_.value("keep_alive_command", std::vector<std::string>{"sleep", "infinity"});
-  spec.labels = {{"org.lcake.role", "verifier"}, {"org.lcake.layer", request.layer.layer},
-                 {"org.lcake.variant", request.layer.variant}, {"org.lcake.layer-key", request.layer.key}};
+  // Known by its name (lcake-verify-…), like build containers, which cannot carry a role label.
   ExecOptions defaults;
   const auto& o = request.options;
   defaults.user = o.value("user", "");

@@ -290,12 +290,12 @@ std::optional<nlohmann::json> EngineClient::inspect_container(const std::string&
   return nlohmann::json::parse(r.body);
 }
 
-void EngineClient::remove_container(const std::string& id, bool force) {
-  expect({"DELETE", "/containers/" + id, std::string("v=true&force=") + (force ? "true" : "false")}, {404});
+bool EngineClient::remove_container(const std::string& id, bool force) {
+  return expect({"DELETE", "/containers/" + id, std::string("v=true&force=") + (force ? "true" : "false")}, {404})
+             .status != 404;
 }
 
-std::vector<nlohmann::json> EngineClient::list_containers(const std::vector<std::string>& labels) {
-  nlohmann::json filters = {{"label", labels}};
+std::vector<nlohmann::json> EngineClient::list_containers(const nlohmann::json& filters) {
   auto r = expect({"GET", "/containers/json", "all=true&filters=" + url_escape(filters.dump())});
   auto j = nlohmann::json::parse(r.body);
   return j.is_array() ? j.get<std::vector<nlohmann::json>>() : std::vector<nlohmann::json>{};

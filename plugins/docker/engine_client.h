@@ -72,10 +72,10 @@ class EngineClient {
   void start_container(const std::string& id);
   void stop_container(const std::string& id, int grace_seconds);
   std::optional<nlohmann::json> inspect_container(const std::string& id);
-  // Already gone is fine.
-  void remove_container(const std::string& id, bool force);
-  // Containers (running or not) carrying every label in `labels` ("key" or "key=value").
-  std::vector<nlohmann::json> list_containers(const std::vector<std::string>& labels);
+  // Already gone is fine: returns false then, true when it removed the container.
+  bool remove_container(const std::string& id, bool force);
+  // Containers (running or not) matching the Engine API's `filters`, e.g. {"name": ["^/?x-"]}.
+  std::vector<nlohmann::json> list_containers(const nlohmann::json& filters);
   // POST /commit; returns the new image ID ("sha256:…").
   std::string commit(const std::string& container, const std::string& repo, const std::string& tag,
                      const std::vector<std::string>& changes, const nlohmann::json& config);

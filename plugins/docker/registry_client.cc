@@ -107,11 +107,15 @@ void RegistryClient::fail(const std::string& what, const HttpResponse& r) {
                           "): " + errors_text(r.body) + hint);
 }
 
+std::string image_reference(const std::string& repo, const std::string& reference) {
+  return repo + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
+}
+
 std::optional<Manifest> RegistryClient::get_manifest(const std::string& repo, const std::string& reference) {
   HttpRequest req;
   req.url = base() + "/v2/" + repo + "/manifests/" + reference;
   req.headers.push_back(kManifestAccept);
-  std::string what = "GET manifest " + repo + ":" + reference;
+  std::string what = "GET manifest " + image_reference(repo, reference);
   auto r = send(req, what);
   if (r.status == 404) return std::nullopt;
   if (r.status != 200) fail(what, r);
@@ -123,7 +127,7 @@ std::optional<std::string> RegistryClient::head_manifest(const std::string& repo
   req.method = "HEAD";
   req.url = base() + "/v2/" + repo + "/manifests/" + reference;
   req.headers.push_back(kManifestAccept);
-  std::string what = "HEAD manifest " + repo + ":" + reference;
+  std::string what = "HEAD manifest " + image_reference(repo, reference);
   auto r = send(req, what);
   if (r.status == 404) return std::nullopt;
   if (r.status != 200) fail(what, r);
@@ -137,7 +141,7 @@ std::string RegistryClient::put_manifest(const std::string& repo, const std::str
   req.headers.push_back("Content-Type: " + m.media_type);
   req.body = m.body;
   req.has_body = true;
-  std::string what = "PUT manifest " + repo + ":" + reference;
+  std::string what = "PUT manifest " + image_reference(repo, reference);
   auto r = send(req, what);
   if (r.status != 201 && r.status != 200) fail(what, r);
   return r.header("docker-content-digest");
@@ -147,7 +151,7 @@ void RegistryClient::delete_manifest(const std::string& repo, const std::string&
   HttpRequest req;
   req.method = "DELETE";
   req.url = base() + "/v2/" + repo + "/manifests/" + digest;
-  std::string what = "DELETE manifest " + repo + "@" + digest;
+  std::string what = "DELETE manifest " + image_reference(repo, digest);
   auto r = send(req, what);
   if (r.status == 404 || r.status == 202 || r.status == 200) return;
   fail(what, r);

@@ -38,6 +38,10 @@ struct RegistryOptions {
   const lcake::CancelToken* cancel = nullptr;
 };
 
+// How a reference is written after the repository: "repo@sha256:…" for a
+// digest, "repo:tag" for a tag.
+std::string image_reference(const std::string& repo, const std::string& reference);
+
 // "auto": plain HTTP for localhost and 127.0.0.0/8 (as docker does), HTTPS elsewhere.
 std::string registry_scheme(const std::string& setting, const std::string& registry);
 

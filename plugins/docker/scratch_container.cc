@@ -24,8 +24,9 @@ void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, std::c
   // The ID is known only once creation succeeded; the name always is.
   std::string target = entry.how.value("id", std::string());
   if (target.empty()) target = entry.how.value("name", entry.resource_id);
-  if (target.empty()) return;
-  engine.remove_container(target, true);
+  if (target.empty() || !engine.remove_container(target, true)) {
+    throw lcake::AlreadyGone("container " + entry.how.value("name", target) + " is already gone");
+  }
   ctx.debug("removed container " + target.substr(0, 64));
 }
 
@@ -44,8 +45,6 @@ std::string container_name(const std::string& role, const std::string& variant, 
 
 ScratchContainer::ScratchContainer(EngineClient& engine, const ContainerSpec& spec, lcake::Context& ctx)
     : engine_(engine.uncancellable()), name_(spec.name) {
-  nlohmann::json labels = nlohmann::json::object();
-  for (const auto& [k, v] : spec.labels) labels[k] = v;
   // Entrypoint and Cmd both replaced: the image's own would run instead of the keep-alive.
   std::vector<std::string> entrypoint = {spec.keep_alive.front()};
   std::vector<std::string> cmd(spec.keep_alive.begin() + 1, spec.keep_alive.end());
@@ -53,7 +52,6 @@ ScratchContainer::ScratchContainer(EngineClient& engine, const ContainerSpec& sp
       {"Image", spec.image},
       {"Entrypoint", entrypoint},
       {"Cmd", cmd},
-      {"Labels", labels},
       {"AttachStdin", false},
       {"AttachStdout", false},
       {"AttachStderr", false},

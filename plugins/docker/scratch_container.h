@@ -18,13 +18,18 @@ struct ContainerSpec {
   std::string network = "none";
   std::string platform;
   std::vector<std::string> keep_alive = {"sleep", "infinity"};
-  std::map<std::string, std::string> labels;
 };
+
+// lcake's own containers are the ones named lcake-build-… and lcake-verify-…
+// (a name, unlike a label, is never committed into an image). The Engine API's
+// `name` filter for them; Docker matches names with or without their leading '/'.
+inline constexpr const char* kContainerNameFilter = "^/?lcake-(build|verify)-";
 
 // The ledger's "how" for a container: enough for reap() in a later process.
 nlohmann::json container_ledger_how(const std::string& docker_host, const std::string& name, const std::string& id);
 
-// Removes the container named in a ledger entry; already gone is fine.
+// Removes the container named in a ledger entry; throws lcake::AlreadyGone when
+// there was none (the host counts it as already gone, not deleted).
 void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, std::chrono::seconds api_timeout);
 
 // "lcake-build-centos-7-stack-1a2b3c4d5e6f-9f8e7d6c": a valid, unique container name.

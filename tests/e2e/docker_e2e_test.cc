@@ -84,10 +84,24 @@ struct Services {
     if (r.exit_code != 0) throw std::runtime_error("GET " + path + ": " + r.err);
     return json::parse(r.out);
   }
+  // Any other call on the Engine API through curl; the response body.
+  std::string engine_call(const std::string& method, const std::string& path, const std::string& body = "") const {
+    std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
+    if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
+    args.push_back("http://d/v1.41" + path);
+    auto r = run("/usr/bin/curl", args);
+    if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
+    return r.out;
+  }
   json containers(bool lcake_only) const {
-    // filters={"label":["org.lcake.role"]}
+    // lcake's own: filters={"name":["^/?lcake-(build|verify)-"]} (docs/backends/docker.md, Cleanup)
     return engine_get(std::string("/containers/json?all=1") +
-                      (lcake_only ? "&filters=%7B%22label%22%3A%5B%22org.lcake.role%22%5D%7D" : ""));
+                      (lcake_only ? "&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D" : ""));
+  }
+  // A container a user creates from an image lcake published (not started).
+  std::string user_container(const std::string& image) const {
+    return json::parse(engine_call("POST", "/containers/create?name=users-own",
+                                   json{{"Image", image}, {"Cmd", {"/bin/sh"}}}.dump()))["Id"];
   }
   // podman's file event log: every container ever created by this engine.
   int containers_created() const {
@@ -288,8 +302,30 @@ TEST_CASE("the example pipeline: pushed, labelled, published, cached, rebuilt fr
     auto ni_config = services().skopeo(p.repository, v + "-newinstall", true)["config"];
     CHECK(ni_config["Cmd"] == sh_login);
     CHECK(ni_config.value("User", "") == "");
+    // Exactly the documented image labels: nothing of the build container's.
+    std::set<std::string> label_keys;
+    for (auto& [k, val] : seen["Labels"].items()) label_keys.insert(k);
+    CHECK(label_keys == std::set<std::string>{"org.lcake.layer-key", "org.lcake.layer", "org.lcake.variant",
+                                              "org.lcake.version", "org.lcake.target"});
   }
   p.check_clean();
+
+  // A user's container from a published image is not lcake's: not among its
+  // containers, and `lcake gc` leaves it alone.
+  {
+    std::string image = services().registry + "/" + p.repository + ":tiny-dropbear-stack";
+    auto pulled = run("/usr/bin/curl", {"-fsS", "-X", "POST", "--unix-socket", services().socket.string(),
+                                        "http://d/v1.41/images/create?fromImage=" + services().registry + "/" +
+                                            p.repository + "&tag=tiny-dropbear-stack"});
+    REQUIRE_MESSAGE(pulled.exit_code == 0, pulled.err);
+    std::string id = services().user_container(image);
+    auto labels = services().engine_get("/containers/" + id + "/json")["Config"]["Labels"];
+    CHECK_FALSE(labels.contains("org.lcake.role"));
+    CHECK(labels["org.lcake.layer"] == "stack");
+    p.check_clean();
+    CHECK(services().engine_get("/containers/" + id + "/json")["Id"] == id);
+    services().engine_call("DELETE", "/containers/" + id + "?force=true");
+  }
 
   // Second run: every layer cached; the engine creates no container at all.
   int created = services().containers_created();
@@ -324,6 +360,64 @@ TEST_CASE("the example pipeline: pushed, labelled, published, cached, rebuilt fr
   REQUIRE(!fresh.empty());
   CHECK(services().skopeo(p.repository, "tiny-dropbear-stack")["Digest"] == fresh);
   CHECK(services().skopeo(p.repository, "tiny-openssh-stack")["Digest"] == stack_digest["tiny-openssh"]);
+  p.check_clean();
+}
+
+TEST_CASE("kill -9: gc deletes the container left behind and counts one already gone apart") {
+  const std::string v = "tiny-dropbear";
+  DockerProject p("killed");
+  RunSpec spec;
+  spec.signal = SIGKILL;
+  spec.signal_when = "lcake-sleeping";
+  auto args = extra_stack_step({R"(echo "lcake-""sleeping")", "sleep 120"});
+  args.insert(args.begin(), {"--only", v});
+  // First kill: its container is then removed by hand, so gc finds it gone.
+  auto r = p.lcake(args, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  auto left = services().containers(true);
+  REQUIRE(left.size() == 1);
+  services().engine_call("DELETE", "/containers/" + left[0]["Id"].get<std::string>() + "?force=true");
+  // Second kill: its container stays for gc.
+  r = p.lcake(args, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  REQUIRE(services().containers(true).size() == 1);
+  auto gc = p.lcake({"gc"});
+  CHECK(gc.exit_code == 0);
+  CHECK(gc.out.find("gc: 1 deleted, 1 already gone, 0 failed") != std::string::npos);
+  CHECK(gc.err.find("was already gone") != std::string::npos);
+  CHECK(services().containers(true).empty());
+  p.check_clean();
+}
+
+TEST_CASE("kill -9 during publish: moving tags half-moved until the next publish repairs them") {
+  const std::string v = "tiny-dropbear";
+  DockerProject p("killed-publish");
+  RunSpec spec;
+  spec.signal = SIGKILL;
+  spec.signal_when = "tagged ";  // the first moving tag was moved
+  auto r = p.lcake({"--only", v}, spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  auto stack = p.records(v, "stack", "upload");
+  REQUIRE(stack.size() == 1);
+  CHECK(stack[0]["published"] == false);
+  std::string digest = stack[0]["artifact"]["metadata"]["digest"];
+  // However far the publish got, make one of stack's moving tags point elsewhere,
+  // as a tag the killed publish had not reached yet still would.
+  auto moved = run("/usr/bin/skopeo", {"copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                                       "docker://" + services().registry + "/" + p.repository + ":" + v + "-newinstall",
+                                       "docker://" + services().registry + "/" + p.repository + ":" + v + "-stack"});
+  REQUIRE_MESSAGE(moved.exit_code == 0, moved.err);
+  CHECK(services().skopeo(p.repository, v + "-stack")["Digest"] != digest);
+
+  auto again = p.lcake({"publish", "--only", v});
+  REQUIRE(again.exit_code == 0);
+  for (const auto& tag : {v + "-stack", v + "-stack-w_2016_05"}) {
+    CAPTURE(tag);
+    CHECK(services().skopeo(p.repository, tag)["Digest"] == digest);
+  }
+  CHECK(services().skopeo(p.repository, v + "-newinstall")["Digest"] ==
+        p.records(v, "newinstall", "upload")[0]["artifact"]["metadata"]["digest"]);
+  CHECK(p.records(v, "stack", "upload")[0]["published"] == true);
   p.check_clean();
 }
 

@@ -18,6 +18,11 @@ write_configs() {
 netns = "none"
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 [engine]
+# podman keeps each exec session (and its conmon) for exit_command_delay
+# seconds after the command ends, so a Docker client can still read its exit
+# code; the default of 300 s piles up a conmon per exec. The plugin reads the
+# exit code as soon as the output ends: 10 s is ample.
+exit_command_delay = 10
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$dir/events.log"

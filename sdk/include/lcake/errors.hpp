@@ -25,6 +25,13 @@ struct BuildError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown by Role::reap() when the resource was not there any more, so nothing
+// was deleted. Not a failure: the host releases the ledger entry and reports the
+// resource as already gone rather than deleted.
+struct AlreadyGone : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Thrown from wait loops and transfers once the run's cancel token fired.
 struct Cancelled : std::runtime_error {
   Cancelled() : std::runtime_error("cancelled") {}

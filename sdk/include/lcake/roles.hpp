@@ -25,7 +25,8 @@ class Role {
  public:
   virtual ~Role() = default;
   // Deletes a resource of a plugin-defined kind left in the ledger. Must be
-  // idempotent: a resource that is already gone is not an error.
+  // idempotent: a resource that is already gone is not an error; throw
+  // AlreadyGone (errors.hpp) to say so, and `lcake gc` does not count it as deleted.
   virtual void reap(const LedgerEntry& entry, Context& ctx) {
     (void)ctx;
     throw BuildError("don't know how to delete a '" + entry.kind + "' resource");
