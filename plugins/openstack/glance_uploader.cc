@@ -101,8 +101,8 @@ Artifact GlanceUploader::to_artifact(const json& image, Context& ctx) {
 Artifact GlanceUploader::upload(const UploadRequest& request, Context& ctx) {
   const Artifact& built = request.built;
   if (built.type != "qcow2" && built.type != "raw" && built.type != "glance-image")
-    throw InputError("the openstack uploader uploads qcow2 or raw disks or takes over Glance images (the Nova "
-                     "builder's), not '" + built.type + "'");
+    throw InputError("the openstack uploader uploads qcow2 or raw disks, not '" + built.type +
+                     "' (or takes over the Nova builder's glance-image): pair it with the qemu or the openstack builder");
   json spec = image_spec(settings_, request.options);
   std::string where = "layers." + request.layer.layer + " uploader name";
   std::string name = render_name(spec.value("name", "${variant}-${layer}-${upload_key12}"), where,
