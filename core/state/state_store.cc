@@ -143,7 +143,7 @@ std::unique_ptr<StateStore> StateStore::open(const std::filesystem::path& dir) {
     throw lcake::InputError("cannot create state dir " + dir.string() + ": " + ec.message() +
                             "; pass --state-dir with a writable directory");
   std::unique_ptr<StateStore> store(new StateStore());
-  store->dir_ = dir;
+  store->dir_ = std::filesystem::absolute(dir);  // plugins run tools in their work dirs: no relative paths
   auto path = db_file(dir);
   int rc = sqlite3_open_v2(path.c_str(), &store->db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   auto fail = [&](const std::string& why) {

@@ -31,6 +31,10 @@ class GlanceClient {
   nlohmann::json resolve_image(const std::string& name_or_id);
   // PATCH with application/openstack-images-v2.1-json-patch; returns the new record.
   nlohmann::json patch_image(const std::string& id, const nlohmann::json& ops);
+  // Was this image published by lcake (or made non-private)? Such images are never deleted by gc.
+  static bool is_published(const nlohmann::json& image) {
+    return image.value("visibility", "private") != "private" || image.contains("lcake_published");
+  }
   // DELETE; true if it was deleted, false if already gone. A protected image is
   // unprotected first only when `force` is set.
   bool delete_image(const std::string& id, bool force = false);

@@ -42,6 +42,16 @@ json image_spec(const json& settings, const json& options) {
 const char* kReserved[] = {"lcake_key", "lcake_layer_key", "lcake_variant", "lcake_layer", "lcake_pipeline",
                            "lcake_target", "lcake_published"};
 
+// lcake's own properties of an uploaded image (find() looks for lcake_key).
+void set_lcake_properties(json& body, const LayerInfo& l) {
+  body["lcake_key"] = l.upload_key.empty() ? l.key : l.upload_key;
+  body["lcake_layer_key"] = l.key;
+  body["lcake_variant"] = l.variant;
+  body["lcake_layer"] = l.layer;
+  body["lcake_pipeline"] = l.pipeline;
+  body["lcake_target"] = l.target;
+}
+
 }  // namespace
 
 GlanceUploader::GlanceUploader(const json& settings) : settings_(settings) {
@@ -90,16 +100,17 @@ Artifact GlanceUploader::to_artifact(const json& image, Context& ctx) {
 
 Artifact GlanceUploader::upload(const UploadRequest& request, Context& ctx) {
   const Artifact& built = request.built;
-  if (built.type != "qcow2" && built.type != "raw")
+  if (built.type != "qcow2" && built.type != "raw" && built.type != "glance-image")
     throw InputError("the openstack uploader uploads qcow2 or raw disks, not '" + built.type +
-                     "': pair it with the qemu builder (or the Nova builder, whose images are already in Glance)");
+                     "' (or takes over the Nova builder's glance-image): pair it with the qemu or the openstack builder");
   json spec = image_spec(settings_, request.options);
-  std::string disk_format = settings_.value("disk_format", "auto");
-  if (disk_format == "auto") disk_format = built.type;
-  PreparedDisk disk = prepare_disk(built.id, disk_format, ctx);
   std::string where = "layers." + request.layer.layer + " uploader name";
   std::string name = render_name(spec.value("name", "${variant}-${layer}-${upload_key12}"), where,
                                  naming_vars(request.layer));
+  if (built.type == "glance-image") return adopt(request, spec, name, ctx);
+  std::string disk_format = settings_.value("disk_format", "auto");
+  if (disk_format == "auto") disk_format = built.type;
+  PreparedDisk disk = prepare_disk(built.id, disk_format, ctx);
 
   std::uint64_t gib = 1ull << 30;
   json body = {{"id", new_uuid()},
@@ -113,13 +124,7 @@ Artifact GlanceUploader::upload(const UploadRequest& request, Context& ctx) {
                {"tags", spec.value("tags", json::array())}};
   json props = spec.value("properties", json::object());
   for (auto it = props.begin(); it != props.end(); ++it) body[it.key()] = as_property(*it);
-  const LayerInfo& l = request.layer;
-  body["lcake_key"] = l.upload_key.empty() ? l.key : l.upload_key;
-  body["lcake_layer_key"] = l.key;
-  body["lcake_variant"] = l.variant;
-  body["lcake_layer"] = l.layer;
-  body["lcake_pipeline"] = l.pipeline;
-  body["lcake_target"] = l.target;
+  set_lcake_properties(body, request.layer);
 
   GlanceClient g = glance(ctx);
   std::string id = body["id"];
@@ -171,6 +176,39 @@ Artifact GlanceUploader::upload(const UploadRequest& request, Context& ctx) {
   }
 }
 
+// A Glance image the builder made (the Nova builder's snapshot) is already where it is
+// wanted: it takes the upload's name, tags and properties in place, so find() and publish
+// treat it as any upload. Nothing is created, so nothing needs cleaning up on failure.
+Artifact GlanceUploader::adopt(const UploadRequest& request, const json& spec, const std::string& name, Context& ctx) {
+  const std::string& id = request.built.id;
+  GlanceClient g = glance(ctx);
+  auto image = g.show_image(id);
+  if (!image) throw BuildError("Glance image " + id + " of layer " + request.layer.layer + " is gone: rebuild it (--force)");
+  if (image->value("status", "") != "active")
+    throw BuildError("Glance image " + id + " is " + image->value("status", "") + ", not active: it cannot be uploaded");
+  std::string project = session(ctx)->project_id(ctx);
+  if (!project.empty() && image->value("owner", "") != project)
+    throw BuildError("Glance image " + id + " belongs to project " + image->value("owner", "") +
+                     ", not to this cloud's project " + project + ": the uploader and builder must use the same cloud");
+  json want = {{"name", name}};
+  if (spec.contains("min_disk")) want["min_disk"] = spec["min_disk"];
+  if (spec.contains("min_ram")) want["min_ram"] = spec["min_ram"];
+  json props = spec.value("properties", json::object());
+  for (auto it = props.begin(); it != props.end(); ++it) want[it.key()] = as_property(*it);
+  set_lcake_properties(want, request.layer);
+  json ops = json::array();
+  for (auto it = want.begin(); it != want.end(); ++it)
+    if (!image->contains(it.key()) || (*image)[it.key()] != *it)
+      ops.push_back({{"op", image->contains(it.key()) ? "replace" : "add"}, {"path", "/" + it.key()}, {"value", *it}});
+  ctx.info("Glance image " + id + " is already in Glance: it becomes the upload " + name);
+  json now = ops.empty() ? *image : g.patch_image(id, ops);
+  for (const auto& tag : spec.value("tags", json::array())) g.add_tag(id, tag.get<std::string>());
+  Artifact a = to_artifact(now, ctx);
+  a.metadata["built"] = id;
+  if (request.built.metadata.contains("ssh_user")) a.metadata["ssh_user"] = request.built.metadata["ssh_user"];
+  return a;
+}
+
 std::optional<Artifact> GlanceUploader::find(const FindRequest& request, Context& ctx) {
   std::string key = request.layer.upload_key.empty() ? request.layer.key : request.layer.upload_key;
   GlanceClient g = glance(ctx);
@@ -195,7 +233,7 @@ void GlanceUploader::remove(const Artifact& artifact, Context& ctx) {
   GlanceClient g = glance(ctx, false);
   auto img = g.show_image(artifact.id);
   if (!img) return;
-  if (img->value("visibility", "") != "private" || img->contains("lcake_published")) {
+  if (GlanceClient::is_published(*img)) {
     ctx.warn("not deleting Glance image " + artifact.id + " (" + img->value("name", "") +
              "): it was published; delete it by hand if it is no longer wanted");
     return;

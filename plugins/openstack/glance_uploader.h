@@ -36,6 +36,7 @@ class GlanceUploader : public Uploader {
   std::shared_ptr<KeystoneSession> session(Context& ctx);
   GlanceClient glance(Context& ctx, bool cancellable = true);
   Artifact to_artifact(const nlohmann::json& image, Context& ctx);
+  Artifact adopt(const UploadRequest& request, const nlohmann::json& spec, const std::string& name, Context& ctx);
   nlohmann::json settings_;
   std::mutex mu_;
   std::shared_ptr<KeystoneSession> session_;

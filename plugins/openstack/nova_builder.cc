@@ -44,6 +44,15 @@ class NovaBuildSession : public BuildSession {
   Artifact finish(Context& ctx) override {
     auto& nova = server_->nova();
     const auto& id = server_->id();
+    // os-stop may end in a hard power-off (a guest that ignores the ACPI button): what the
+    // provisioners wrote must be on the disk before, or the snapshot loses it.
+    try {
+      server_->ssh().run("sync", [](std::string_view, bool) {}, 60s);
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const std::exception& e) {
+      ctx.warn(std::string("sync over SSH before stopping the server failed: ") + e.what());
+    }
     server_->close_ssh();
     ctx.info("stopping server " + id);
     nova.stop_server(id);
@@ -161,7 +170,16 @@ bool NovaBuilder::exists(const Artifact& artifact, Context& ctx) {
 }
 
 void NovaBuilder::remove(const Artifact& artifact, Context& ctx) {
-  GlanceClient(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx, false).delete_image(artifact.id);
+  GlanceClient glance(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx, false);
+  auto image = glance.show_image(artifact.id);
+  if (!image) return;
+  // With the openstack uploader the snapshot itself is the upload, and may be published.
+  if (GlanceClient::is_published(*image)) {
+    ctx.warn("not deleting Glance image " + artifact.id + " (" + image->value("name", "") +
+             "): it was published; delete it by hand if it is no longer wanted");
+    return;
+  }
+  glance.delete_image(artifact.id);
 }
 
 }  // namespace lcake::openstack

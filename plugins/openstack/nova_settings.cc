@@ -44,7 +44,8 @@ const char* kServerProperties = R"json({
 const char* nova_settings_schema() {
   static const std::string text = [] {
     json props = json::parse(kServerProperties);
-    for (auto& [k, v] : auth_schema_properties().items()) props[k] = v;
+    const json auth = auth_schema_properties();  // kept alive: items() of a temporary would dangle
+    for (auto& [k, v] : auth.items()) props[k] = v;
     json schema = {{"$schema", "http://json-schema.org/draft-07/schema#"},
                    {"type", "object"},
                    {"additionalProperties", false},

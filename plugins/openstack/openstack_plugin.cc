@@ -7,11 +7,11 @@
 #include "nova_verifier.h"
 
 LCAKE_PLUGIN("openstack", "0.1.0",
-             "OpenStack: Glance v2 images (streamed, hash-checked, found by upload key), published by visibility",
+             "OpenStack: Nova builds and verifies, Glance v2 images (streamed, hash-checked, found by upload key), published by visibility",
              lcake::uploader<lcake::openstack::GlanceUploader>({.settings = lcake::openstack::glance_settings_schema(),
                                                                  .options = lcake::openstack::glance_options_schema(),
                                                                  .publish = lcake::openstack::glance_publish_schema(),
-                                                                 .accepts = "qcow2 raw",
+                                                                 .accepts = "qcow2 raw glance-image",
                                                                  .produces = "glance-image"}),
              lcake::builder<lcake::openstack::NovaBuilder>({.settings = lcake::openstack::nova_settings_schema(),
                                                             .source = lcake::openstack::kNovaSourceSchema,

@@ -6,13 +6,13 @@ import subprocess
 import tempfile
 import time
 
-from nova_sim_testlib import TOKEN_LIFETIME, Http, check, flavor_id, wait_for, wait_status
+from nova_sim_testlib import TOKEN_LIFETIME, Http, Shared, check, flavor_id, wait_for, wait_status
 
 UUID0 = "00000000-0000-4000-8000-000000000000"
 
 
 def api_cases(stack):
-    c = {}  # shared between cases: tokens, images, servers
+    c = Shared()  # shared between cases: tokens, images, servers
     token, info = stack.token()
     c["early_token"], c["early_at"] = token, time.time()
     api = lambda mv=None: Http(stack.compute_url, stack.fresh_token, mv)  # noqa: E731

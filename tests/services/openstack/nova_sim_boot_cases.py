@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from nova_sim_testlib import CLEAN_ENV, Failure, Http, check, flavor_id, wait_for, wait_status
+from nova_sim_testlib import CLEAN_ENV, Failure, Http, Shared, check, flavor_id, wait_for, wait_status
 
 
 def ssh_once(key, addr, command, connect_timeout=15):
@@ -38,7 +38,7 @@ def wait_ssh(key, addr, timeout=300):
 
 
 def boot_cases(stack, disk):
-    c = {}
+    c = Shared()  # shared between cases: image, server, address, snapshot
     tmp = tempfile.mkdtemp(prefix="nova-sim-boot-")
     key = os.path.join(tmp, "key")
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)

@@ -22,6 +22,14 @@ def check(cond, what):
         raise Failure(what)
 
 
+class Shared(dict):
+    """What the cases of one run hand on to later ones. A value an earlier case should have left
+    but did not (it failed) fails the later case cleanly instead of with a KeyError."""
+
+    def __missing__(self, key):
+        raise Failure("needs %r from an earlier case, which failed" % key)
+
+
 class Http:
     """Minimal JSON client; returns (status, body, headers)."""
 

@@ -79,6 +79,9 @@ def run_cases(cases):
         except Failure as e:
             print("FAIL %-40s %s" % (name, e), flush=True)
             failed.append(name)
+        except Exception as e:  # a bug in the case or the stack: this case fails, the others still run
+            print("FAIL %-40s %s: %s" % (name, type(e).__name__, e), flush=True)
+            failed.append(name)
     return failed
 
 
