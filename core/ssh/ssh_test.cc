@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "test_support.h"
+#include "lcake/testing.hpp"
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -32,7 +33,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 using lcake::test::TempDir;
-using lcake::test::TestCancel;
+using TestCancel = lcake::testing::ManualCancel;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -18,6 +18,7 @@
 #include "cloud_init_seed.h"
 #include "disk_image.h"
 #include "lcake/plugin.hpp"
+#include "lcake/testing.hpp"
 #include "qemu_builder.h"
 #include "qemu_uploader.h"
 #include "qemu_verifier.h"
@@ -28,7 +29,7 @@
 namespace fs = std::filesystem;
 using namespace lcake;
 using namespace lcake::qemu;
-using lcake::test::TestCancel;
+using TestCancel = lcake::testing::ManualCancel;
 using lcake::qemu::test::TestContext;
 using nlohmann::json;
 

@@ -1,9 +1,6 @@
 // Small helpers every test binary gets (linked into lcake_doctest_main).
 #pragma once
-#include <atomic>
-#include <condition_variable>
 #include <filesystem>
-#include <mutex>
 #include <string>
 
 #include "lcake/context.hpp"
@@ -29,27 +26,5 @@ struct TempDir {
 // directory (base.qcow2, host_key.pub, vmlinuz, initrd.img). Throws with the log's path on failure;
 // the caller skips when it is not root (the build needs root).
 std::filesystem::path test_guest(const std::string& flavour = "dropbear");
-
-// A cancel token a test fires by hand (from any thread).
-class TestCancel : public lcake::CancelToken {
- public:
-  bool cancelled() const override { return fired_; }
-  bool wait_for(std::chrono::milliseconds d) const override {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, d, [&] { return fired_.load(); });
-  }
-  void fire() {
-    {
-      std::lock_guard lock(mu_);
-      fired_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::atomic<bool> fired_{false};
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-};
 
 }  // namespace lcake::test
