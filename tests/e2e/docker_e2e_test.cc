@@ -141,6 +141,7 @@ struct DockerProject {
   fs::path dir = make_temp_dir("lcake-docker-e2e");
   std::string repository;
   std::vector<std::string> settings;  // --set options every build of this project passes
+  fs::path state = dir / "state";     // another runner: point this at an empty dir
 
   explicit DockerProject(const std::string& name) : repository("e2e/" + name) {
     fs::copy(source_dir() / "configs", dir / "configs", fs::copy_options::recursive);
@@ -157,7 +158,7 @@ struct DockerProject {
   ProcessResult lcake(std::vector<std::string> args, RunSpec spec = {}) {
     std::string command = !args.empty() && args[0].rfind("-", 0) != 0 ? args[0] : "build";
     if (!args.empty() && args[0] == command) args.erase(args.begin());
-    std::vector<std::string> all = {command, "--state-dir", (dir / "state").string()};
+    std::vector<std::string> all = {command, "--state-dir", state.string()};
     if (command != "artifacts" && command != "gc") {
       all.insert(all.end(), {"--config-dir", (dir / "configs").string(), "--target", "docker"});
       all.insert(all.end(), settings.begin(), settings.end());
@@ -341,6 +342,25 @@ TEST_CASE("the example pipeline: pushed, labelled, published, cached, rebuilt fr
   CHECK(services().containers_created() == created);
   CHECK(services().containers(false).size() == listed);
   CHECK(again_s < 5.0);
+
+  // Another runner (an empty state dir, e.g. a fresh CI machine): every upload is found in the
+  // registry by its per-key tag; nothing is built, pushed or re-tagged (issue 13 item 2). A
+  // registry holds no proof that an image passed verification, so each found stack is verified
+  // again (one container per variant) before its moving tags are confirmed.
+  auto tags_before = services().tags(p.repository);
+  p.state = p.dir / "state-other-runner";
+  auto other = p.lcake({});
+  REQUIRE(other.exit_code == 0);
+  CHECK(count(other.err, "found in the backend: ") == 6);
+  CHECK(other.err.find("building") == std::string::npos);
+  CHECK(other.err.find("pushing") == std::string::npos);
+  CHECK(count(other.err, ": verifying\n") == 2);
+  CHECK(services().containers_created() == created + 2);
+  CHECK(services().tags(p.repository) == tags_before);
+  for (const auto& v : {std::string("tiny-dropbear"), std::string("tiny-openssh")})
+    CHECK(services().skopeo(p.repository, v + "-stack")["Digest"] == stack_digest[v]);
+  p.check_clean();
+  p.state = p.dir / "state";
 
   // Change newinstall's input: newinstall and stack rebuild, base does not.
   fs::path script = p.dir / "examples/stack/files/newinstall.sh";
