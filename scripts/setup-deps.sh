@@ -32,6 +32,8 @@ TEST_PKGS=(
   python3-boto3 python3-botocore awscli
   # misc tools used by tests and benches
   sqlite3 hyperfine
+  # `lcake completion` is tested in the real shells
+  fish zsh
 )
 [ "${1:-}" = "--tests" ] && PKGS+=("${TEST_PKGS[@]}")
 export DEBIAN_FRONTEND=noninteractive

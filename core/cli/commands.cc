@@ -15,6 +15,7 @@
 #include "events/log_level.h"
 #include "events/redactor.h"
 #include "events/text_view.h"
+#include "file_schemas.h"
 #include "runner/plugin_roles.h"
 #include "runner/reaper.h"
 #include "runner/runner.h"
@@ -254,17 +255,30 @@ int cmd_artifacts(const std::vector<std::string>& args) {
 int cmd_config(const std::vector<std::string>& args) {
   Session s;
   bool origin = false;
-  std::string action;
+  std::string action, kind;
   po::options_description desc;
   desc.add_options()("origin", po::bool_switch(&origin), "show where each value came from")(
-      "action", po::value(&action), "show | validate")(
+      "action", po::value(&action), "show | validate | schema")(
+      "kind", po::value(&kind), "schema: pipeline | target | overlay | config (default pipeline)")(
       "no-verify", po::bool_switch(&s.opts.run.no_verify), "validate: allow verify steps without a verifier");
   desc.add(config_options(s.opts)).add(global_options(s.opts));
   po::positional_options_description pos;
-  pos.add("action", 1);
-  if (!parse("config", "show|validate --target T [--origin] [OPTIONS]", args, desc, &pos)) return 0;
+  pos.add("action", 1).add("kind", 1);
+  if (!parse("config", "show|validate --target T [--origin] [OPTIONS]\n       lcake config schema [pipeline|target|overlay|config]",
+             args, desc, &pos))
+    return 0;
+  if (action == "schema") {
+    finish_options(s.opts, false);
+    std::vector<fs::path> paths(s.opts.plugin_path.begin(), s.opts.plugin_path.end());
+    core::PluginHost host(core::PluginHost::default_search_path(paths));
+    auto found = host.discover();
+    for (const auto& [file, err] : found.errors) std::fprintf(stderr, "lcake: warning: %s (not in the schema)\n", err.c_str());
+    std::cout << file_schema(kind.empty() ? "pipeline" : kind, found.plugins).dump(2) << "\n";
+    return 0;
+  }
+  if (!kind.empty()) throw InputError("lcake config " + action + ": unexpected argument '" + kind + "'");
   if (action != "show" && action != "validate")
-    throw InputError("lcake config: say `show` or `validate`");
+    throw InputError("lcake config: say `show`, `validate` or `schema`");
   finish_options(s.opts, true);
   s.open(true);
   if (action == "validate") {
@@ -369,6 +383,8 @@ const std::vector<Command>& commands() {
       {"config", "show (--origin) or validate the merged configuration", cmd_config},
       {"plugins", "list plugins, or inspect one plugin file", cmd_plugins},
       {"version", "print lcake's version and plugin API version", cmd_version},
+      {"completion", "print a bash, zsh or fish completion script", cmd_completion},
+      {"__complete", "names for the completion scripts", cmd_complete, true},
   };
   return table;
 }

@@ -15,7 +15,8 @@ void usage() {
   std::printf("usage: lcake [COMMAND] [OPTIONS]\n\n"
               "Builds layered machine images from a pipeline, verifies them, publishes what verified.\n"
               "`lcake --target T` is `lcake build --target T`.\n\nCommands:\n");
-  for (const auto& c : lcake::cli::commands()) std::printf("  %-10s %s\n", c.name, c.summary);
+  for (const auto& c : lcake::cli::commands())
+    if (!c.hidden) std::printf("  %-10s %s\n", c.name, c.summary);
   std::printf("\n`lcake COMMAND --help` for a command's options.\n"
               "Exit codes: 0 ok, 1 a build or verify failed, 2 bad input (config, flags, plugin), 130 cancelled.\n");
 }

@@ -12,11 +12,13 @@ const std::string& core_schema_text() {
   "required": ["pipeline", "target"],
   "additionalProperties": false,
   "properties": {
+    "$schema": { "$ref": "#/definitions/editor_schema" },
     "pipeline": { "$ref": "#/definitions/pipeline" },
     "target": { "$ref": "#/definitions/target" },
     "vars": { "type": "object", "additionalProperties": { "$ref": "#/definitions/scalar" } }
   },
   "definitions": {
+    "editor_schema": { "type": "string", "description": "the file's JSON Schema, for editors (lcake config schema); ignored by lcake" },
     "scalar": { "type": ["string", "number", "boolean"] },
     "duration": { "type": ["string", "number"] },
     "strings": { "type": "array", "items": { "type": "string" } },
@@ -25,6 +27,7 @@ const std::string& core_schema_text() {
       "required": ["name", "layers"],
       "additionalProperties": false,
       "properties": {
+        "$schema": { "$ref": "#/definitions/editor_schema" },
         "name": { "type": "string" },
         "description": { "type": "string" },
         "variables": { "type": "object", "additionalProperties": { "$ref": "#/definitions/variable" } },
@@ -140,6 +143,7 @@ const std::string& core_schema_text() {
       "required": ["builder"],
       "additionalProperties": false,
       "properties": {
+        "$schema": { "$ref": "#/definitions/editor_schema" },
         "name": { "type": "string" },
         "description": { "type": "string" },
         "pipeline": { "type": "string" },
