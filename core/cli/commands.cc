@@ -15,6 +15,8 @@
 #include "events/log_level.h"
 #include "events/redactor.h"
 #include "events/text_view.h"
+#include "ci_matrix.h"
+#include "config/config_files.h"
 #include "file_schemas.h"
 #include "runner/plugin_roles.h"
 #include "runner/reaper.h"
@@ -114,10 +116,32 @@ int cmd_build(const std::vector<std::string>& a) { return run_command("build", a
 int cmd_verify(const std::vector<std::string>& a) { return run_command("verify", a); }
 int cmd_publish(const std::vector<std::string>& a) { return run_command("publish", a); }
 
+// The flags that shaped the configuration, as a CI job must repeat them.
+std::vector<std::string> config_flags(const core::LoadOptions& l) {
+  std::vector<std::string> out;
+  auto add = [&](const char* flag, const auto& values) {
+    for (const auto& v : values) out.insert(out.end(), {flag, fs::path(v).string()});
+  };
+  add("--config-dir", l.config_dirs);
+  if (l.pipeline) out.insert(out.end(), {"--pipeline", l.pipeline->string()});
+  add("--site", l.sites);
+  add("--overlay", l.overlays);
+  add("--var-file", l.var_files);
+  add("--var", l.vars);
+  add("--set", l.sets);
+  return out;
+}
+
 int cmd_plan(const std::vector<std::string>& args) {
   Session s;
+  std::string emit;
   auto desc = all_run_options(s.opts);
+  desc.add_options()("emit", po::value(&emit),
+                     "print the CI build matrix instead: github-actions, gitlab or json (docs/ci.md)");
   if (!parse("plan", "--target T [OPTIONS]", args, desc)) return 0;
+  std::vector<std::string> flags = config_flags(s.opts.load);  // before the default dirs join
+  if (!emit.empty() && emit != "github-actions" && emit != "gitlab" && emit != "json")
+    throw InputError("--emit " + emit + ": say github-actions, gitlab or json");
   finish_options(s.opts, true);
   s.open(true);
   s.check_inputs(s.opts.run.no_verify, s.opts.run.only);
@@ -126,6 +150,12 @@ int cmd_plan(const std::vector<std::string>& args) {
   core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);
   runner.prepare();
   auto plan = runner.plan(s.opts.run);
+  if (!emit.empty()) {
+    MatrixInput in{s.resolved.target.name, flags, s.opts.run.no_verify};
+    if (core::looks_like_path(s.opts.load.target)) in.target = s.opts.load.target;
+    std::cout << core::Redactor::instance().apply(emit_matrix(emit, in, plan));
+    return 0;
+  }
   if (s.opts.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& v : plan)

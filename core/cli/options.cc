@@ -33,6 +33,7 @@ po::options_description run_options(CommonOptions& o) {
        o.run.parallel = n; }), "variants built at once (default: all)")
     ("force", po::bool_switch(&o.run.force), "rebuild even when cached")
     ("no-verify", po::bool_switch(&o.run.no_verify), "run no verify steps; a target without a verifier may then publish (unverified)")
+    ("no-publish", po::bool_switch(&o.run.no_publish), "build, upload and verify, publish nothing (a later `lcake build` or `lcake publish` does)")
     ("on-error", po::value(&o.on_error), "cleanup (default): delete what a failed step created; abort: keep it for inspection")
     ("manifest", po::value(&o.manifest), "also write the run's manifest to FILE");
   return d;

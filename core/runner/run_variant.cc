@@ -142,6 +142,14 @@ int Runner::Impl::run_variant(const Variant& v, Mode mode) {
     }
   }
   if (mode == Mode::verify || !factory.uploader()) return kExitOk;
+  if (options.no_publish) {
+    bool pending = false;
+    for (std::size_t i : done) pending = pending || (runs[v.layers[i].name].uploaded && !runs[v.layers[i].name].uploaded->published);
+    if (pending)
+      events.log(lcake::LogLevel::info, v.name,
+                 "not published (--no-publish): a later `lcake build` or `lcake publish` publishes it");
+    return kExitOk;
+  }
   return publish_variant(v, done, roles, runs);
 }
 

@@ -24,6 +24,7 @@ struct RunOptions {
   std::vector<std::string> only;  // globs over "variant" or "variant/layer"
   bool force = false;             // rebuild selected layers even on a cache hit
   bool no_verify = false;         // skip verify steps; what is published is marked unverified
+  bool no_publish = false;        // stop after verify: publish nothing (CI matrix jobs)
   OnError on_error = OnError::cleanup;
   int parallel = 0;               // variants at once; 0 = all
   std::optional<std::filesystem::path> manifest;  // also write the manifest here

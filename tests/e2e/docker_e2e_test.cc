@@ -502,3 +502,89 @@ TEST_CASE("failures: exit code, no container left, no moving tag, nothing for gc
     p.check_clean();
   }
 }
+
+// issue 11 item 1: `lcake plan --emit` gives the CI matrix; its jobs run as separate processes with
+// separate (empty) state dirs, in parallel, as runners of a CI system would; a second wave of
+// runners finds everything in the registry; the publish job publishes once every job verified.
+TEST_CASE("CI matrix: emitted jobs on separate runners, a second wave of cache hits, one publish") {
+  DockerProject p("ci-matrix");
+  auto emitted = p.lcake({"plan", "--emit", "json"});
+  REQUIRE(emitted.exit_code == 0);
+  json matrix = json::parse(emitted.out);
+  CHECK(matrix["version"] == 1);
+  REQUIRE(matrix["jobs"].size() == 2);
+  for (auto& j : matrix["jobs"]) {
+    CHECK(j["cached"] == false);
+    CHECK(j["argv"][0] == "lcake");
+    CHECK(j["command"].get<std::string>().find("--only " + j["variant"].get<std::string>()) != std::string::npos);
+  }
+  // The same jobs for GitHub Actions (strategy.matrix: fromJSON) and GitLab (a child pipeline).
+  json gha = json::parse(p.lcake({"plan", "--emit", "github-actions"}).out);
+  REQUIRE(gha["include"].size() == 2);
+  for (std::size_t i = 0; i < 2; ++i) CHECK(gha["include"][i]["command"] == matrix["jobs"][i]["command"]);
+  fs::path yml = p.dir / "child.yml";
+  write_file(yml, p.lcake({"plan", "--emit", "gitlab"}).out);
+  RunSpec py;
+  py.args = {"-c", "import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); "
+                   "print('\\n'.join(s for k, v in d.items() if k != 'stages' for s in v['script']))", yml.string()};
+  auto scripts = run_process("/usr/bin/python3", py);
+  REQUIRE(scripts.exit_code == 0);
+  for (auto& j : matrix["jobs"]) CHECK(scripts.out.find(j["command"].get<std::string>()) != std::string::npos);
+  CHECK(scripts.out.find(matrix["publish"]["command"].get<std::string>()) != std::string::npos);
+
+  // One runner: the job's argv (without the leading "lcake") and an empty state dir of its own.
+  auto runner = [&](const json& argv, const std::string& state) {
+    RunSpec spec;
+    for (std::size_t i = 1; i < argv.size(); ++i) spec.args.push_back(argv[i]);
+    spec.args.insert(spec.args.end(), {"--state-dir", (p.dir / state).string()});
+    spec.cwd = p.dir;
+    spec.env["DOCKER_HOST"] = services().docker_host;
+    spec.env["DOCKER_CONFIG"] = (services().dir / "docker-config").string();
+    spec.env["XDG_CONFIG_HOME"] = (p.dir / "xdg").string();
+    return run_process(lcake_binary().string(), spec);
+  };
+  auto wave = [&](const std::string& name) {
+    std::vector<ProcessResult> results(matrix["jobs"].size());
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < results.size(); ++i)
+      threads.emplace_back([&, i] { results[i] = runner(matrix["jobs"][i]["argv"], name + "-" + std::to_string(i)); });
+    for (auto& t : threads) t.join();
+    for (auto& r : results) MESSAGE(name << " job -> " << r.exit_code << "\n" << r.err.substr(r.err.size() > 3000 ? r.err.size() - 3000 : 0));
+    return results;
+  };
+
+  auto first = wave("wave1");
+  for (auto& r : first) {
+    REQUIRE(r.exit_code == 0);
+    CHECK(count(r.err, ": building (key") == 3);
+    CHECK(r.err.find("not published (--no-publish)") != std::string::npos);
+  }
+  for (auto& j : matrix["jobs"]) p.check_no_moving_tags(j["variant"]);  // --no-publish: nothing public yet
+  auto per_key = services().tags(p.repository);
+  CHECK(per_key.size() == 6);  // one immutable tag per layer and variant, each pushed once
+
+  auto second = wave("wave2");
+  for (auto& r : second) {
+    REQUIRE(r.exit_code == 0);
+    CHECK(count(r.err, "found in the backend: ") == 3);
+    CHECK(r.err.find("building") == std::string::npos);
+    CHECK(r.err.find("pushing") == std::string::npos);
+  }
+  CHECK(services().tags(p.repository) == per_key);
+
+  // The publish job, after every job verified: a runner of its own finds, verifies, publishes.
+  auto published = runner(matrix["publish"]["argv"], "publish");
+  MESSAGE("publish job -> " << published.exit_code << "\n" << published.err);
+  REQUIRE(published.exit_code == 0);
+  CHECK(published.err.find("building") == std::string::npos);
+  for (auto& j : matrix["jobs"]) {
+    std::string v = j["variant"];
+    auto stack = services().skopeo(p.repository, v + "-stack");
+    bool matches_a_per_key_tag = false;
+    for (const auto& t : per_key)
+      if (t.rfind(v + "-stack-", 0) == 0 && services().skopeo(p.repository, t)["Digest"] == stack["Digest"])
+        matches_a_per_key_tag = true;
+    CHECK_MESSAGE(matches_a_per_key_tag, v << "-stack points at no image a job pushed");
+  }
+  CHECK(services().containers(true).empty());  // no runner left a container behind
+}

@@ -327,6 +327,7 @@ TEST_CASE("bad input sweep: checked before anything runs, one line, exit 2") {
   std::vector<Case> cases = {
       {{"plan", "--target", "local", "--overlay", "deep.json"}, "deep.json:2: JSON nested deeper than 256 levels"},
       {{"build", "--target", "local", "--parallel", "0"}, "--parallel 0: must be 1 or more"},
+      {{"plan", "--target", "local", "--emit", "xml"}, "--emit xml: say github-actions, gitlab or json"},
       {{"plan", "--target", "local", "--only", "c", "--only", "a/nope"},
        "--only c, a/nope: matches no variant or variant/layer; variants: a, b; layers: base, newinstall, stack"},
       {{"build", "--target", "local", "--only", "zz"}, "--only zz: matches no variant"},
@@ -371,6 +372,22 @@ TEST_CASE("--no-verify lets a target without a verifier publish; no verify step 
   auto r = p.lcake({"--target", "noverifier", "--only", "a", "--no-verify"});
   REQUIRE(r.exit_code == 0);
   CHECK(p.count(r.err, "verifying") == 0);
+  CHECK(fs::exists(p.remote / "a" / "stack.published"));
+}
+
+TEST_CASE("--no-publish: built, uploaded and verified, nothing published until `lcake publish`") {
+  Project p;
+  auto r = p.lcake({"--target", "local", "--only", "a", "--no-publish"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(p.count(r.err, "verifying") >= 1);
+  CHECK(r.err.find("a: not published (--no-publish)") != std::string::npos);
+  CHECK(!fs::exists(p.remote / "a" / "stack.published"));
+  auto again = p.lcake({"--target", "local", "--only", "a", "--no-publish"});
+  REQUIRE(again.exit_code == 0);
+  CHECK(p.count(again.err, "building") == 0);
+  CHECK(!fs::exists(p.remote / "a" / "stack.published"));
+  auto pub = p.lcake({"publish", "--target", "local", "--only", "a"});
+  REQUIRE(pub.exit_code == 0);
   CHECK(fs::exists(p.remote / "a" / "stack.published"));
 }
 
