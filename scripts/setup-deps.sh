@@ -16,6 +16,8 @@ PKGS=(
   qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
   syslinux syslinux-common extlinux fdisk genisoimage
   procps curl python3
+  # the man page (help2man) and the Debian packages (cpack -G DEB: dpkg-shlibdeps)
+  help2man dpkg-dev
 )
 TEST_PKGS=(
   # a real sshd for the SSH communicator tests
