@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "config/schema_check.h"
+#include "lcake/errors.hpp"
 #include "lcake_process.h"
 
 namespace fs = std::filesystem;
@@ -46,8 +48,7 @@ std::vector<json> hook_calls(const fs::path& dir) {
 }
 
 std::vector<std::string> outputs_vs_manifest(const json& outputs, const json& manifest) {
-  std::vector<std::string> bad;
-  if (outputs.value("schema", "") != "lcake-outputs/1") bad.push_back("schema is " + outputs.value("schema", "?"));
+  std::vector<std::string> bad = outputs_schema_errors(outputs);
   std::vector<std::string> published;
   for (const auto& [variant, v] : manifest.at("variants").items()) {
     const json layers = v.value("layers", json::object());
@@ -72,6 +73,16 @@ std::vector<std::string> outputs_vs_manifest(const json& outputs, const json& ma
   json listed = outputs.value("published", json::array());
   if (listed != json(published)) bad.push_back("published lists " + listed.dump() + ", manifest " + json(published).dump());
   return bad;
+}
+
+std::vector<std::string> outputs_schema_errors(const json& outputs) {
+  static const json schema = json::parse(read_file(source_dir() / "docs/schemas/lcake-outputs-1.schema.json"));
+  try {
+    lcake::core::check_against_schema(lcake::core::Provenance{}, "", outputs, schema, "lcake-outputs/1");
+  } catch (const lcake::InputError& e) {
+    return {e.what()};
+  }
+  return {};
 }
 
 std::vector<std::string> formats_vs_json(const json& doc, const std::string& shell, const json& tfvars) {

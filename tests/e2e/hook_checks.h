@@ -22,6 +22,9 @@ std::vector<nlohmann::json> hook_calls(const std::filesystem::path& dir);
 // manifest says was published must be in outputs with the same id, type and
 // moving names, and `published` must list exactly those. Empty: they agree.
 std::vector<std::string> outputs_vs_manifest(const nlohmann::json& outputs, const nlohmann::json& manifest);
+// Where an outputs document breaks docs/schemas/lcake-outputs-1.schema.json (checked with the
+// core's own schema checker). Empty: it conforms.
+std::vector<std::string> outputs_schema_errors(const nlohmann::json& outputs);
 // Where `lcake outputs --format shell` and `--format tfvars` disagree with the JSON form.
 std::vector<std::string> formats_vs_json(const nlohmann::json& outputs, const std::string& shell,
                                          const nlohmann::json& tfvars);

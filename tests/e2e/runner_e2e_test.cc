@@ -480,6 +480,14 @@ TEST_CASE("after_publish hooks get every layer's published IDs; `on` decides; pu
   auto doc = nlohmann::json::parse(json_out.out);
   CHECK(doc["outputs"] == outputs["outputs"]);
   CHECK(doc["schema"] == "lcake-outputs/1");
+  CHECK(outputs_schema_errors(doc).empty());
+  for (const auto& m : outputs_schema_errors(doc)) MESSAGE(m);
+  auto broken = doc;  // the schema check is real
+  broken["outputs"]["a/base"].erase("id");
+  CHECK_FALSE(outputs_schema_errors(broken).empty());
+  broken = doc;
+  broken["outputs"]["a/base"]["region"] = 7;
+  CHECK_FALSE(outputs_schema_errors(broken).empty());
   auto shell = p.lcake(args({"outputs", "--format", "shell"}));
   auto tfvars = p.lcake(args({"outputs", "--format", "tfvars"}));
   REQUIRE(shell.exit_code == 0);
