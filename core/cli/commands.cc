@@ -11,6 +11,7 @@
 #include "plan/input_check.h"
 #include "plugin_host/plugin_host.h"
 #include "runner/cancel.h"
+#include "runner/outputs.h"
 #include "events/json_view.h"
 #include "events/log_level.h"
 #include "events/redactor.h"
@@ -95,7 +96,12 @@ po::options_description all_run_options(CommonOptions& o) {
 int run_command(const std::string& name, const std::vector<std::string>& args) {
   Session s;
   auto desc = all_run_options(s.opts);
-  if (!parse(name, "--target T [OPTIONS]", args, desc)) return 0;
+  bool hooks_only = false;
+  if (name == "publish")
+    desc.add_options()("hooks", po::bool_switch(&hooks_only),
+                       "publish nothing: run the target's after_publish hooks again for its last build or publish run");
+  if (!parse(name, name == "publish" ? "--target T [--hooks] [OPTIONS]" : "--target T [OPTIONS]", args, desc))
+    return 0;
   finish_options(s.opts, true);
   s.open(true);
   s.check_inputs(s.opts.run.no_verify, s.opts.run.only);
@@ -107,6 +113,7 @@ int run_command(const std::string& name, const std::vector<std::string>& args) {
   core::PluginRoles roles(*s.plugins, &s.loaded, &s.resolved.target);
   core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, cancel);
   runner.prepare();
+  if (hooks_only) return runner.run_hooks_again();
   if (name == "verify") return runner.verify(s.opts.run);
   if (name == "publish") return runner.publish(s.opts.run);
   return runner.build(s.opts.run);
@@ -282,6 +289,25 @@ int cmd_artifacts(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_outputs(const std::vector<std::string>& args) {
+  Session s;
+  std::string format = "json";
+  po::options_description desc;
+  desc.add_options()("format", po::value(&format), "json (default), shell (KEY='value' lines) or tfvars (*.auto.tfvars.json)");
+  desc.add(config_options(s.opts)).add(global_options(s.opts));
+  if (!parse("outputs", "--target T [--format json|shell|tfvars] [OPTIONS]", args, desc)) return 0;
+  if (format != "json" && format != "shell" && format != "tfvars")
+    throw InputError("--format: '" + format + "' is not json, shell or tfvars");
+  finish_options(s.opts, true);
+  s.open(true);
+  auto doc = core::collect_outputs(*s.state, s.resolved, "", {});
+  std::string text = format == "shell"    ? core::outputs_as_shell(doc)
+                     : format == "tfvars" ? core::outputs_as_tfvars(doc).dump(2) + "\n"
+                                          : doc.dump(2) + "\n";
+  std::cout << core::Redactor::instance().apply(text);
+  return 0;
+}
+
 int cmd_config(const std::vector<std::string>& args) {
   Session s;
   bool origin = false;
@@ -410,6 +436,7 @@ const std::vector<Command>& commands() {
       {"publish", "publish verified uploads that are not published yet", cmd_publish},
       {"gc", "delete what failed or killed runs left behind; with --target, superseded artifacts too", cmd_gc},
       {"artifacts", "list recorded artifacts", cmd_artifacts},
+      {"outputs", "the target's published IDs per variant and layer (json, shell or tfvars)", cmd_outputs},
       {"config", "show (--origin) or validate the merged configuration", cmd_config},
       {"plugins", "list plugins, or inspect one plugin file", cmd_plugins},
       {"version", "print lcake's version and plugin API version", cmd_version},

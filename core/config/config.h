@@ -148,6 +148,15 @@ struct RoleConfig {
   std::string pointer;                    // /target/builder
 };
 
+// A local command run once per run after every variant finished publishing
+// (target after_publish; docs/configuration.md).
+struct Hook {
+  std::string run;                        // a /bin/sh -c command line
+  std::chrono::seconds timeout{300};      // default 5m; killed with its process group after it
+  bool always = false;                    // on: "always" (also runs when nothing was published)
+  std::string pointer;                    // /target/after_publish/0
+};
+
 struct Target {
   std::string name;
   RoleConfig builder;
@@ -157,6 +166,7 @@ struct Target {
   // What the verifier boots: "upload" or "build"; empty until check_inputs
   // (core/plan/input_check.h) chose the default from the plugins' artifact types.
   std::string verifier_boots;
+  std::vector<Hook> after_publish;
 };
 
 struct ResolvedConfig {

@@ -879,3 +879,43 @@ TEST_CASE("resolve: the verifier's boots is read; anything but upload or build i
   options.sets = {"/target/verifier={\"plugin\": \"qemu\", \"boots\": \"disk\"}"};
   CHECK(contains(resolve_error(options), "/target/verifier/boots: got \"disk\", expected one of \"upload\", \"build\""));
 }
+
+TEST_CASE("resolve: after_publish hooks; an overlay replaces the list; bad values name the file:line") {
+  Sandbox box;
+  box.standard();
+  box.write("configs/targets/hooked.json", R"({
+  "name": "hooked",
+  "pipeline": "stack",
+  "builder": { "plugin": "qemu" },
+  "after_publish": [
+    { "run": "update-boxes ${var.TAG} $LCAKE_OUTPUTS" },
+    { "run": "announce", "timeout": "90s", "on": "always" }
+  ]
+})");
+  auto target = resolve_config(load_config(box.options("hooked"))).target;
+  REQUIRE(target.after_publish.size() == 2);
+  CHECK(target.after_publish[0].run == "update-boxes w_2016_05 $LCAKE_OUTPUTS");
+  CHECK(target.after_publish[0].timeout == std::chrono::minutes(5));
+  CHECK_FALSE(target.after_publish[0].always);
+  CHECK(target.after_publish[1].timeout == std::chrono::seconds(90));
+  CHECK(target.after_publish[1].always);
+  CHECK(target.after_publish[1].pointer == "/target/after_publish/1");
+  CHECK(resolve_config(load_config(box.options())).target.after_publish.empty());
+
+  box.write("configs/sites/quiet.json", R"({"target": {"after_publish": [{"run": "true"}]}})");
+  auto options = box.options("hooked");
+  options.sites = {"quiet"};
+  CHECK(resolve_config(load_config(options)).target.after_publish.size() == 1);
+
+  box.write("configs/targets/bad.json", R"({
+  "name": "bad", "pipeline": "stack", "builder": { "plugin": "qemu" },
+  "after_publish": [ { "run": "x", "timeout": "soon" } ]
+})");
+  std::string err = resolve_error(box.options("bad"));
+  CHECK(contains(err, "bad.json:3: /target/after_publish/0/timeout: expected a duration"));
+  options = box.options("hooked");
+  options.sets = {R"(/target/after_publish/0/on="sometimes")"};
+  CHECK(contains(resolve_error(options), "/target/after_publish/0/on"));
+  options.sets = {R"(/target/after_publish/0={"cmd": "x"})"};
+  CHECK(contains(resolve_error(options), "/target/after_publish/0"));
+}

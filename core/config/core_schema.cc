@@ -150,7 +150,19 @@ const std::string& core_schema_text() {
         "builder": { "$ref": "#/definitions/role" },
         "uploader": { "$ref": "#/definitions/uploader" },
         "verifier": { "$ref": "#/definitions/verifier" },
-        "publish": { "type": "object" }
+        "publish": { "type": "object" },
+        "after_publish": { "type": "array", "items": { "$ref": "#/definitions/hook" } }
+      }
+    },
+    "hook": {
+      "type": "object",
+      "required": ["run"],
+      "additionalProperties": false,
+      "properties": {
+        "run": { "type": "string", "minLength": 1 },
+        "description": { "type": "string" },
+        "timeout": { "$ref": "#/definitions/duration" },
+        "on": { "enum": ["published", "always"] }
       }
     }
   }

@@ -1,11 +1,13 @@
 // resolve_config: core schema check, then the typed model for each variant.
 #include "config/config.h"
 #include "config/core_schema.h"
+#include "config/duration.h"
 #include "config/interpolate.h"
 #include "config/json_lines.h"
 #include "config/layers.h"
 #include "config/names.h"
 #include "config/schema_check.h"
+#include "lcake/errors.hpp"
 
 namespace lcake::core {
 namespace {
@@ -31,6 +33,23 @@ Target build_target(const LoadedConfig& loaded) {
   if (target.contains("verifier")) {
     out.verifier = build_role(target["verifier"], "/target/verifier");
     out.verifier_boots = target["verifier"].value("boots", "");
+  }
+  const auto hooks = target.value("after_publish", nlohmann::json::array());
+  for (std::size_t i = 0; i < hooks.size(); ++i) {
+    Hook hook;
+    hook.pointer = "/target/after_publish/" + std::to_string(i);
+    hook.run = hooks[i].at("run").get<std::string>();
+    hook.always = hooks[i].value("on", "published") == "always";
+    if (hooks[i].contains("timeout")) {
+      auto d = parse_duration(hooks[i]["timeout"]);
+      std::string at = hook.pointer + "/timeout";
+      if (!d || d->count() == 0)
+        throw InputError(origin_prefix(loaded.provenance, at) + at +
+                         ": expected a duration like \"90s\", \"5m\", \"1h\" or a number of seconds above 0, got " +
+                         hooks[i]["timeout"].dump());
+      hook.timeout = *d;
+    }
+    out.after_publish.push_back(std::move(hook));
   }
   return out;
 }

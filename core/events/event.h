@@ -32,6 +32,8 @@ enum class EventType {
   published,       // artifact, verified (false: published under --no-verify)
   cleanup,         // status (ok|failed), message (what), data: entry, kind, resource, plugin
   manifest,        // message (path)
+  hook,            // after_publish: status (started|ok|failed|skipped), message (the command), seconds,
+                   // data: index (1-based), count, on, exit_code (when it ran), reason (skipped)
 };
 
 const char* event_name(EventType type);

@@ -24,6 +24,7 @@ const char* event_name(EventType type) {
     case EventType::published: return "published";
     case EventType::cleanup: return "cleanup";
     case EventType::manifest: return "manifest";
+    case EventType::hook: return "hook";
   }
   return "log";
 }
@@ -67,7 +68,7 @@ nlohmann::json event_to_json(const Event& e) {
   }
   if (e.artifact) j["artifact"] = *e.artifact;
   if (e.type == EventType::layer_finished || e.type == EventType::verified ||
-      e.type == EventType::run_finished)
+      e.type == EventType::run_finished || (e.type == EventType::hook && e.status != "started" && e.status != "skipped"))
     j["seconds"] = e.seconds;
   for (auto it = e.data.begin(); it != e.data.end(); ++it) j[it.key()] = it.value();
   return j;

@@ -54,6 +54,14 @@ void ManifestWriter::emit(const Event& e) {
       if (!e.verified) l["unverified"] = true;  // published under --no-verify
       break;
     }
+    case EventType::hook:
+      if (e.status != "started") {
+        nlohmann::json h = {{"run", e.message}, {"status", e.status}, {"seconds", e.seconds}};
+        for (const char* k : {"exit_code", "reason"})
+          if (e.data.contains(k)) h[k] = e.data[k];
+        m_["after_publish"].push_back(h);
+      }
+      break;
     default: break;
   }
 }

@@ -130,6 +130,12 @@ std::optional<std::string> TextView::line_for(const Event& e) const {
       text += e.message;
       break;
     case EventType::manifest: text = "manifest: " + e.message; break;
+    case EventType::hook:
+      if (e.status == "started") text = "running: " + e.message;
+      else if (e.status == "ok") text = "ok in " + std::to_string(static_cast<int>(e.seconds)) + "s";
+      else if (e.status == "skipped") text = "skipped: " + e.data.value("reason", std::string());
+      else return std::nullopt;  // a failure is logged as an error with its output
+      break;
     default: return std::nullopt;  // planned, run, progress: the status block and other views
   }
   if (level < opt_.min_level) return std::nullopt;

@@ -194,6 +194,10 @@ void Runner::Impl::do_publish(const Variant& v, const Layer& layer, Roles& roles
   // Marked in the state (`lcake artifacts`), the log and the manifest.
   if (run.unverified_by_flag) art.metadata["lcake_unverified"] = "--no-verify";
   state.mark_published(uploaded.id, art);
+  {
+    std::lock_guard lock(published_mu);
+    published.push_back(v.name + "/" + layer.name);
+  }
   Event e = event(EventType::published, v, layer, "publish");
   e.artifact = art;
   e.verified = !run.unverified_by_flag;

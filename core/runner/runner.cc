@@ -1,9 +1,15 @@
 #include "runner.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <thread>
 
+#include <fstream>
+
+#include "events/redactor.h"
+#include "hooks.h"
+#include "outputs.h"
 #include "plan/input_check.h"
 #include "plan/selection.h"
 #include "runner_impl.h"
@@ -121,6 +127,22 @@ int Runner::Impl::run_all(Mode mode, const std::string& command) {
   auto status_of = [](int c) {
     return c == kExitOk ? "ok" : c == kExitCancelled ? "cancelled" : "failed";
   };
+  auto path = state.dir() / "runs" / (run_id + ".json");
+  // After every variant finished publishing; not after Ctrl-C or bad input.
+  int before = outcome.code.load();
+  if (mode != Mode::verify && !cfg.target.after_publish.empty() &&
+      (before == kExitOk || before == kExitFailed)) {
+    manifest.write(path, std::nullopt);  // what the hooks read; written again at the end
+    try {
+      outcome.raise(after_publish(run_id, path, status_of(before), published));
+    } catch (const lcake::Cancelled&) {
+      events.log(lcake::LogLevel::error, "after_publish", "cancelled: the hook was killed");
+      outcome.raise(kExitCancelled);
+    } catch (const std::exception& e) {
+      events.log(lcake::LogLevel::error, "after_publish", e.what());
+      outcome.raise(kExitFailed);
+    }
+  }
   int code = outcome.code.load();
   state.end_run(run_id, status_of(code));
   Event end;
@@ -130,7 +152,6 @@ int Runner::Impl::run_all(Mode mode, const std::string& command) {
   end.data["variants"] = nlohmann::json::object();
   for (auto& [name, c] : codes) end.data["variants"][name] = status_of(c);
   events.emit(end);
-  auto path = state.dir() / "runs" / (run_id + ".json");
   manifest.write(path, options.manifest);
   Event written;
   written.type = EventType::manifest;
@@ -142,6 +163,28 @@ int Runner::Impl::run_all(Mode mode, const std::string& command) {
     events.log(c == kExitOk ? lcake::LogLevel::info : lcake::LogLevel::error, name,
                c == kExitOk ? "done" : c == kExitCancelled ? "cancelled" : "FAILED");
   return code;
+}
+
+int Runner::Impl::after_publish(const std::string& for_run, const std::filesystem::path& manifest_path,
+                                const std::string& status, const std::vector<std::string>& published_by_run) {
+  HookRun run;
+  run.target = target();
+  run.run_id = for_run;
+  run.owner_run_id = run_id;
+  run.manifest = manifest_path;
+  run.outputs = state.dir() / "runs" / (for_run + ".outputs.json");
+  run.status = status;
+  run.published = !published_by_run.empty();
+  std::vector<std::string> names = published_by_run;
+  std::sort(names.begin(), names.end());
+  auto doc = collect_outputs(state, cfg, for_run, names);
+  {
+    std::filesystem::create_directories(run.outputs.parent_path());
+    auto tmp = run.outputs.string() + ".tmp";
+    std::ofstream(tmp) << Redactor::instance().apply(doc.dump(2)) << "\n";
+    std::filesystem::rename(tmp, run.outputs);
+  }
+  return run_hooks(cfg.target.after_publish, run, state, events, cancel);
 }
 
 Runner::Runner(const LoadedConfig& loaded, const ResolvedConfig& config, RoleFactory& roles,
@@ -224,6 +267,57 @@ int Runner::verify(const RunOptions& options) {
 int Runner::publish(const RunOptions& options) {
   impl_->options = options;
   return impl_->run_all(Impl::Mode::publish, "publish");
+}
+
+int Runner::run_hooks_again() {
+  auto& im = *impl_;
+  if (im.cfg.target.after_publish.empty())
+    throw lcake::InputError("target " + im.target() + " has no after_publish hooks (" +
+                            im.loaded.target_file.string() + "): nothing to run");
+  std::optional<RunRecord> last;
+  for (const auto& r : im.state.runs()) {  // newest first
+    std::string command = r.info.value("command", "");
+    if (r.info.value("target", "") == im.target() && (command == "build" || command == "publish") &&
+        std::filesystem::exists(im.state.dir() / "runs" / (r.id + ".json"))) {
+      last = r;
+      break;
+    }
+  }
+  if (!last)
+    throw lcake::InputError("target " + im.target() + " has no finished build or publish run in " +
+                            im.state.dir().string() + ": run `lcake build --target " + im.target() + "` first");
+  auto path = im.state.dir() / "runs" / (last->id + ".json");
+  nlohmann::json m;
+  try {
+    std::ifstream in(path);
+    m = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw lcake::InputError(path.string() + ": not a readable manifest (" + e.what() + ")");
+  }
+  std::vector<std::string> published;
+  const nlohmann::json variants = m.value("variants", nlohmann::json::object());
+  for (const auto& [variant, v] : variants.items()) {
+    const nlohmann::json layers = v.value("layers", nlohmann::json::object());
+    for (const auto& [layer, l] : layers.items())
+      if (l.value("published", false)) published.push_back(variant + "/" + layer);
+  }
+  im.run_id = im.state.begin_run({{"command", "publish --hooks"}, {"target", im.target()}, {"for_run", last->id}});
+  im.events.log(lcake::LogLevel::info, "after_publish",
+                "running the hooks again for run " + last->id + " (" + last->status + ")");
+  int code = kExitFailed;
+  try {
+    code = im.after_publish(last->id, path, last->status == "ok" ? "ok" : "failed", published);
+  } catch (const lcake::Cancelled&) {
+    im.state.end_run(im.run_id, "cancelled");
+    throw;
+  } catch (...) {
+    im.state.end_run(im.run_id, "failed");
+    throw;
+  }
+  im.state.end_run(im.run_id, code == kExitOk ? "ok" : "failed");
+  std::error_code ec;
+  std::filesystem::remove_all(im.state.dir() / "work" / im.run_id, ec);
+  return code;
 }
 
 }  // namespace lcake::core

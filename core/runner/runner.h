@@ -45,6 +45,9 @@ class Runner {
   int build(const RunOptions& options);
   int verify(const RunOptions& options);   // re-run verify steps on existing artifacts
   int publish(const RunOptions& options);  // publish verified, unpublished uploads
+  // `lcake publish --hooks`: the after_publish hooks again, for the target's last
+  // build or publish run (its manifest and the target's current outputs).
+  int run_hooks_again();
   // Deletes build artifacts of this target whose key is no longer the current
   // key of their layer and that were never published. Returns how many.
   int remove_superseded();

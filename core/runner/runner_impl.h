@@ -69,6 +69,8 @@ struct Runner::Impl {
   std::string run_id;
   Outcome outcome;
   RunOptions options;
+  std::mutex published_mu;
+  std::vector<std::string> published;  // "variant/layer" published by this run (after_publish)
 
   Impl(const LoadedConfig& l, const ResolvedConfig& c, RoleFactory& f, StateStore& s, EventSink& e,
        const lcake::CancelToken& x)
@@ -92,6 +94,9 @@ struct Runner::Impl {
   int publish_variant(const Variant& v, const std::vector<std::size_t>& done, Roles& roles,
                       std::map<std::string, LayerRun>& runs);
   int run_all(Mode mode, const std::string& command);
+  // Writes <state>/runs/<run>.outputs.json and runs the target's after_publish hooks.
+  int after_publish(const std::string& for_run, const std::filesystem::path& manifest_path,
+                    const std::string& status, const std::vector<std::string>& published_by_run);
 
   // One step of one layer (layer_steps.cc).
   std::filesystem::path store_dir(const std::string& variant, const std::string& layer,

@@ -206,6 +206,10 @@ Artifact publish_image(const AwsClient& client, const PublishSettings& settings,
   out.metadata["published"] = true;
   out.metadata["regions"] = in_region;
   out.metadata["ssm_parameters"] = parameters;
+  // The names people resolve (lcake outputs): the SSM parameters, the same in every region.
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& tag : tags) names.push_back(settings.ssm_prefix + tag);
+  out.metadata["moving_names"] = names;
   return out;
 }
 

@@ -333,6 +333,8 @@ TEST_CASE("builder, uploader, verifier: two layers, push, publish, rollback") {
   lcake::PublishRequest preq{child_req.layer, {{"moving_tags", {"7-stack-${variant}", "7-stack"}}}};
   auto published = uploader.publish(child_up, preq, ctx);
   CHECK(published.metadata["moving_tags"] == json::array({"7-stack-busybox", "7-stack"}));
+  CHECK(published.metadata["moving_names"] ==
+        json::array({svc.registry + "/lcake/stack:7-stack-busybox", svc.registry + "/lcake/stack:7-stack"}));
   CHECK(skopeo("docker://" + svc.registry + "/lcake/stack:7-stack")["Digest"] == child_up.metadata["digest"]);
   CHECK(skopeo("docker://" + svc.registry + "/lcake/stack:7-stack-busybox")["Digest"] == child_up.metadata["digest"]);
 

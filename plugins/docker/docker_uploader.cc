@@ -280,6 +280,10 @@ lcake::Artifact DockerUploader::publish(const lcake::Artifact& uploaded, const l
   add(string_list(request.options, "moving_tags"), "publish");
   lcake::Artifact out = uploaded;
   out.metadata["moving_tags"] = tags;
+  // The names people pull (lcake outputs): registry/repository:tag.
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& t : tags) names.push_back(ref.registry + "/" + ref.repository + ":" + t);
+  out.metadata["moving_names"] = names;
   if (tags.empty()) return out;
 
   auto registry = registry_client(ctx, ref.registry);

@@ -42,9 +42,11 @@ Artifact GlanceUploader::publish(const Artifact& uploaded, const PublishRequest&
   std::string stamp = utc_stamp();
   std::string supersede = opts.value("supersede", "rename");
   json ops = json::array();
+  json moving = json::array();  // the names people look up (lcake outputs): the moving name, then tags
 
   if (opts.contains("moving_name")) {
     std::string name = render_name(opts["moving_name"], where + ".moving_name", vars);
+    moving.push_back(name);
     for (const auto& old : others(g.list_images("name=" + http::url_escape(name)), uploaded.id, project)) {
       std::string old_id = old.value("id", "");
       if (supersede == "delete") {
@@ -63,6 +65,7 @@ Artifact GlanceUploader::publish(const Artifact& uploaded, const PublishRequest&
   }
   for (const auto& t : opts.value("moving_tags", json::array())) {
     std::string tag = render_name(t, where + ".moving_tags", vars);
+    moving.push_back(tag);
     for (const auto& old : others(g.list_images("tag=" + http::url_escape(tag)), uploaded.id, project))
       g.remove_tag(old.value("id", ""), tag);
     g.add_tag(uploaded.id, tag);
@@ -99,6 +102,7 @@ Artifact GlanceUploader::publish(const Artifact& uploaded, const PublishRequest&
   a.metadata["tags"] = updated.value("tags", json::array());
   a.metadata["protected"] = updated.value("protected", false);
   if (!members.empty()) a.metadata["members"] = members;
+  a.metadata["moving_names"] = moving;
   return a;
 }
 

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "hook_checks.h"
 #include "lcake_process.h"
 
 namespace fs = std::filesystem;
@@ -587,4 +588,87 @@ TEST_CASE("CI matrix: emitted jobs on separate runners, a second wave of cache h
     CHECK_MESSAGE(matches_a_per_key_tag, v << "-stack points at no image a job pushed");
   }
   CHECK(services().containers(true).empty());  // no runner left a container behind
+
+TEST_CASE("after_publish: the hooks see every layer's pushed image and moving names; a webhook is told; lcake outputs") {
+  DockerProject p("hooks");
+  WebhookServer webhook;
+  fs::path pub = p.dir / "hook-published", always = p.dir / "hook-always";
+  json announce = {{"run", "sh " + (source_dir() / "docs/examples/after-publish/announce.sh").string()}, {"timeout", "1m"}};
+  json failing = {{"run", "echo \"token $LCAKE_SECRET\"; echo 'announce bot is down' >&2; exit 5"}};
+  json hooks = {{{"run", recording_hook(pub, "published")}}, announce, failing,
+                {{"run", recording_hook(always, "always")}, {"on", "always"}}};
+  auto with_hooks = [](const json& h) { return std::vector<std::string>{"--set", "/target/after_publish=" + h.dump()}; };
+  RunSpec spec;
+  spec.env = {{"LCAKE_SECRET", "docker-hook-s3cr3t"}, {"ANNOUNCE_WEBHOOK_URL", webhook.url()}};
+
+  auto cold = p.lcake(with_hooks(hooks), spec);
+  CHECK(cold.exit_code == 1);
+  CHECK(cold.err.find("hook 3 (/target/after_publish/2) failed") != std::string::npos);
+  CHECK(cold.err.find("| announce bot is down") != std::string::npos);
+  CHECK(cold.err.find("token <redacted>") != std::string::npos);
+  CHECK(cold.err.find("docker-hook-s3cr3t") == std::string::npos);
+  // Published anyway: every upload record, and the moving tags in the registry.
+  for (auto& a : p.artifacts())
+    if (a["stage"] == "upload") CHECK_MESSAGE(a["published"] == true, a["variant"] << "/" << a["layer"]);
+  auto tags = services().tags(p.repository);
+  for (const auto& v : kVariants) CHECK(tags.count(v + "-stack") == 1);
+
+  auto calls = hook_calls(pub);
+  REQUIRE(calls.size() == 1);
+  const json outputs = calls[0]["outputs"];
+  std::string run_id = calls[0]["manifest"]["run_id"];
+  CHECK(calls[0]["env"]["LCAKE_TARGET"] == "docker");
+  CHECK(calls[0]["env"]["LCAKE_RUN_ID"] == run_id);
+  CHECK(outputs["outputs"].size() == 6);
+  auto bad = outputs_vs_manifest(outputs, calls[0]["manifest"]);
+  CHECK(bad.empty());
+  for (const auto& m : bad) MESSAGE(m);
+  for (const auto& v : kVariants) {
+    for (std::string l : {"base", "newinstall", "stack"}) {
+      auto e = outputs["outputs"][v + "/" + l];
+      CHECK(e["type"] == "oci-image");
+      CHECK(e["registry"] == services().registry);
+      CHECK(e["region"].is_null());
+      // The ID is the digest the registry serves under the layer's immutable tag.
+      std::string id = e["id"];
+      auto tag = p.records(v, l, "upload").back()["artifact"]["metadata"]["tags"][0].get<std::string>();
+      CHECK(id == services().registry + "/" + p.repository + "@" + services().skopeo(p.repository, tag)["Digest"].get<std::string>());
+    }
+    auto names = outputs["outputs"][v + "/stack"]["moving_names"];
+    std::string prefix = services().registry + "/" + p.repository + ":";
+    CHECK(std::find(names.begin(), names.end(), prefix + v + "-stack") != names.end());
+    CHECK(std::find(names.begin(), names.end(), prefix + v + "-stack-w_2016_05") != names.end());
+    CHECK(outputs["outputs"][v + "/newinstall"]["moving_names"] == json::array({prefix + v + "-newinstall"}));
+    CHECK(outputs["outputs"][v + "/base"]["moving_names"].empty());
+  }
+  // The webhook got one announcement naming this run and every published image.
+  auto bodies = webhook.bodies();
+  REQUIRE(bodies.size() == 1);
+  auto said = json::parse(bodies[0]);
+  CHECK(said["run_id"] == run_id);
+  CHECK(said["target"] == "docker");
+  CHECK(said["images"].size() == 6);
+  CHECK(said["images"]["tiny-openssh/stack"] == outputs["outputs"]["tiny-openssh/stack"]["id"]);
+  CHECK(said["text"].get<std::string>().find("tiny-dropbear/stack") != std::string::npos);
+
+  // All cached: `on: published` hooks do not run (no second announcement), `always` does.
+  hooks.erase(2);
+  auto cached = p.lcake(with_hooks(hooks), spec);
+  CHECK(cached.exit_code == 0);
+  CHECK(count(cached.err, ": building (key") == 0);
+  CHECK(hook_calls(pub).size() == 1);
+  CHECK(webhook.bodies().size() == 1);
+  REQUIRE(hook_calls(always).size() == 2);
+  CHECK(hook_calls(always)[1]["outputs"]["outputs"] == outputs["outputs"]);
+
+  // lcake outputs, each format, against the manifest of the run that published.
+  auto doc = json::parse(p.lcake({"outputs"}).out);
+  auto as_published = doc;
+  as_published["published"] = outputs["published"];
+  CHECK(outputs_vs_manifest(as_published, calls[0]["manifest"]).empty());
+  auto formats = formats_vs_json(doc, p.lcake({"outputs", "--format", "shell"}).out,
+                                 json::parse(p.lcake({"outputs", "--format", "tfvars"}).out));
+  CHECK(formats.empty());
+  for (const auto& m : formats) MESSAGE(m);
+  p.check_clean();
 }

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "hook_checks.h"
 #include "lcake_process.h"
 #include "test_support.h"
 
@@ -215,4 +216,108 @@ TEST_CASE("failures leave no qemu process and an empty ledger") {
     CHECK(r.err.find("host key") != std::string::npos);
     no_leaks();
   }
+}
+
+namespace {
+
+ProcessResult git(std::vector<std::string> args, const fs::path& cwd = {}) {
+  RunSpec spec;
+  spec.args = std::move(args);
+  spec.cwd = cwd;
+  spec.env = {{"GIT_AUTHOR_NAME", "lcake test"}, {"GIT_AUTHOR_EMAIL", "test@lcake.invalid"},
+              {"GIT_COMMITTER_NAME", "lcake test"}, {"GIT_COMMITTER_EMAIL", "test@lcake.invalid"}};
+  auto r = run_process("/usr/bin/git", spec);
+  if (r.exit_code != 0) throw std::runtime_error("git failed: " + r.err);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("after_publish: both variants' IDs reach a Vagrantfile in a git repository; a failing hook un-publishes nothing") {
+  QemuProject p;
+  // The consumer: a repository (bare, as a server has it) with a Vagrantfile naming the boxes.
+  fs::path bare = p.dir / "vagrant.git", checkout = p.dir / "vagrant";
+  git({"init", "-q", "--bare", bare.string()});
+  git({"clone", "-q", bare.string(), checkout.string()});
+  write_file(checkout / "Vagrantfile", "BOXES = {\n"
+                                       "  \"dropbear\" => \"none-yet\", # lcake:tiny-dropbear/stack\n"
+                                       "  \"openssh\" => \"none-yet\", # lcake:tiny-openssh/stack\n"
+                                       "}\n");
+  git({"add", "Vagrantfile"}, checkout);
+  git({"commit", "-q", "-m", "boxes"}, checkout);
+  git({"push", "-q", "origin", "HEAD"}, checkout);
+
+  fs::path pub = p.dir / "hook-published", always = p.dir / "hook-always";
+  nlohmann::json vagrant = {{"run", "sh " + (source_dir() / "docs/examples/after-publish/update-vagrantfile.sh").string() +
+                                        " " + checkout.string()}, {"timeout", "2m"}};
+  nlohmann::json failing = {{"run", "echo \"pushing with $LCAKE_SECRET\"; echo 'remote said no' >&2; exit 3"}};
+  nlohmann::json hooks = {{{"run", recording_hook(pub, "published")}}, vagrant, failing,
+                          {{"run", recording_hook(always, "always")}, {"on", "always"}}};
+  auto with_hooks = [](nlohmann::json h) { return std::vector<std::string>{"--set", "/target/after_publish=" + h.dump()}; };
+  RunSpec spec;
+  spec.env = {{"LCAKE_SECRET", "qemu-hook-s3cr3t"}, {"GIT_AUTHOR_NAME", "lcake"}, {"GIT_AUTHOR_EMAIL", "lcake@lcake.invalid"},
+              {"GIT_COMMITTER_NAME", "lcake"}, {"GIT_COMMITTER_EMAIL", "lcake@lcake.invalid"}};
+
+  auto cold = p.lcake(with_hooks(hooks), spec);
+  CHECK(cold.exit_code == 1);  // the failing hook
+  CHECK(cold.err.find("hook 3 (/target/after_publish/2) failed") != std::string::npos);
+  CHECK(cold.err.find("| remote said no") != std::string::npos);
+  CHECK(cold.err.find("pushing with <redacted>") != std::string::npos);
+  CHECK(cold.err.find("qemu-hook-s3cr3t") == std::string::npos);
+  // Nothing was un-published.
+  for (auto& a : p.artifacts())
+    if (a["stage"] == "upload") CHECK_MESSAGE(a["published"] == true, a["variant"] << "/" << a["layer"]);
+
+  auto calls = hook_calls(pub);
+  REQUIRE(calls.size() == 1);
+  const auto outputs = calls[0]["outputs"];
+  std::string run_id = calls[0]["manifest"]["run_id"];
+  CHECK(calls[0]["env"]["LCAKE_TARGET"] == "qemu");
+  CHECK(calls[0]["env"]["LCAKE_RUN_ID"] == run_id);
+  CHECK(outputs["outputs"].size() == 6);  // two variants, three layers
+  auto bad = outputs_vs_manifest(outputs, calls[0]["manifest"]);
+  CHECK(bad.empty());
+  for (const auto& m : bad) MESSAGE(m);
+  for (std::string v : {"tiny-dropbear", "tiny-openssh"})
+    for (std::string l : {"base", "newinstall", "stack"}) {
+      auto e = outputs["outputs"][v + "/" + l];
+      CHECK(e["type"] == "qcow2");
+      CHECK(fs::is_regular_file(e["id"].get<std::string>()));
+      CHECK(e["id"] == p.find(v, l, "build")["artifact"]["id"]);
+    }
+  // The Vagrantfile on the server names both stack disks, in a commit of this run.
+  std::string served = git({"--git-dir", bare.string(), "show", "HEAD:Vagrantfile"}).out;
+  for (std::string v : {"tiny-dropbear", "tiny-openssh"})
+    CHECK(served.find("\"" + outputs["outputs"][v + "/stack"]["id"].get<std::string>() + "\", # lcake:" + v + "/stack") !=
+          std::string::npos);
+  CHECK(git({"--git-dir", bare.string(), "log", "-1", "--format=%s"}).out ==
+        "images from lcake run " + run_id + " (target qemu)\n");
+
+  // The failing hook fixed: the hooks again for that run; the Vagrantfile is current already.
+  auto again = p.lcake({"publish", "--hooks", "--set", "/target/after_publish=" + nlohmann::json({hooks[0], vagrant}).dump()}, spec);
+  CHECK(again.exit_code == 0);
+  CHECK(again.err.find("Vagrantfile already names the current images") != std::string::npos);
+  REQUIRE(hook_calls(pub).size() == 2);
+  CHECK(hook_calls(pub)[1]["env"]["LCAKE_RUN_ID"] == run_id);
+
+  // All cached: `on: published` does not run, `always` does.
+  hooks.erase(2);
+  auto cached = p.lcake(with_hooks(hooks), spec);
+  CHECK(cached.exit_code == 0);
+  CHECK(count(cached.err, "cached") == 6);
+  CHECK(hook_calls(pub).size() == 2);
+  CHECK(hook_calls(always).size() == 2);
+  CHECK(hook_calls(always)[1]["outputs"]["outputs"] == outputs["outputs"]);
+
+  // lcake outputs in each format says what the manifest says.
+  auto doc = nlohmann::json::parse(p.lcake({"outputs"}).out);
+  auto as_published = doc;  // `lcake outputs` belongs to no run: it lists nothing as just published
+  CHECK(doc["published"].empty());
+  as_published["published"] = outputs["published"];
+  CHECK(outputs_vs_manifest(as_published, calls[0]["manifest"]).empty());
+  auto formats = formats_vs_json(doc, p.lcake({"outputs", "--format", "shell"}).out,
+                                 nlohmann::json::parse(p.lcake({"outputs", "--format", "tfvars"}).out));
+  CHECK(formats.empty());
+  for (const auto& m : formats) MESSAGE(m);
+  CHECK(processes_mentioning(p.state().string()) == 0);
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <regex>
 
+#include "hook_checks.h"
 #include "lcake_process.h"
 
 namespace fs = std::filesystem;
@@ -409,4 +410,194 @@ TEST_CASE("a plugin's complaint about its own input names the full pointer and w
   CHECK(r.err.find("--set /pipeline/layers/base/builder/refuse: /pipeline/layers/base/builder/refuse: no bases today") !=
         std::string::npos);
   CHECK(p.resources_left() == 0);
+}
+
+namespace {
+
+std::string hooks_json(const nlohmann::json& hooks) { return "/target/after_publish=" + hooks.dump(); }
+
+nlohmann::json manifest_of(Project& p, const std::string& run_id) {
+  return nlohmann::json::parse(read_file(p.dir / "state/runs" / (run_id + ".json")));
+}
+
+bool process_running(const fs::path& pidfile) {
+  std::string pid = read_file(pidfile);
+  while (!pid.empty() && (pid.back() == '\n')) pid.pop_back();
+  std::string stat = fs::exists("/proc/" + pid + "/stat") ? read_file("/proc/" + pid + "/stat") : "";
+  auto close = stat.rfind(')');
+  return close != std::string::npos && stat[close + 2] != 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("after_publish hooks get every layer's published IDs; `on` decides; publish --hooks; lcake outputs") {
+  Project p;
+  fs::path pub = p.dir / "hook-published", always = p.dir / "hook-always";
+  std::vector<std::string> set = {"--set", hooks_json({{{"run", recording_hook(pub, "published")}},
+                                                       {{"run", recording_hook(always, "always")}, {"on", "always"}, {"timeout", "1m"}}})};
+  auto args = [&](std::vector<std::string> a) {
+    a.insert(a.end(), {"--target", "local"});
+    a.insert(a.end(), set.begin(), set.end());
+    return a;
+  };
+  auto cold = p.lcake(args({}));
+  REQUIRE(cold.exit_code == 0);
+  auto calls = hook_calls(pub);
+  REQUIRE(calls.size() == 1);
+  REQUIRE(hook_calls(always).size() == 1);
+  const nlohmann::json call = calls[0];  // a copy: calls is read again below
+  std::string run_id = call["manifest"]["run_id"];
+  CHECK(call["env"]["LCAKE_TARGET"] == "local");
+  CHECK(call["env"]["LCAKE_RUN_ID"] == run_id);
+  CHECK(call["env"]["LCAKE_RUN_STATUS"] == "ok");
+  CHECK(call["env"]["LCAKE_MANIFEST"] == (p.dir / "state/runs" / (run_id + ".json")).string());
+  CHECK(call["env"]["LCAKE_OUTPUTS"] == (p.dir / "state/runs" / (run_id + ".outputs.json")).string());
+  CHECK(cold.err.find("==> after_publish: hook published saw run " + run_id) != std::string::npos);
+  // Both variants, all three layers, each the published upload the manifest names.
+  const nlohmann::json outputs = call["outputs"];
+  CHECK(outputs["target"] == "local");
+  CHECK(outputs["run_id"] == run_id);
+  CHECK(outputs["outputs"].size() == 6);
+  CHECK(outputs_vs_manifest(outputs, call["manifest"]).empty());
+  for (const auto& m : outputs_vs_manifest(outputs, call["manifest"])) MESSAGE(m);
+  for (std::string v : {"a", "b"})
+    for (std::string l : {"base", "newinstall", "stack"}) {
+      auto e = outputs["outputs"][v + "/" + l];
+      CHECK(e["id"].get<std::string>().find(v) != std::string::npos);
+      CHECK(e["region"].is_null());
+      CHECK(e["verified"] == true);
+    }
+  // The manifest records the hooks.
+  auto final_manifest = manifest_of(p, run_id);
+  REQUIRE(final_manifest["after_publish"].size() == 2);
+  CHECK(final_manifest["after_publish"][0]["status"] == "ok");
+
+  // Again for that run: the same IDs, the same run id.
+  auto again = p.lcake(args({"publish", "--hooks"}));
+  CHECK(again.exit_code == 0);
+  calls = hook_calls(pub);
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1]["env"]["LCAKE_RUN_ID"] == run_id);
+  CHECK(calls[1]["outputs"]["outputs"] == outputs["outputs"]);
+  CHECK(p.count(again.err, "building") == 0);
+
+  // Everything cached: nothing published, so only the `always` hook runs.
+  auto cached = p.lcake(args({}));
+  CHECK(cached.exit_code == 0);
+  CHECK(hook_calls(pub).size() == 2);
+  auto always_calls = hook_calls(always);
+  REQUIRE(always_calls.size() == 3);
+  CHECK(always_calls[2]["outputs"]["published"].empty());
+  CHECK(always_calls[2]["outputs"]["outputs"] == outputs["outputs"]);
+  CHECK(cached.err.find("skipped: on: published, and this run published nothing") != std::string::npos);
+
+  // lcake outputs: the same, in each format.
+  auto json_out = p.lcake(args({"outputs"}));
+  REQUIRE(json_out.exit_code == 0);
+  auto doc = nlohmann::json::parse(json_out.out);
+  CHECK(doc["outputs"] == outputs["outputs"]);
+  CHECK(doc["schema"] == "lcake-outputs/1");
+  CHECK(outputs_schema_errors(doc).empty());
+  for (const auto& m : outputs_schema_errors(doc)) MESSAGE(m);
+  auto broken = doc;  // the schema check is real
+  broken["outputs"]["a/base"].erase("id");
+  CHECK_FALSE(outputs_schema_errors(broken).empty());
+  broken = doc;
+  broken["outputs"]["a/base"]["region"] = 7;
+  CHECK_FALSE(outputs_schema_errors(broken).empty());
+  auto shell = p.lcake(args({"outputs", "--format", "shell"}));
+  auto tfvars = p.lcake(args({"outputs", "--format", "tfvars"}));
+  REQUIRE(shell.exit_code == 0);
+  REQUIRE(tfvars.exit_code == 0);
+  auto bad = formats_vs_json(doc, shell.out, nlohmann::json::parse(tfvars.out));
+  CHECK(bad.empty());
+  for (const auto& m : bad) MESSAGE(m);
+  CHECK(shell.out.find("LCAKE_A_STACK_ID='") != std::string::npos);
+  // The shell form is for `.` or eval.
+  RunSpec sh;
+  sh.args = {"-c", "eval \"$1\"; printf %s \"$LCAKE_B_NEWINSTALL_ID\"", "sh", shell.out};
+  CHECK(run_process("/bin/sh", sh).out == doc["outputs"]["b/newinstall"]["id"].get<std::string>());
+}
+
+TEST_CASE("a failing hook: exit 1 with its output, redacted; the others run; nothing un-published") {
+  Project p;
+  fs::path rec = p.dir / "hook-rec";
+  RunSpec spec;
+  spec.env["LCAKE_SECRET"] = "hook-s3cr3t-value";
+  auto r = p.lcake({"--target", "local", "--set",
+                    hooks_json({{{"run", "echo \"token $LCAKE_SECRET\"; echo about to fail >&2; exit 4"}},
+                                {{"run", recording_hook(rec, "second")}}})}, spec);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("hook 1 (/target/after_publish/0) failed") != std::string::npos);
+  CHECK(r.err.find("exited with 4") != std::string::npos);
+  CHECK(r.err.find("| about to fail") != std::string::npos);
+  CHECK(r.err.find("token <redacted>") != std::string::npos);
+  CHECK(r.err.find("hook-s3cr3t-value") == std::string::npos);
+  CHECK(r.err.find("lcake publish --target local --hooks") != std::string::npos);
+  auto calls = hook_calls(rec);
+  REQUIRE(calls.size() == 1);  // the next hook still ran
+  CHECK(calls[0]["outputs"]["outputs"].size() == 6);
+  int published = 0;
+  for (auto& a : p.artifacts()) published += a["stage"] == "upload" && a["published"] == true;
+  CHECK(published == 6);
+  std::string run_id = calls[0]["manifest"]["run_id"];
+  std::string manifest = read_file(p.dir / "state/runs" / (run_id + ".json"));
+  CHECK(manifest.find("hook-s3cr3t-value") == std::string::npos);
+  auto m = nlohmann::json::parse(manifest);
+  CHECK(m["status"] == "failed");
+  CHECK(m["after_publish"][0]["status"] == "failed");
+  CHECK(m["after_publish"][0]["exit_code"] == 4);
+  CHECK(m["after_publish"][1]["status"] == "ok");
+  // The variants themselves are fine.
+  CHECK(m["variants"]["a"]["status"] == "ok");
+}
+
+TEST_CASE("a hook that times out, or is interrupted, is killed with its process group") {
+  Project p;
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  fs::path pidfile = p.dir / "sleeper.pid";
+  std::string sleeper = "sleep 300 & echo $! > '" + pidfile.string() + "'; echo \"hook-\"\"sleeping\"; wait";  // the output, not the command, says hook-sleeping
+  SUBCASE("timeout") {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = p.lcake({"publish", "--target", "local", "--hooks", "--set",
+                      hooks_json({{{"run", sleeper}, {"timeout", "2s"}}})});
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("timed out after 2s (/target/after_publish/0/timeout); killed") != std::string::npos);
+    CHECK(r.err.find("| hook-sleeping") != std::string::npos);
+  }
+  SUBCASE("Ctrl-C") {
+    RunSpec spec;
+    spec.signal = SIGINT;
+    spec.signal_when = "hook-sleeping";
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = p.lcake({"publish", "--target", "local", "--hooks", "--set", hooks_json({{{"run", sleeper}}})}, spec);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+    CHECK(r.exit_code == 130);
+  }
+  REQUIRE(fs::exists(pidfile));
+  CHECK_FALSE(process_running(pidfile));  // the hook's child, not only the shell
+  CHECK(p.lcake({"gc"}).out.find("gc: 0 deleted") != std::string::npos);
+}
+
+TEST_CASE("after_publish and lcake outputs: bad input is one line, exit 2") {
+  Project p;
+  auto one_line = [](const ProcessResult& r, const std::string& needle) {
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find(needle) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  };
+  one_line(p.lcake({"plan", "--target", "local", "--set", hooks_json({{{"run", "true"}, {"timeout", "soon"}}})}),
+           "/target/after_publish/0/timeout: expected a duration");
+  one_line(p.lcake({"plan", "--target", "local", "--set", hooks_json({{{"run", "true"}, {"on", "sometimes"}}})}),
+           "/target/after_publish/0/on");
+  one_line(p.lcake({"plan", "--target", "local", "--set", hooks_json({{{"command", "true"}}})}),
+           "/target/after_publish/0");
+  one_line(p.lcake({"publish", "--target", "local", "--hooks"}), "target local has no after_publish hooks");
+  one_line(p.lcake({"publish", "--target", "local", "--hooks", "--set", hooks_json({{{"run", "true"}}})}),
+           "has no finished build or publish run");
+  one_line(p.lcake({"outputs", "--target", "local", "--format", "xml"}), "--format: 'xml' is not json, shell or tfvars");
+  auto empty = p.lcake({"outputs", "--target", "local"});
+  CHECK(empty.exit_code == 0);
+  CHECK(nlohmann::json::parse(empty.out)["outputs"].empty());
 }
