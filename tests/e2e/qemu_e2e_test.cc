@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "lcake_process.h"
+#include "secrets_check.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -215,4 +216,21 @@ TEST_CASE("failures leave no qemu process and an empty ledger") {
     CHECK(r.err.find("host key") != std::string::npos);
     no_leaks();
   }
+}
+
+TEST_CASE("sensitive variables: no trace in output, --json, plan, config show, state or the image; rotating keeps the cache") {
+  QemuProject p;
+  lcake::test::secrets::check_target(
+      p.dir, p.state(), guest_dir().string(),
+      [&](std::vector<std::string> args, RunSpec spec) { return p.lcake(std::move(args), std::move(spec)); },
+      [&](const nlohmann::json& record) {
+        // The whole disk as the guest saw it (the overlay and its backing chain), as raw bytes.
+        fs::path raw = p.dir / "app.raw";
+        auto convert = qemu_img({"convert", "-O", "raw", record["artifact"]["id"].get<std::string>(), raw.string()});
+        REQUIRE(convert.exit_code == 0);
+        std::string bytes = read_file(raw);
+        fs::remove(raw);
+        return bytes;
+      });
+  CHECK(processes_mentioning(p.state().string()) == 0);
 }
