@@ -140,8 +140,13 @@ std::string Interpolator::value_of(const std::string& name, const std::string& u
   if (sensitive_.contains(name)) {
     if (text.size() < Redactor::kMinLength) {
       std::string at = pointer_append("/pipeline/variables", name);
-      throw InputError(where(at) + ": variable \"" + name + "\" is sensitive but its value (from " +
-                       where(raw->second.pointer) + ") is " + std::to_string(text.size()) +
+      const auto& declaration = declared_[name];
+      const std::string& from_at = raw->second.pointer;
+      std::string from = from_at == pointer_append(at, "env")    ? "$" + scalar_text(declaration["env"])
+                         : from_at == pointer_append(at, "file") ? "the file " + scalar_text(declaration["file"])
+                                                      : where(from_at);
+      throw InputError(where(at) + ": variable \"" + name + "\" is sensitive but its value (from " + from + ") is " +
+                       std::to_string(text.size()) +
                        " character(s) long; lcake redacts only values of at least " +
                        std::to_string(Redactor::kMinLength) +
                        " characters: use a longer secret, or declare it \"sensitive\": false");
