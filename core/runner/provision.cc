@@ -99,7 +99,7 @@ void upload_path(lcake::Communicator& comm, lcake::Context& ctx, const std::file
 // space of the disk), then deletes it.
 void scrub(lcake::Communicator& comm, const std::string& path) {
   std::string f = shell_quote(path);
-  std::string command = "if [ -f " + f + " ]; then n=$(wc -c < " + f + "); if [ \"$n\" -gt 0 ]; then dd if=/dev/zero of=" + f +
+  std::string command = "if [ -f " + f + " ]; then n=$(($(wc -c < " + f + "))); if [ \"$n\" -gt 0 ]; then dd if=/dev/zero of=" + f +
                         " bs=\"$n\" count=1 conv=notrunc 2>/dev/null || exit 1; fi; sync; fi; rm -f " + f +
                         " && sync && [ ! -e " + f + " ]";
   if (comm.run(command, nullptr, std::chrono::seconds(120)) != 0)
