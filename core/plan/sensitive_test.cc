@@ -162,3 +162,20 @@ TEST_CASE("sensitive file provisioner: not a key input, bytes redacted, no other
   Box bad(R"({"TAG": {"default": "t"}})", R"({"base": {"provisioners": [{"type": "shell", "inline": ["x"], "sensitive": true}]}})");
   CHECK_THROWS_AS(resolve_config(load_config(bad.options())), lcake::InputError);
 }
+
+TEST_CASE("sensitive file provisioner: a file under 6 characters or a directory is refused") {
+  Box box(R"({"TAG": {"default": "t"}})",
+          R"({"base": {"provisioners": [{"type": "file", "source": "short.key", "destination": "/k", "sensitive": true}]}})");
+  box.write("short.key", "abc\n");
+  try {
+    resolve_config(load_config(box.options()));
+    FAIL("no error");
+  } catch (const lcake::InputError& e) {
+    std::string m = e.what();
+    CHECK(m.find("/pipeline/layers/base/provisioners/0/source") != std::string::npos);
+    CHECK(m.find("at least 6") != std::string::npos);
+  }
+  fs::remove(box.root / "short.key");
+  fs::create_directories(box.root / "short.key");
+  CHECK_THROWS_WITH_AS(resolve_config(load_config(box.options())), doctest::Contains("not a regular file"), lcake::InputError);
+}
