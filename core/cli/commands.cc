@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "config/interpolate.h"
 #include "lcake/errors.hpp"
 #include "lcake/version.hpp"
 #include "options.h"
@@ -173,8 +174,8 @@ int cmd_plan(const std::vector<std::string>& args) {
                        {"upload", l.upload_wanted}, {"upload_cached", l.upload_cached},
                        {"verify", l.verify_wanted}, {"verified", l.verified},
                        {"published", l.published}, {"previous_key", l.previous_key.value_or("")},
-                       {"reasons", l.reasons}});
-    std::cout << out.dump(2) << "\n";
+                       {"reasons", l.reasons}, {"sensitive", l.sensitive}});
+    std::cout << core::Redactor::instance().apply(out.dump(2)) << "\n";
     return 0;
   }
   std::cout << "target " << s.resolved.target.name << ", pipeline " << s.resolved.pipeline_name << " ("
@@ -199,6 +200,12 @@ int cmd_plan(const std::vector<std::string>& args) {
         if (l.verify_wanted) action += ", verify";
       }
       std::printf("  %-14s %s  %s\n", l.layer.c_str(), l.key.substr(0, 12).c_str(), action.c_str());
+      if (!l.sensitive.empty()) {
+        std::string names;
+        for (const auto& n : l.sensitive) names += (names.empty() ? "" : ", ") + n;
+        std::printf("  %-14s   uses sensitive %s (in the key as \"used\", or its value's hash with \"key\": \"value-hash\")\n",
+                    "", names.c_str());
+      }
       if (l.selected && l.build_needed) {
         if (l.previous_key) {
           std::printf("  %-14s   was %s:", "", l.previous_key->substr(0, 12).c_str());
@@ -308,6 +315,25 @@ int cmd_outputs(const std::vector<std::string>& args) {
   return 0;
 }
 
+// The merged tree as `config show` prints it: every value of a sensitive variable
+// (its default, a variant's value, /vars) is "<sensitive>".
+nlohmann::json shown_config(nlohmann::json tree) {
+  const nlohmann::json::json_pointer declared("/pipeline/variables");
+  if (!tree.contains(declared) || !tree[declared].is_object()) return tree;
+  auto hide = [](nlohmann::json& object, const std::string& key) {
+    if (object.is_object() && object.contains(key) && !object[key].is_null()) object[key] = "<sensitive>";
+  };
+  for (auto& [name, declaration] : tree[declared].items()) {
+    if (!core::declared_sensitive(declaration)) continue;
+    hide(declaration, "default");
+    if (tree.contains("vars")) hide(tree["vars"], name);
+    if (tree["pipeline"].contains("variants") && tree["pipeline"]["variants"].is_object())
+      for (auto& [_, variant] : tree["pipeline"]["variants"].items())
+        if (variant.is_object() && variant.contains("variables")) hide(variant["variables"], name);
+  }
+  return tree;
+}
+
 int cmd_config(const std::vector<std::string>& args) {
   Session s;
   bool origin = false;
@@ -347,14 +373,15 @@ int cmd_config(const std::vector<std::string>& args) {
                 s.resolved.pipeline_name.c_str(), s.resolved.variants.size());
     return 0;
   }
+  nlohmann::json tree = shown_config(s.loaded.tree);
   if (!origin) {
-    std::cout << core::Redactor::instance().apply(s.loaded.tree.dump(2)) << "\n";
+    std::cout << core::Redactor::instance().apply(tree.dump(2)) << "\n";
     return 0;
   }
   for (const auto& e : s.loaded.provenance.leaves()) {
     nlohmann::json value;
     try {
-      value = s.loaded.tree.at(nlohmann::json::json_pointer(e.pointer));
+      value = tree.at(nlohmann::json::json_pointer(e.pointer));
     } catch (...) {
       value = nullptr;  // deleted by an overlay
     }

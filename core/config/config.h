@@ -97,6 +97,8 @@ struct Provisioner {
   std::optional<std::filesystem::path> script;  // shell: "script" (absolute, resolved against the pipeline dir)
   std::filesystem::path source;           // file: local source (absolute)
   std::string destination;                // file: remote path
+  bool sensitive = false;                 // file: a secret, deleted before the disk becomes an artifact;
+                                          // its bytes are not part of the layer key
   std::map<std::string, std::string> env;  // env: exported to every later shell step of the layer
   std::chrono::seconds timeout{0};        // "timeout": "90s" | "5m" | "1h" | number of seconds; 0 = none
   int retries = 0;
@@ -135,9 +137,17 @@ struct Layer {
   nlohmann::json recipe;                  // the resolved layer object: what its key hashes
 };
 
+// A variable declared "sensitive" (or read from a secret source) that has a value:
+// redacted everywhere; in a layer key only as "used" (or its value's hash).
+struct SensitiveVariable {
+  std::string name, value;
+  bool key_value_hash = false;            // "key": "value-hash"
+};
+
 struct Variant {
   std::string name;
   std::map<std::string, std::string> variables;  // resolved values
+  std::vector<SensitiveVariable> sensitive;      // the sensitive ones among them
   nlohmann::json source;                  // variants.V.sources.<builder plugin>, resolved
   std::vector<Layer> layers;              // parents before children
 };

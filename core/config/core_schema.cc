@@ -42,6 +42,9 @@ const std::string& core_schema_text() {
       "properties": {
         "default": { "$ref": "#/definitions/scalar" },
         "env": { "type": "string" },
+        "file": { "type": "string" },
+        "sensitive": { "type": "boolean" },
+        "key": { "enum": ["used", "value-hash"] },
         "description": { "type": "string" }
       }
     },
@@ -82,7 +85,8 @@ const std::string& core_schema_text() {
         "destination": { "type": "string" },
         "vars": { "type": "object", "additionalProperties": { "$ref": "#/definitions/scalar" } },
         "timeout": { "$ref": "#/definitions/duration" },
-        "retries": { "type": "integer", "minimum": 0 }
+        "retries": { "type": "integer", "minimum": 0 },
+        "sensitive": { "type": "boolean" }
       }
     },
     "verify": { "type": "array", "items": { "$ref": "#/definitions/verify_step" } },

@@ -1,9 +1,13 @@
 #include "config/interpolate.h"
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "config/json_lines.h"
 #include "config/schema_check.h"
+#include "events/redactor.h"
 #include "lcake/errors.hpp"
 
 namespace lcake::core {
@@ -20,7 +24,38 @@ const nlohmann::json& member_or_empty(const nlohmann::json& object, const char* 
   return it == object.end() || !it->is_object() ? empty : *it;
 }
 
+// A "file" declaration is relative to the directory of the file that wrote it
+// (the working directory for a flag). Trailing line ends are not part of the value.
+std::optional<std::string> read_secret_file(const LoadedConfig& loaded, const std::string& pointer,
+                                            const std::string& name) {
+  namespace fs = std::filesystem;
+  fs::path path(name);
+  if (path.is_relative()) {
+    auto origin = loaded.provenance.origin_of(pointer);
+    if (origin && origin->line > 0) path = fs::path(origin->source).parent_path() / path;
+  }
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf())) {
+    throw InputError(origin_prefix(loaded.provenance, pointer) + pointer + ": cannot read the secret file " +
+                     path.string() + ": check its permissions");
+  }
+  std::string value = text.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+  return value;
+}
+
 }  // namespace
+
+bool declared_sensitive(const nlohmann::json& declaration) {
+  if (!declaration.is_object()) return false;
+  if (auto it = declaration.find("sensitive"); it != declaration.end() && it->is_boolean()) return it->get<bool>();
+  if (declaration.contains("file")) return true;
+  auto env = declaration.find("env");
+  return env != declaration.end() && env->is_string() && Redactor::is_known_secret_variable(env->get<std::string>());
+}
 
 std::string Interpolator::where(const std::string& pointer) const {
   return origin_prefix(loaded_.provenance, pointer) + pointer;
@@ -39,6 +74,12 @@ Interpolator::Interpolator(const LoadedConfig& loaded, const std::string& varian
       std::string env = declaration["env"].get<std::string>();
       if (const char* text = std::getenv(env.c_str())) raw_[name] = {text, pointer_append(at, "env"), true};
     }
+    if (declaration.contains("file") && declaration["file"].is_string()) {
+      std::string file_at = pointer_append(at, "file");
+      if (auto text = read_secret_file(loaded, file_at, declaration["file"].get<std::string>()))
+        raw_[name] = {*text, file_at, true};
+    }
+    if (declared_sensitive(declaration)) sensitive_.insert(name);
   }
   auto assign = [&](const nlohmann::json& values, const std::string& at) {
     for (const auto& [name, value] : values.items()) {
@@ -62,6 +103,15 @@ std::map<std::string, std::string> Interpolator::values() {
   return out;
 }
 
+std::vector<SensitiveVariable> Interpolator::sensitive() {
+  std::vector<SensitiveVariable> out;
+  for (const auto& name : sensitive_) {
+    if (!raw_.contains(name)) continue;
+    out.push_back({name, value_of(name, raw_[name].pointer), declared_[name].value("key", "used") == "value-hash"});
+  }
+  return out;
+}
+
 std::string Interpolator::value_of(const std::string& name, const std::string& used_at) {
   if (auto it = resolved_.find(name); it != resolved_.end()) return it->second;
   auto raw = raw_.find(name);
@@ -74,6 +124,7 @@ std::string Interpolator::value_of(const std::string& name, const std::string& u
     }
     const auto& declaration = declared_[name];
     std::string env = declaration.contains("env") ? " or set $" + scalar_text(declaration["env"]) : "";
+    if (declaration.contains("file")) env += " or create the file " + scalar_text(declaration["file"]);
     throw InputError(where(used_at) + ": ${var." + name + "} has no value" + (variant_.empty() ? "" : " for variant " + variant_) +
                      ": give /pipeline/variables/" + name + " a \"default\"" + env + ", or pass --var " + name + "=VALUE");
   }
@@ -85,6 +136,22 @@ std::string Interpolator::value_of(const std::string& name, const std::string& u
     resolving_.insert(name);
     text = apply_string(text, raw->second.pointer, "");
     resolving_.erase(name);
+  }
+  if (sensitive_.contains(name)) {
+    if (text.size() < Redactor::kMinLength) {
+      std::string at = pointer_append("/pipeline/variables", name);
+      const auto& declaration = declared_[name];
+      const std::string& from_at = raw->second.pointer;
+      std::string from = from_at == pointer_append(at, "env")    ? "$" + scalar_text(declaration["env"])
+                         : from_at == pointer_append(at, "file") ? "the file " + scalar_text(declaration["file"])
+                                                      : where(from_at);
+      throw InputError(where(at) + ": variable \"" + name + "\" is sensitive but its value (from " + from + ") is " +
+                       std::to_string(text.size()) +
+                       " character(s) long; lcake redacts only values of at least " +
+                       std::to_string(Redactor::kMinLength) +
+                       " characters: use a longer secret, or declare it \"sensitive\": false");
+    }
+    Redactor::instance().add(text);
   }
   resolved_[name] = text;
   return text;

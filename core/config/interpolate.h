@@ -6,10 +6,16 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
 namespace lcake::core {
+
+// Is a variable with this declaration sensitive? Its "sensitive" if given; else true
+// when it reads a secret source: a "file", or an "env" on the well-known list
+// (Redactor::known_secret_variables()).
+bool declared_sensitive(const nlohmann::json& declaration);
 
 class Interpolator {
  public:
@@ -21,6 +27,10 @@ class Interpolator {
 
   // Every declared variable that has a value, substituted.
   std::map<std::string, std::string> values();
+  // The sensitive variables that have a value. Each value is registered with the
+  // Redactor when it is resolved; one shorter than Redactor::kMinLength is an
+  // InputError naming the declaration.
+  std::vector<SensitiveVariable> sensitive();
 
   // Substitutes every string in value (found at pointer of the merged tree).
   // layer is empty outside /pipeline/layers. Throws InputError naming the pointer
@@ -40,6 +50,7 @@ class Interpolator {
   const LoadedConfig& loaded_;
   std::string variant_;
   std::map<std::string, nlohmann::json> declared_;  // name -> declaration
+  std::set<std::string> sensitive_;
   std::map<std::string, RawValue> raw_;
   std::map<std::string, std::string> resolved_;
   std::set<std::string> resolving_;  // to catch ${var.A} in A's own value

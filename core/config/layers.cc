@@ -1,6 +1,8 @@
 #include "config/layers.h"
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <regex>
 #include <set>
 
@@ -8,6 +10,7 @@
 #include "config/json_lines.h"
 #include "config/names.h"
 #include "config/schema_check.h"
+#include "events/redactor.h"
 #include "lcake/errors.hpp"
 
 namespace lcake::core {
@@ -100,7 +103,8 @@ class LayerBuilder {
     static const std::map<std::string, std::set<std::string>> kKeys = {
         {"shell", {"inline", "script"}}, {"file", {"source", "destination"}}, {"env", {"vars"}}};
     for (const auto& [key, _] : p.items()) {
-      bool common = key == "type" || key == "timeout" || key == "retries" || key == "description";
+      bool common = key == "type" || key == "timeout" || key == "retries" || key == "description" ||
+                    (key == "sensitive" && out.type == "file");
       if (!common && !kKeys.at(out.type).contains(key)) {
         fail(pointer_append(pointer, key), "\"" + key + "\" is not used by a " + out.type + " provisioner");
       }
@@ -120,7 +124,10 @@ class LayerBuilder {
       }
       out.source = resolve_path(p["source"].get<std::string>());
       out.destination = p["destination"].get<std::string>();
-      add_input(layer, p["source"].get<std::string>(), pointer_append(pointer, "source"));
+      out.sensitive = p.value("sensitive", false);
+      // A secret's bytes stay out of the key (its path and destination are in the recipe).
+      if (out.sensitive) register_secret_file(out, pointer);
+      else add_input(layer, p["source"].get<std::string>(), pointer_append(pointer, "source"));
     } else {
       if (!p.contains("vars")) fail(pointer, "an env provisioner needs \"vars\": {\"NAME\": \"value\"}");
       for (const auto& [key, value] : p["vars"].items()) out.env[key] = value.is_string() ? value.get<std::string>() : value.dump();
@@ -128,6 +135,27 @@ class LayerBuilder {
     out.timeout = duration_at(p, pointer);
     out.retries = p.value("retries", 0);
     return out;
+  }
+
+  // The file's bytes are redacted like a sensitive variable's value. A missing file is
+  // reported by the local files check (core/plan), before anything runs.
+  void register_secret_file(const Provisioner& p, const std::string& pointer) const {
+    std::error_code ec;
+    if (!fs::exists(p.source, ec)) return;
+    if (!fs::is_regular_file(p.source, ec))
+      fail(pointer_append(pointer, "source"), p.source.string() +
+           " is not a regular file: a sensitive file provisioner uploads one file (write one provisioner per secret file)");
+    std::ifstream in(p.source, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf()))
+      fail(pointer_append(pointer, "source"), "cannot read the secret file " + p.source.string() + ": check its permissions");
+    std::string value = text.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    if (value.size() < Redactor::kMinLength)
+      fail(pointer_append(pointer, "source"), "the sensitive file " + p.source.string() + " holds " +
+           std::to_string(value.size()) + " character(s); lcake redacts only values of at least " +
+           std::to_string(Redactor::kMinLength) + " characters: use a longer secret, or drop \"sensitive\"");
+    Redactor::instance().add(value);
   }
 
   std::vector<VerifyStep> build_verify(const nlohmann::json& steps, const std::string& pointer) const {

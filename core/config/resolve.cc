@@ -79,6 +79,7 @@ ResolvedConfig resolve_config(const LoadedConfig& loaded) {
     Variant variant;
     variant.name = name;
     variant.variables = interpolator.values();
+    variant.sensitive = interpolator.sensitive();
     std::string source_at = pointer_append(pointer_append(pointer_append("/pipeline/variants", name), "sources"),
                                            out.target.builder.plugin);
     nlohmann::json::json_pointer where(source_at);

@@ -1,38 +1,123 @@
 #include "redactor.h"
 
+#include <cctype>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 namespace lcake::core {
+namespace {
+
+constexpr const char* kRedacted = "<redacted>";
+
+std::string url_encode(const std::string& s, bool upper, bool plus_for_space) {
+  const char* hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else if (c == ' ' && plus_for_space) {
+      out += '+';
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+// The base64 characters of `secret` encoded after `offset` other bytes that
+// depend on the secret's bytes alone: what shows up whatever surrounds it.
+std::string base64_core(const std::string& secret, std::size_t offset, bool url_safe) {
+  const char* alphabet = url_safe ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                                  : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string bytes(offset, '\0');
+  bytes += secret;
+  std::string out;
+  std::size_t nbits = bytes.size() * 8;
+  for (std::size_t bit = 0; bit < nbits; bit += 6) {
+    std::size_t first = bit / 8, last = (bit + 5) / 8;
+    if (first < offset || last >= bytes.size()) continue;  // depends on bytes around the secret
+    unsigned v = 0;
+    for (std::size_t b = bit; b < bit + 6; ++b)
+      v = (v << 1) | ((static_cast<unsigned char>(bytes[b / 8]) >> (7 - b % 8)) & 1u);
+    out += alphabet[v];
+  }
+  return out;
+}
+
+}  // namespace
 
 Redactor& Redactor::instance() {
   static Redactor r;
   return r;
 }
 
+std::vector<std::string> Redactor::forms(const std::string& secret) {
+  std::vector<std::string> out;
+  if (secret.size() < kMinLength) return out;
+  auto put = [&](const std::string& f) {
+    if (f.size() >= kMinLength) out.push_back(f);
+  };
+  auto encodings = [&](const std::string& v) {
+    put(v);
+    std::string json = nlohmann::json(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    put(json.substr(1, json.size() - 2));
+    for (bool upper : {true, false})
+      for (bool plus : {false, true}) put(url_encode(v, upper, plus));
+    for (std::size_t offset = 0; offset < 3; ++offset)
+      for (bool url_safe : {false, true}) put(base64_core(v, offset, url_safe));
+  };
+  encodings(secret);
+  // Output is logged line by line: each line of a multi-line secret on its own.
+  if (secret.find('\n') != std::string::npos) {
+    std::size_t start = 0;
+    while (start <= secret.size()) {
+      std::size_t end = secret.find('\n', start);
+      if (end == std::string::npos) end = secret.size();
+      std::string line = secret.substr(start, end - start);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (line.size() >= kMinLength) encodings(line);
+      start = end + 1;
+    }
+  }
+  return out;
+}
+
 void Redactor::add(const std::string& secret) {
-  // Very short values would redact half of every line; they are not real secrets.
-  if (secret.size() < 4) return;
+  auto all = forms(secret);
   std::lock_guard lock(mu_);
-  secrets_.insert(secret);
+  secrets_.insert(all.begin(), all.end());
 }
 
 std::string Redactor::apply(std::string text) const {
   std::lock_guard lock(mu_);
-  for (const auto& s : secrets_) {
+  for (const auto& s : secrets_) {  // longest first: a value's encoded form before its lines
     std::size_t pos = 0;
     while ((pos = text.find(s, pos)) != std::string::npos) {
-      text.replace(pos, s.size(), "<redacted>");
-      pos += 10;
+      text.replace(pos, s.size(), kRedacted);
+      pos += std::char_traits<char>::length(kRedacted);
     }
   }
   return text;
 }
 
+const std::vector<std::string>& Redactor::known_secret_variables() {
+  static const std::vector<std::string> names = {
+      "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "OS_PASSWORD", "OS_TOKEN",
+      "OS_APPLICATION_CREDENTIAL_SECRET", "DOCKER_PASSWORD", "REGISTRY_PASSWORD", "LCAKE_SECRET"};
+  return names;
+}
+
+bool Redactor::is_known_secret_variable(const std::string& name) {
+  for (const auto& n : known_secret_variables())
+    if (n == name) return true;
+  return false;
+}
+
 void Redactor::add_known_environment() {
-  for (const char* name : {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "OS_PASSWORD", "OS_TOKEN",
-                           "OS_APPLICATION_CREDENTIAL_SECRET", "DOCKER_PASSWORD", "REGISTRY_PASSWORD",
-                           "LCAKE_SECRET"}) {
-    if (const char* v = std::getenv(name)) add(v);
+  for (const auto& name : known_secret_variables()) {
+    if (const char* v = std::getenv(name.c_str())) add(v);
   }
 }
 

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -74,6 +75,43 @@ void diff_map(const nlohmann::json& before, const nlohmann::json& after, const s
 
 }  // namespace
 
+nlohmann::json mask_sensitive(const nlohmann::json& value, const std::vector<SensitiveVariable>& sensitive,
+                              std::set<std::string>* used) {
+  if (sensitive.empty()) return value;
+  auto mask = [&](std::string text) {
+    // Longest values first, so a value that contains another is replaced whole.
+    std::vector<const SensitiveVariable*> order;
+    for (const auto& s : sensitive) order.push_back(&s);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto* a, const auto* b) { return a->value.size() > b->value.size(); });
+    for (const auto* s : order) {
+      if (s->value.empty()) continue;
+      std::string marker = "${sensitive:" + s->name +
+                           (s->key_value_hash ? ":sha256:" + sha256_hex(s->value) : std::string()) + "}";
+      std::size_t pos = 0;
+      while ((pos = text.find(s->value, pos)) != std::string::npos) {
+        text.replace(pos, s->value.size(), marker);
+        pos += marker.size();
+        if (used) used->insert(s->name);
+      }
+    }
+    return text;
+  };
+  if (value.is_string()) return mask(value.get<std::string>());
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = value.begin(); it != value.end(); ++it)
+      out[mask(it.key())] = mask_sensitive(it.value(), sensitive, used);
+    return out;
+  }
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : value) out.push_back(mask_sensitive(v, sensitive, used));
+    return out;
+  }
+  return value;
+}
+
 std::string sha256_hex(std::string_view bytes) {
   auto ctx = new_sha256();
   EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
@@ -99,7 +137,12 @@ std::string sha256_file(const std::filesystem::path& file) {
   return finish_hex(ctx.get());
 }
 
-LayerKey compute_layer_key(const KeyInputs& in) {
+LayerKey compute_layer_key(const KeyInputs& raw) {
+  std::set<std::string> used;
+  KeyInputs in = raw;
+  in.recipe = mask_sensitive(raw.recipe, raw.sensitive, &used);
+  in.source = mask_sensitive(raw.source, raw.sensitive, &used);
+  in.plugin_settings = mask_sensitive(raw.plugin_settings, raw.sensitive, &used);
   nlohmann::json inputs = nlohmann::json::object();
   for (const auto& [name, path] : in.inputs) inputs[name] = sha256_file(path);
 
@@ -128,6 +171,7 @@ LayerKey compute_layer_key(const KeyInputs& in) {
       {"source", hash_json(in.source)},
       {"plugin", {{"name", in.plugin_name}, {"version", in.plugin_version}, {"settings", hash_json(in.plugin_settings)}}},
   };
+  key.sensitive_used.assign(used.begin(), used.end());
   return key;
 }
 

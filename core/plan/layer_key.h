@@ -4,10 +4,13 @@
 #pragma once
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "config/config.h"
 
 namespace lcake::core {
 
@@ -21,6 +24,10 @@ struct KeyInputs {
   std::vector<std::pair<std::string, std::filesystem::path>> inputs;  // (name as written, absolute path)
   std::string plugin_name, plugin_version;
   nlohmann::json plugin_settings;
+  // Sensitive values: in the recipe, source and settings each is replaced by
+  // "${sensitive:NAME}" (or "${sensitive:NAME:sha256:<hash of the value>}" for
+  // "key": "value-hash") before anything is hashed.
+  std::vector<SensitiveVariable> sensitive;
 };
 
 struct LayerKey {
@@ -29,7 +36,13 @@ struct LayerKey {
   // {"recipe": {"<top-level field>": sha, ...}, "inputs": {"<name>": sha, ...},
   //  "parent": key, "source": sha, "plugin": {"name":…, "version":…, "settings": sha}}
   nlohmann::json components;
+  std::vector<std::string> sensitive_used;  // sensitive variables the layer uses, by name
 };
+
+// value with every sensitive value in its strings (and keys) replaced as described
+// for KeyInputs::sensitive; the names replaced are added to used.
+nlohmann::json mask_sensitive(const nlohmann::json& value, const std::vector<SensitiveVariable>& sensitive,
+                              std::set<std::string>* used = nullptr);
 
 LayerKey compute_layer_key(const KeyInputs& inputs);
 

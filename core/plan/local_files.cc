@@ -22,6 +22,8 @@ void check_local_files(const LoadedConfig& loaded, const ResolvedConfig& config,
       if (!selected(v)) continue;
       for (std::size_t k = 0; k < layer.inputs.size(); ++k)
         must_exist(loaded, k < layer.input_pointers.size() ? layer.input_pointers[k] : "", layer.inputs[k], "input");
+      for (const auto& p : layer.provisioners)  // sensitive sources are not key inputs
+        if (p.type == "file" && p.sensitive) must_exist(loaded, p.pointer + "/source", p.source, "sensitive file");
       for (const auto& step : layer.verify)
         if (step.compare) must_exist(loaded, step.pointer + "/compare/expected", step.compare->expected, "expected file");
     }

@@ -15,9 +15,11 @@ bool wants_upload(const Target& target, const Layer& layer) {
 }
 
 std::string upload_key(const std::string& layer_key, const PluginId& uploader,
-                       const nlohmann::json& settings, const Layer& layer) {
+                       const nlohmann::json& settings, const Layer& layer,
+                       const std::vector<SensitiveVariable>& sensitive) {
   return sha256_hex(layer_key + "\n" + uploader.name + "\n" + uploader.version + "\n" +
-                    settings.dump() + "\n" + layer.uploader_options.dump());
+                    mask_sensitive(settings, sensitive).dump() + "\n" +
+                    mask_sensitive(layer.uploader_options, sensitive).dump());
 }
 
 lcake::LayerInfo layer_info(const PlanInputs& in, const Variant& v, const Layer& l,
@@ -41,6 +43,7 @@ LayerKey key_of_layer(const PlanInputs& in, const Variant& v, const Layer& layer
   ki.plugin_name = in.builder.name;
   ki.plugin_version = in.builder.version;
   ki.plugin_settings = in.config->target.builder.settings;
+  ki.sensitive = v.sensitive;
   return compute_layer_key(ki);
 }
 
@@ -88,6 +91,7 @@ std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, Stat
     lp.parent_key = layer.from ? key_of[*layer.from] : "";
     lp.layer_key = key_of_layer(in, v, layer, lp.parent_key);
     lp.key = lp.layer_key.hex;
+    lp.sensitive = lp.layer_key.sensitive_used;
     key_of[layer.name] = lp.key;
     if (auto last = state.last_key_components(target, v.name, layer.name)) {
       if (last->first != lp.key) {
@@ -101,7 +105,7 @@ std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, Stat
     }
     lp.upload_wanted = wants_upload(in.config->target, layer);
     if (lp.upload_wanted) {
-      lp.upload_key = upload_key(lp.key, *in.uploader, in.config->target.uploader->settings, layer);
+      lp.upload_key = upload_key(lp.key, *in.uploader, in.config->target.uploader->settings, layer, v.sensitive);
       plan_upload(in, v, layer, lp, state, probe);
     }
     lp.verify_wanted = in.has_verifier && !layer.verify.empty();

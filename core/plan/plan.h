@@ -31,6 +31,7 @@ struct LayerPlan {
   std::optional<ArtifactRecord> build_record, upload_record;  // what the cache holds
   std::optional<std::string> previous_key;   // last key recorded for this layer
   std::vector<std::string> reasons;          // why the key changed
+  std::vector<std::string> sensitive;        // sensitive variables the layer uses (layer_key.sensitive_used)
 };
 
 struct VariantPlan {
@@ -63,8 +64,10 @@ bool wants_upload(const Target& target, const Layer& layer);
 
 // The key of an upload: the layer key plus the uploader and its settings and the
 // layer's uploader options, so a re-upload with other settings is a new upload.
+// Sensitive values in the settings and options count as "used" only (mask_sensitive).
 std::string upload_key(const std::string& layer_key, const PluginId& uploader,
-                       const nlohmann::json& settings, const Layer& layer);
+                       const nlohmann::json& settings, const Layer& layer,
+                       const std::vector<SensitiveVariable>& sensitive = {});
 
 lcake::LayerInfo layer_info(const PlanInputs& in, const Variant& v, const Layer& l,
                             const LayerPlan& lp);

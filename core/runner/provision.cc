@@ -1,10 +1,12 @@
 #include "provision.h"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "events/log_level.h"
+#include "events/redactor.h"
 #include "lcake/errors.hpp"
 #include "table_compare.h"
 
@@ -56,7 +58,8 @@ std::string describe(const Provisioner& p) {
   if (p.type == "file") return "file " + p.source.filename().string() + " -> " + p.destination;
   if (p.type == "env") return "env";
   if (p.script) return "shell script " + p.script->filename().string();
-  std::string first = p.inline_commands.empty() ? "" : p.inline_commands.front();
+  // Redacted before it is shortened, so no cut-off piece of a secret is left to show.
+  std::string first = p.inline_commands.empty() ? "" : Redactor::instance().apply(p.inline_commands.front());
   if (first.size() > 60) first = first.substr(0, 57) + "...";
   return "shell: " + first + (p.inline_commands.size() > 1 ? " ..." : "");
 }
@@ -92,10 +95,49 @@ void upload_path(lcake::Communicator& comm, lcake::Context& ctx, const std::file
   }
 }
 
+// Overwrites a secret file in place (same blocks: no copy of it left in the freed
+// space of the disk), then deletes it.
+void scrub(lcake::Communicator& comm, const std::string& path) {
+  std::string f = shell_quote(path);
+  std::string command = "if [ -f " + f + " ]; then n=$(($(wc -c < " + f + "))); if [ \"$n\" -gt 0 ]; then dd if=/dev/zero of=" + f +
+                        " bs=\"$n\" count=1 conv=notrunc 2>/dev/null || exit 1; fi; sync; fi; rm -f " + f +
+                        " && sync && [ ! -e " + f + " ]";
+  if (comm.run(command, nullptr, std::chrono::seconds(120)) != 0)
+    throw lcake::BuildError("cannot delete the sensitive file " + path + " from the machine; the layer is not kept");
+}
+
+void run_provisioner_steps(const std::vector<Provisioner>& steps, lcake::Communicator& comm,
+                           lcake::Context& ctx, const StepReport& on_step, std::vector<std::string>& secrets);
+
 }  // namespace
 
 void run_provisioners(const std::vector<Provisioner>& steps, lcake::Communicator& comm,
                       lcake::Context& ctx, const StepReport& on_step) {
+  // Sensitive files live for the layer's provisioners only: deleted after the last
+  // one, before the builder turns the disk into an artifact (also when one fails).
+  std::vector<std::string> secrets;
+  try {
+    run_provisioner_steps(steps, comm, ctx, on_step, secrets);
+  } catch (...) {
+    for (const auto& path : secrets) {
+      try {
+        scrub(comm, path);
+      } catch (const std::exception& e) {
+        ctx.warn(e.what());
+      }
+    }
+    throw;
+  }
+  for (const auto& path : secrets) {
+    on_step("deleting sensitive file " + path);
+    scrub(comm, path);
+  }
+}
+
+namespace {
+
+void run_provisioner_steps(const std::vector<Provisioner>& steps, lcake::Communicator& comm,
+                           lcake::Context& ctx, const StepReport& on_step, std::vector<std::string>& secrets) {
   std::map<std::string, std::string> env;
   for (std::size_t i = 0; i < steps.size(); ++i) {
     const Provisioner& p = steps[i];
@@ -116,6 +158,10 @@ void run_provisioners(const std::vector<Provisioner>& steps, lcake::Communicator
       }
       try {
         if (p.type == "file") {
+          if (p.sensitive) {
+            if (std::find(secrets.begin(), secrets.end(), p.destination) == secrets.end())
+              secrets.push_back(p.destination);
+          }
           upload_path(comm, ctx, p.source, p.destination);
           last_error.clear();
           break;
@@ -149,6 +195,8 @@ void run_provisioners(const std::vector<Provisioner>& steps, lcake::Communicator
                               last_error);
   }
 }
+
+}  // namespace
 
 static std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -20,7 +20,8 @@ static Event planned(Event e, const LayerPlan& lp) {
   e.data = {{"cached", lp.build_cached},     {"build", lp.build_needed},
             {"upload", lp.upload_wanted},    {"upload_cached", lp.upload_cached},
             {"upload_found", lp.upload_found}, {"verify", lp.verify_wanted},
-            {"verified", lp.verified},       {"reasons", lp.reasons}};
+            {"verified", lp.verified},       {"reasons", lp.reasons},
+            {"sensitive", lp.sensitive}};
   return e;
 }
 

@@ -13,6 +13,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "events/redactor.h"
 #include "lcake/errors.hpp"
 
 namespace lcake::core::sqlite_db {
@@ -47,7 +48,9 @@ class Stmt {
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
-  Stmt& bind(int i, const std::string& v) {
+  // Every text lcake stores goes through the Redactor: no secret in the state database.
+  Stmt& bind(int i, const std::string& text) {
+    std::string v = Redactor::instance().apply(text);
     check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
     return *this;
   }

@@ -23,6 +23,7 @@
 
 #include "hook_checks.h"
 #include "lcake_process.h"
+#include "secrets_check.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -670,5 +671,24 @@ TEST_CASE("after_publish: the hooks see every layer's pushed image and moving na
                                  json::parse(p.lcake({"outputs", "--format", "tfvars"}).out));
   CHECK(formats.empty());
   for (const auto& m : formats) MESSAGE(m);
+  p.check_clean();
+}
+
+TEST_CASE("sensitive variables: no trace in output, --json, plan, config show, state or the image; rotating keeps the cache") {
+  DockerProject p("secrets");
+  lcake::test::secrets::check_target(
+      p.dir, p.dir / "state", "/nonexistent",
+      [&](std::vector<std::string> args, RunSpec spec) { return p.lcake(std::move(args), std::move(spec)); },
+      [&](const json& record) {
+        // The image as the engine holds it: `docker save` through the Engine API (uncompressed layer tars).
+        fs::path tar = p.dir / "app.tar";
+        std::string id = record["artifact"]["id"];
+        auto r = run("/usr/bin/curl", {"-fsS", "-o", tar.string(), "--unix-socket", services().socket.string(),
+                                       "http://d/v1.41/images/" + id + "/get"});
+        REQUIRE(r.exit_code == 0);
+        std::string bytes = read_file(tar);
+        fs::remove(tar);
+        return bytes;
+      });
   p.check_clean();
 }

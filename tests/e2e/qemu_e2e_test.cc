@@ -9,6 +9,7 @@
 
 #include "hook_checks.h"
 #include "lcake_process.h"
+#include "secrets_check.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -319,5 +320,22 @@ TEST_CASE("after_publish: both variants' IDs reach a Vagrantfile in a git reposi
                                  nlohmann::json::parse(p.lcake({"outputs", "--format", "tfvars"}).out));
   CHECK(formats.empty());
   for (const auto& m : formats) MESSAGE(m);
+  CHECK(processes_mentioning(p.state().string()) == 0);
+}
+
+TEST_CASE("sensitive variables: no trace in output, --json, plan, config show, state or the image; rotating keeps the cache") {
+  QemuProject p;
+  lcake::test::secrets::check_target(
+      p.dir, p.state(), guest_dir().string(),
+      [&](std::vector<std::string> args, RunSpec spec) { return p.lcake(std::move(args), std::move(spec)); },
+      [&](const nlohmann::json& record) {
+        // The whole disk as the guest saw it (the overlay and its backing chain), as raw bytes.
+        fs::path raw = p.dir / "app.raw";
+        auto convert = qemu_img({"convert", "-O", "raw", record["artifact"]["id"].get<std::string>(), raw.string()});
+        REQUIRE(convert.exit_code == 0);
+        std::string bytes = read_file(raw);
+        fs::remove(raw);
+        return bytes;
+      });
   CHECK(processes_mentioning(p.state().string()) == 0);
 }
