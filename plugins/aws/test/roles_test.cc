@@ -297,6 +297,9 @@ TEST_CASE("import mode: a part that keeps failing ends in one line naming the pa
   CHECK(error.find("(HTTP 500)") != std::string::npos);
   CHECK(error.find('\n') == std::string::npos);
   check_bucket_empty();  // the multipart upload was aborted, no object
+  // Only the converted disk in the work dir is left, to the host's reaper (kind "path").
+  for (const auto& e : f.open_entries()) CHECK_MESSAGE(e.kind == "path", e.kind << " " << e.resource_id);
+  f.ctx.memory_ledger.reap_open();
   CHECK(f.open_entries().empty());
 }
 
