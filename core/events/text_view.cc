@@ -187,13 +187,16 @@ void TextView::emit(const Event& e) {
   if (!opt_.smart) {
     if (line) print(*line);
     if (!progress) return;
-    // Plain lines: one per scope every few seconds, so CI logs show that something moves.
+    // Plain lines: one per scope every few seconds, so CI logs show that something moves;
+    // a scope without layer_started (publish, cleanup) is held to the same pace.
     auto it = std::find_if(running_.begin(), running_.end(),
                            [&](const Running& r) { return r.scope == e.scope; });
     bool debug = opt_.min_level <= lcake::LogLevel::debug;
-    if (it != running_.end() && !debug && it->last_plain &&
-        now - *it->last_plain < opt_.plain_progress_every)
+    auto last = last_plain_.find(e.scope);
+    bool fresh_start = it != running_.end() && !it->last_plain;  // a new layer_started resets the pace
+    if (!debug && !fresh_start && last != last_plain_.end() && now - last->second < opt_.plain_progress_every)
       return;
+    last_plain_[e.scope] = now;
     if (it != running_.end()) it->last_plain = now;
     if (opt_.min_level <= lcake::LogLevel::info)
       print("==> " + e.scope + ": " + e.message +

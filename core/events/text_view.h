@@ -63,6 +63,9 @@ class TextView : public EventSink {
   Options opt_;
   std::mutex mu_;
   std::vector<Running> running_;
+  // Plain mode: when each scope last printed a progress line, also for scopes no layer_started
+  // announced (publish, cleanup), which are not in running_.
+  std::map<std::string, Clock::time_point> last_plain_;
   int shown_ = 0;  // lines of the block now on screen
   Clock::time_point last_draw_{};
   std::condition_variable stop_cv_;

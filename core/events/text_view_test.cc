@@ -63,6 +63,16 @@ TEST_CASE("plain: one line per event, no escape codes, progress at most every 10
   CHECK(f.term.out.find('\x1b') == std::string::npos);
 }
 
+TEST_CASE("plain: progress of a scope no layer_started announced (publish) keeps the same pace") {
+  Fixture f(false);
+  // A copy waited on every 5 s for 30 s: one line per 10 s, not one per poll.
+  for (int i = 0; i <= 6; ++i) {
+    f.emit(EventType::wait, "publish", "waiting for copy ami-1 in eu-west-1 (pending)");
+    f.now += 5s;
+  }
+  CHECK(count(f.term.out, "waiting for copy") == 4);  // at 0, 10, 20 and 30 s
+}
+
 TEST_CASE("smart: a status block under the log, redrawn in place, at most 10 times a second") {
   Fixture f(true);
   f.emit(EventType::layer_started);

@@ -125,20 +125,24 @@ std::string image_state(const AwsClient& client, const std::string& image_id) {
 
 void reap_image(const AwsClient& client, const LedgerEntry& entry) {
   std::string id = entry.resource_id;
+  const std::string name = entry.how.value("name", "");
+  const std::string gone = "image " + (id.empty() ? name : id) + " in " + client.region() + " is already gone";
   if (id.empty()) {
-    std::string name = entry.how.value("name", "");
-    if (name.empty()) return;
+    if (name.empty()) throw AlreadyGone(gone);
     auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"}, {"Filter.1.Name", "name"},
                                              {"Filter.1.Value.1", name}}, false);
     auto items = image_items(doc);
-    if (items.empty()) return;
+    if (items.empty()) throw AlreadyGone(gone);
     id = xml_text(items.first().node(), "imageId");
   }
   // The snapshot is a ledger entry of its own; deregistering is enough here.
   try {
-    if (!image_state(client, id).empty()) client.ec2("DeregisterImage", {{"ImageId", id}}, false);
+    std::string state = image_state(client, id);
+    if (state.empty() || state == "deregistered") throw AlreadyGone(gone);
+    client.ec2("DeregisterImage", {{"ImageId", id}}, false);
   } catch (const AwsError& e) {
     if (e.code != "InvalidAMIID.NotFound" && e.code != "InvalidAMIID.Unavailable") throw;
+    throw AlreadyGone(gone);
   }
 }
 

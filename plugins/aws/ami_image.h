@@ -43,6 +43,7 @@ std::optional<Artifact> find_image(const AwsClient& client, const std::string& u
 // "available", "pending", ... ; "" when it does not exist.
 std::string image_state(const AwsClient& client, const std::string& image_id);
 // Reaps a kImageKind ledger entry: found by id, or by how.name when the id never came back.
+// Throws AlreadyGone when there is no such image any more.
 void reap_image(const AwsClient& client, const LedgerEntry& entry);
 
 }  // namespace lcake::aws

@@ -28,15 +28,51 @@ Endpoint split_endpoint(const std::string& url) {
 
 bool contains(const std::string& s, std::string_view what) { return s.find(what) != std::string::npos; }
 
-bool throttled(const lcake::http::HttpResponse& r) {
+// The resource a request is about, from its path: EBS snapshots and blocks, S3 objects.
+std::string resource_of_path(Service service, const std::string& path) {
+  if (service == Service::ebs) {
+    static const std::string prefix = "/snapshots/";
+    if (path.rfind(prefix, 0) != 0) return "";
+    std::string rest = path.substr(prefix.size());
+    if (rest.rfind("completion/", 0) == 0) return rest.substr(11);
+    std::size_t slash = rest.find('/');
+    std::string snap = rest.substr(0, slash);
+    static const std::string blocks = "/blocks/";
+    if (slash != std::string::npos && rest.compare(slash, blocks.size(), blocks) == 0)
+      return snap + " block " + rest.substr(slash + blocks.size());
+    return snap;
+  }
+  if (service == Service::s3 && path.size() > 1) return "s3:/" + path;
+  return "";
+}
+
+// The ID a query call names, for its errors.
+std::string resource_of_params(const Pairs& params) {
+  static const char* keys[] = {"ImageId", "ImageId.1", "SourceImageId", "SnapshotId", "SnapshotId.1",
+                               "InstanceId", "InstanceId.1", "GroupId", "GroupId.1", "KeyName", "KeyName.1",
+                               "ImportTaskId", "ImportTaskId.1", "ResourceId.1"};
+  for (const char* k : keys)
+    for (const auto& [name, value] : params)
+      if (name == k) return value;
+  return "";
+}
+
+}  // namespace
+
+bool retryable_answer(const lcake::http::HttpResponse& r) {
   if (r.status == 429 || r.status == 500 || r.status == 502 || r.status == 503 || r.status == 504) return true;
   if (r.status == 400 || r.status == 403) {
     auto [code, msg] = parse_aws_error(r);
     return code == "Throttling" || code == "ThrottlingException" || code == "RequestLimitExceeded" ||
-           code == "SlowDown" || code == "RequestThrottled" || code == "TooManyRequestsException";
+           code == "SlowDown" || code == "RequestThrottled" || code == "RequestThrottledException" ||
+           code == "ThrottledException" || code == "EC2ThrottledException" ||
+           code == "TooManyRequestsException" || code == "BandwidthLimitExceeded" ||
+           code == "PriorRequestNotComplete";
   }
   return false;
 }
+
+namespace {
 
 bool clock_skewed(const std::string& code, const std::string& message) {
   return code == "RequestTimeTooSkewed" || code == "RequestExpired" || code == "RequestInTheFuture" ||
@@ -48,11 +84,11 @@ bool clock_skewed(const std::string& code, const std::string& message) {
 }  // namespace
 
 AwsError::AwsError(std::string service_, std::string action_, long status_, std::string code_,
-                   std::string message_)
-    : BuildError("aws " + service_ + " " + action_ + ": " + code_ + (message_.empty() ? "" : ": " + message_) +
-                 " (HTTP " + std::to_string(status_) + ")"),
+                   std::string message_, std::string resource_)
+    : BuildError("aws " + service_ + " " + action_ + (resource_.empty() ? "" : " " + resource_) + ": " + code_ +
+                 (message_.empty() ? "" : ": " + message_) + " (HTTP " + std::to_string(status_) + ")"),
       service(std::move(service_)), action(std::move(action_)), code(std::move(code_)),
-      message(std::move(message_)), status(status_) {}
+      message(std::move(message_)), resource(std::move(resource_)), status(status_) {}
 
 std::pair<std::string, std::string> parse_aws_error(const lcake::http::HttpResponse& r) {
   std::string code, message;
@@ -127,16 +163,26 @@ lcake::http::HttpResponse AwsClient::send(AwsRequest req) const {
   http.on_upload_progress = req.on_upload_progress;
   http.timeout = req.timeout;
   http.stall_timeout = std::chrono::seconds(60);
+  if (options_.request_timeout.count() > 0) {
+    // A request without an overall limit (a large S3 part) keeps none; the stall limit still holds.
+    if (http.timeout > options_.request_timeout) http.timeout = options_.request_timeout;
+    auto stall = std::chrono::duration_cast<std::chrono::seconds>(options_.request_timeout);
+    if (stall < http.stall_timeout) http.stall_timeout = std::max(stall, std::chrono::seconds(1));
+  }
+  if (req.resource.empty()) req.resource = resource_of_path(req.service, req.path);
+  const std::string what = svc + " " + req.action + (req.resource.empty() ? "" : " " + req.resource);
   http.cancel = req.cancellable ? &ctx_.cancel() : nullptr;
   http.ca_file = options_.ca_file;
 
   lcake::http::RetryPolicy policy = options_.retry;
-  policy.retry_on = throttled;
+  policy.retry_on = retryable_answer;
   policy.on_retry = [&](int attempt, const std::string& why, std::chrono::milliseconds delay) {
-    ctx_.info("aws " + svc + " " + req.action + ": " + why + "; retry " + std::to_string(attempt) +
+    ctx_.info("aws " + what + ": " + why + "; retry " + std::to_string(attempt) +
               " in " + std::to_string(delay.count()) + " ms");
   };
+  int tries = 0;
   policy.prepare = [&](lcake::http::HttpRequest& h) {
+    ++tries;
     SignInput in;
     in.method = req.method;
     in.path = path;
@@ -165,7 +211,8 @@ lcake::http::HttpResponse AwsClient::send(AwsRequest req) const {
     try {
       r = lcake::http::http_perform_retrying(http, policy);
     } catch (const lcake::http::HttpFailure& e) {
-      throw BuildError("aws " + svc + " " + req.action + ": cannot reach " + ep.base + ": " + e.what());
+      throw BuildError("aws " + what + ": cannot reach " + ep.base + ": " + e.what() + " (" +
+                       std::to_string(tries) + (tries == 1 ? " try)" : " tries)"));
     }
     if (r.status >= 200 && r.status < 300) return r;
     auto [code, message] = parse_aws_error(r);
@@ -174,7 +221,7 @@ lcake::http::HttpResponse AwsClient::send(AwsRequest req) const {
       if (offset != 0) {
         skew_retried = true;
         clock_offset_->store(offset);
-        ctx_.warn("aws " + svc + " " + req.action + ": the server's clock differs from ours by " +
+        ctx_.warn("aws " + what + ": the server's clock differs from ours by " +
                   std::to_string(offset) + " s; signing with the server's time");
         if (http.rewind) http.rewind();
         continue;
@@ -186,7 +233,7 @@ lcake::http::HttpResponse AwsClient::send(AwsRequest req) const {
       if (http.rewind) http.rewind();
       continue;
     }
-    throw AwsError(svc, req.action, r.status, code, message);
+    throw AwsError(svc, req.action, r.status, code, message, req.resource);
   }
 }
 
@@ -202,6 +249,7 @@ pugi::xml_document AwsClient::query(Service service, const std::string& action, 
   req.headers = {{"content-type", "application/x-www-form-urlencoded; charset=utf-8"}};
   req.unsigned_request = !sign;
   req.cancellable = cancellable;
+  req.resource = resource_of_params(params);
   auto r = send(std::move(req));
   pugi::xml_document doc;
   if (!doc.load_buffer(r.body.data(), r.body.size()))
@@ -245,6 +293,7 @@ nlohmann::json AwsClient::json_rpc(Service service, const std::string& target_pr
   req.body = body.dump();
   req.headers = {{"content-type", "application/x-amz-json-1.1"}, {"x-amz-target", target_prefix + "." + action}};
   req.cancellable = cancellable;
+  if (body.is_object() && body.contains("Name") && body["Name"].is_string()) req.resource = body["Name"];
   auto r = send(std::move(req));
   if (r.body.empty()) return nlohmann::json::object();
   auto j = nlohmann::json::parse(r.body, nullptr, false);

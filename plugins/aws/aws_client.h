@@ -17,16 +17,21 @@
 
 namespace lcake::aws {
 
-// An error answer from AWS. what(): "aws ec2 RegisterImage: InvalidAMIName.Duplicate: ..."
+// An error answer from AWS. what(): "aws ec2 RegisterImage: InvalidAMIName.Duplicate: ...", or with
+// the resource the call was about: "aws ebs PutSnapshotBlock snap-0123 block 7: InternalServerException: ...".
 struct AwsError : BuildError {
-  AwsError(std::string service, std::string action, long status, std::string code, std::string message);
-  std::string service, action, code, message;
+  AwsError(std::string service, std::string action, long status, std::string code, std::string message,
+           std::string resource = "");
+  std::string service, action, code, message, resource;
   long status;
 };
 
 struct AwsRequest {
   Service service = Service::ec2;
   std::string action;  // for errors and logs ("PutSnapshotBlock")
+  // What the call is about, for errors ("snap-0123 block 7"); empty: taken from the path (EBS
+  // snapshots, S3 objects) or, for query calls, from the parameters naming an ID.
+  std::string resource;
   std::string method = "GET";
   std::string path = "/";  // %-encoded as sent
   Pairs query;             // decoded; encoded and sorted when sent
@@ -47,6 +52,9 @@ struct AwsRequest {
 struct ClientOptions {
   std::string region;  // empty: the config's region
   lcake::http::RetryPolicy retry;  // prepare/retry_on are set by the client
+  // Per-try limit on any one request (and on a transfer that stalls): a server that does not
+  // answer fails the try, which is retried as a dropped connection. Zero: the request's own.
+  std::chrono::milliseconds request_timeout{0};
   std::string ca_file;
 };
 
@@ -94,6 +102,10 @@ class AwsClient {
 // Error code and message from an AWS error body (EC2/S3/STS XML, JSON `__type`/
 // `message`, or the x-amzn-ErrorType header); code "HTTP <status>" when neither.
 std::pair<std::string, std::string> parse_aws_error(const lcake::http::HttpResponse& response);
+
+// Whether an answer is worth another try: 429, 500, 502, 503, 504, and the throttling codes of
+// every protocol (EC2 RequestLimitExceeded, S3 SlowDown, EBS RequestThrottledException, ...).
+bool retryable_answer(const lcake::http::HttpResponse& response);
 
 // EC2 helpers: text of the first matching descendant ("imageId"), and "Name.N" params.
 std::string xml_text(const pugi::xml_node& node, const char* child);

@@ -18,6 +18,7 @@ AwsClient AwsUploader::client(Context& ctx, const std::string& region) const {
   auto creds = default_credentials(config, ctx);
   ClientOptions o;
   o.region = region;
+  o.request_timeout = std::chrono::seconds(settings_.request_timeout_seconds);
   return AwsClient(config, creds, ctx, o);
 }
 

@@ -22,16 +22,7 @@ static ProcessSpec qemu_img(std::vector<std::string> args) {
 
 DiskFacts disk_facts(const fs::path& disk, Context& ctx) {
   if (!fs::exists(disk)) throw InputError("disk image " + disk.string() + " does not exist");
-  auto out = ctx.run_checked(qemu_img({"info", "-U", "--output=json", disk.string()}));
-  auto j = nlohmann::json::parse(out, nullptr, false);
-  if (!j.is_object()) throw BuildError("qemu-img info " + disk.string() + ": unreadable answer");
-  DiskFacts f;
-  f.format = j.value("format", "");
-  f.virtual_size = j.value("virtual-size", std::uint64_t{0});
-  if (j.contains("full-backing-filename")) f.backing = j["full-backing-filename"].get<std::string>();
-  else if (j.contains("backing-filename")) f.backing = (disk.parent_path() / j["backing-filename"].get<std::string>()).string();
-  f.backing_format = j.value("backing-filename-format", "");
-  return f;
+  return lcake::common::disk_info(disk, ctx);
 }
 
 std::vector<MapExtent> parse_image_map(const std::string& json) {

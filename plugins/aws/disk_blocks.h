@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "lcake/common/disk_info.h"
 #include "lcake/context.hpp"
 
 namespace lcake::aws {
@@ -15,12 +16,8 @@ namespace lcake::aws {
 constexpr std::uint64_t kEbsBlockSize = 512 * 1024;
 constexpr std::uint64_t kGiB = 1024ull * 1024 * 1024;
 
-struct DiskFacts {
-  std::string format;                  // "qcow2", "raw"
-  std::uint64_t virtual_size = 0;
-  std::optional<std::string> backing;  // absolute path of the backing file, if any
-  std::string backing_format;
-};
+// qemu-img info (lcake/common/disk_info.h); a missing disk is an input error.
+using DiskFacts = lcake::common::DiskInfo;
 DiskFacts disk_facts(const std::filesystem::path& disk, Context& ctx);
 
 // One entry of `qemu-img map --output=json`: depth 0 is the image's own layer.

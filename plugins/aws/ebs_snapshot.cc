@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include "worker_threads.h"
+
 namespace lcake::aws {
 namespace {
 
@@ -128,8 +130,14 @@ SnapshotResult write_snapshot(const AwsClient& client, const SnapshotPlan& plan,
       }
     }
   };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < plan.workers; ++i) threads.emplace_back(worker);
+  // A thread that cannot start stops and joins the others; the snapshot stays in the ledger.
+  WorkerThreads threads(plan.workers, worker, [&] {
+    {
+      std::lock_guard lock(q.mu);
+      q.failed = true;
+    }
+    q.cv.notify_all();
+  });
 
   std::exception_ptr reader_error;
   try {
@@ -162,7 +170,7 @@ SnapshotResult write_snapshot(const AwsClient& client, const SnapshotPlan& plan,
     if (reader_error) q.failed = true;
   }
   q.cv.notify_all();
-  for (auto& t : threads) t.join();
+  threads.join();
   if (reader_error) std::rethrow_exception(reader_error);
   if (q.error) std::rethrow_exception(q.error);
   ctx.progress_bytes(total * kEbsBlockSize, total * kEbsBlockSize, "writing EBS snapshot blocks");
@@ -199,6 +207,11 @@ SnapshotResult write_snapshot(const AwsClient& client, const SnapshotPlan& plan,
 void delete_snapshot(const AwsClient& client, const LedgerEntry& entry) {
   std::string id = entry.resource_id;
   if (id.empty()) id = entry.how.value("snapshot_id", "");
+  auto gone = [&] {
+    return AlreadyGone("snapshot " + (id.empty() ? std::string("(never started)") : id) + " in " + client.region() +
+                       " is already gone");
+  };
+  bool deleted = false;
   if (id.empty() && entry.how.contains("start")) {
     // Crashed between recording and StartSnapshot's answer: the same ClientToken
     // names the same snapshot (or makes one, which goes the same way).
@@ -207,25 +220,29 @@ void delete_snapshot(const AwsClient& client, const LedgerEntry& entry) {
                .value("SnapshotId", "");
     } catch (const AwsError& e) {
       if (e.code == "ConflictException" || e.code == "ResourceNotFoundException" || e.code == "ValidationException")
-        return;  // nothing was made under this token that we can still name
+        throw gone();  // nothing was made under this token that we can still name
       throw;
     }
   }
-  if (id.empty()) return;
+  if (id.empty()) throw gone();
   std::string image_name = entry.how.value("image_name", "");
   if (!image_name.empty()) {
     auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"}, {"Filter.1.Name", "name"},
                                              {"Filter.1.Value.1", image_name}}, false);
     for (auto n : doc.select_nodes("//*[local-name()='imagesSet']/*[local-name()='item']")) {
       std::string ami = xml_text(n.node(), "imageId");
-      if (!ami.empty()) client.ec2("DeregisterImage", {{"ImageId", ami}}, false);
+      if (ami.empty()) continue;
+      client.ec2("DeregisterImage", {{"ImageId", ami}}, false);
+      deleted = true;
     }
   }
   try {
     client.ec2("DeleteSnapshot", {{"SnapshotId", id}}, false);
+    deleted = true;
   } catch (const AwsError& e) {
     if (e.code != "InvalidSnapshot.NotFound") throw;
   }
+  if (!deleted) throw gone();
 }
 
 }  // namespace lcake::aws

@@ -49,7 +49,8 @@ SnapshotResult write_snapshot(const AwsClient& client, const SnapshotPlan& plan,
                               std::unique_ptr<LedgerScope>& scope);
 
 // Deletes a snapshot (deregistering images named how.image_name that use it
-// first); resource_id empty: found again through its ClientToken. Idempotent.
+// first); resource_id empty: found again through its ClientToken. Idempotent:
+// throws AlreadyGone when neither snapshot nor image was there any more.
 void delete_snapshot(const AwsClient& client, const LedgerEntry& entry);
 
 // EC2 DescribeSnapshots state ("pending", "completed", "error"), "" when gone.

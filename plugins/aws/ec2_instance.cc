@@ -26,12 +26,15 @@ InstanceFacts facts_of(pugi::xml_node item) {
 // Cleanup waits are not cancellable (they run after Ctrl-C) but are bounded.
 void pause(std::chrono::milliseconds d) { std::this_thread::sleep_for(d); }
 
-void terminate_and_wait(const AwsClient& client, const std::string& id) {
+// Returns false when the instance was gone or terminated already.
+bool terminate_and_wait(const AwsClient& client, const std::string& id) {
   Context& ctx = client.context();
   try {
-    client.ec2("TerminateInstances", {{"InstanceId.1", id}}, false);
+    auto doc = client.ec2("TerminateInstances", {{"InstanceId.1", id}}, false);
+    auto previous = doc.select_node("//*[local-name()='previousState']/*[local-name()='name']");
+    if (previous && std::string(previous.node().text().get()) == "terminated") return false;
   } catch (const AwsError& e) {
-    if (e.code == "InvalidInstanceID.NotFound") return;
+    if (e.code == "InvalidInstanceID.NotFound") return false;
     throw;
   }
   auto deadline = std::chrono::steady_clock::now() + 10min;
@@ -40,7 +43,7 @@ void terminate_and_wait(const AwsClient& client, const std::string& id) {
     auto item = first_instance(doc);
     if (!item || std::string(item.child("instanceState").child_value("name")) == "terminated") {
       ctx.info("instance " + id + " terminated");
-      return;
+      return true;
     }
     pause(2s);
   }
@@ -49,7 +52,8 @@ void terminate_and_wait(const AwsClient& client, const std::string& id) {
 
 // The group can be deleted only once no instance uses it (DependencyViolation
 // until then); instances still in it are ours (the group was made for them).
-void delete_group(const AwsClient& client, const std::string& group_id) {
+// Returns false when the group was gone already.
+bool delete_group(const AwsClient& client, const std::string& group_id) {
   Context& ctx = client.context();
   auto deadline = std::chrono::steady_clock::now() + 10min;
   bool terminated_holders = false;
@@ -57,9 +61,9 @@ void delete_group(const AwsClient& client, const std::string& group_id) {
     try {
       client.ec2("DeleteSecurityGroup", {{"GroupId", group_id}}, false);
       ctx.info("deleted security group " + group_id);
-      return;
+      return true;
     } catch (const AwsError& e) {
-      if (e.code == "InvalidGroup.NotFound") return;
+      if (e.code == "InvalidGroup.NotFound") return false;
       if (e.code != "DependencyViolation" || std::chrono::steady_clock::now() > deadline) throw;
     }
     if (!terminated_holders) {
@@ -75,10 +79,14 @@ void delete_group(const AwsClient& client, const std::string& group_id) {
   }
 }
 
-void delete_key(const AwsClient& client, const std::string& name) {
+// DeleteKeyPair succeeds for a missing name too; the answer names the key's ID only when it
+// existed. Returns whether it did.
+bool delete_key(const AwsClient& client, const std::string& name) {
   Context& ctx = client.context();
-  client.ec2("DeleteKeyPair", {{"KeyName", name}}, false);  // idempotent in EC2
+  auto doc = client.ec2("DeleteKeyPair", {{"KeyName", name}}, false);
+  if (xml_text(doc.document_element(), "keyPairId").empty()) return false;
   ctx.info("deleted key pair " + name);
+  return true;
 }
 
 std::string random_token() {
@@ -222,7 +230,11 @@ void TemporaryInstance::tear_down(const AwsClient& client_) {
       LedgerEntry by_token;
       by_token.kind = "ec2-instance";
       by_token.how = {{"region", region_}, {"client_token", token_}};
-      reap_instance_entry(client_, by_token, ctx_);
+      try {
+        reap_instance_entry(client_, by_token, ctx_);
+      } catch (const AlreadyGone&) {
+        // RunInstances made nothing under this token
+      }
     }
     ctx_.ledger().release(instance_entry_), instance_entry_ = 0;
   }
@@ -240,15 +252,22 @@ bool reap_instance_entry(const AwsClient& any_region, const LedgerEntry& entry, 
   (void)ctx;
   const auto& how = entry.how;
   AwsClient client = any_region.in_region(how.value("region", any_region.region()));
+  const std::string where = " in " + client.region();
   if (entry.kind == "ec2-instance") {
-    if (how.contains("instance_id")) {
-      terminate_and_wait(client, how["instance_id"]);
+    bool deleted = false;
+    std::string id = how.value("instance_id", std::string());
+    if (!id.empty()) {
+      deleted = terminate_and_wait(client, id);
     } else if (how.contains("client_token")) {  // RunInstances' answer never arrived
       auto doc = client.ec2("DescribeInstances",
                             {{"Filter.1.Name", "client-token"}, {"Filter.1.Value.1", how["client_token"]}}, false);
       for (auto r : doc.first_child().child("reservationSet").children("item"))
-        for (auto i : r.child("instancesSet").children("item")) terminate_and_wait(client, i.child_value("instanceId"));
+        for (auto i : r.child("instancesSet").children("item"))
+          deleted = terminate_and_wait(client, i.child_value("instanceId")) || deleted;
     }
+    if (!deleted)
+      throw AlreadyGone("instance " + (id.empty() ? "of token " + how.value("client_token", std::string()) : id) +
+                        where + " is already terminated");
     return true;
   }
   if (entry.kind == "ec2-security-group") {
@@ -261,11 +280,14 @@ bool reap_instance_entry(const AwsClient& any_region, const LedgerEntry& entry, 
         if (e.code != "InvalidGroup.NotFound") throw;
       }
     }
-    if (!id.empty()) delete_group(client, id);
+    if (id.empty() || !delete_group(client, id))
+      throw AlreadyGone("security group " + (id.empty() ? how.value("name", std::string()) : id) + where +
+                        " is already gone");
     return true;
   }
   if (entry.kind == "ec2-key-pair") {
-    if (how.contains("name")) delete_key(client, how["name"]);
+    std::string name = how.value("name", std::string());
+    if (name.empty() || !delete_key(client, name)) throw AlreadyGone("key pair " + name + where + " is already gone");
     return true;
   }
   return false;

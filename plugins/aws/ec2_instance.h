@@ -49,7 +49,8 @@ class TemporaryInstance {
   std::int64_t key_entry_ = 0, group_entry_ = 0, instance_entry_ = 0;
 };
 
-// Reaper of the three kinds; false for any other kind.
+// Reaper of the three kinds; false for any other kind. Throws AlreadyGone when the
+// resource was not there any more (an instance terminated already counts as gone).
 bool reap_instance_entry(const AwsClient& any_region, const LedgerEntry& entry, Context& ctx);
 
 }  // namespace lcake::aws

@@ -30,7 +30,9 @@ const char* const kVerifierSchema = R"schema({
     "boot_timeout_minutes": {"type": "integer", "minimum": 1, "default": 15,
                              "description": "from RunInstances until SSH answers"},
     "wait_status_checks": {"type": "boolean", "default": true, "description": "wait for both EC2 status checks to pass before SSH"},
-    "poll_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 5}
+    "poll_seconds": {"type": "number", "exclusiveMinimum": 0, "default": 5},
+    "request_timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 120,
+                                "description": "limit on each try of one AWS request (a server that does not answer)"}
   }
 })schema";
 
@@ -57,6 +59,7 @@ VerifierSettings VerifierSettings::from_json(const nlohmann::json& s) {
   v.boot_timeout = std::chrono::minutes(s.value("boot_timeout_minutes", 15));
   v.wait_status_checks = s.value("wait_status_checks", true);
   v.poll_interval = std::chrono::milliseconds(static_cast<long>(s.value("poll_seconds", 5.0) * 1000));
+  v.request_timeout = std::chrono::seconds(s.value("request_timeout_seconds", 120));
   return v;
 }
 
@@ -66,7 +69,9 @@ AwsClient client_for(const VerifierSettings& s, Context& ctx) {
   AwsConfig config = AwsConfig::load(process_env(), s.client.value("profile", std::string()), s.region);
   config.require_region();
   auto credentials = default_credentials(config, ctx);
-  return AwsClient(std::move(config), std::move(credentials), ctx);
+  ClientOptions o;
+  o.request_timeout = s.request_timeout;
+  return AwsClient(std::move(config), std::move(credentials), ctx, o);
 }
 
 std::string suffix() {

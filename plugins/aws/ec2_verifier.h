@@ -27,6 +27,7 @@ struct VerifierSettings {
   int ssh_port = 22;
   std::string user_data;
   std::chrono::seconds boot_timeout{900};
+  std::chrono::seconds request_timeout{120};  // each try of one AWS request
   bool wait_status_checks = true;
   std::chrono::milliseconds poll_interval{5000};
   static VerifierSettings from_json(const nlohmann::json& settings);

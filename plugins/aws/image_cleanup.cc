@@ -36,13 +36,15 @@ AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bo
   return f;
 }
 
-void deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
+bool deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
                                const std::vector<std::string>& known_snapshots) {
   Context& ctx = client.context();
+  bool deleted = false;
   AmiFacts f = describe_image(client, image_id, false);
   if (f.found && f.state != "deregistered") {
     client.ec2("DeregisterImage", {{"ImageId", image_id}}, false);
     ctx.info("deregistered " + image_id + " in " + client.region());
+    deleted = true;
   }
   std::vector<std::string> snapshots = f.found ? f.snapshots : std::vector<std::string>{};
   for (const auto& s : known_snapshots)
@@ -53,6 +55,7 @@ void deregister_with_snapshots(const AwsClient& client, const std::string& image
       try {
         client.ec2("DeleteSnapshot", {{"SnapshotId", snap}}, false);
         ctx.info("deleted snapshot " + snap);
+        deleted = true;
         break;
       } catch (const AwsError& e) {
         if (e.code == "InvalidSnapshot.NotFound") break;
@@ -61,6 +64,7 @@ void deregister_with_snapshots(const AwsClient& client, const std::string& image
       std::this_thread::sleep_for(std::chrono::seconds(2));
     }
   }
+  return deleted;
 }
 
 bool remove_unpublished_image(const AwsClient& client, const std::string& image_id,
@@ -71,8 +75,7 @@ bool remove_unpublished_image(const AwsClient& client, const std::string& image_
     return false;
   }
   if (!f.found && known_snapshots.empty()) return false;
-  deregister_with_snapshots(client, image_id, known_snapshots);
-  return true;
+  return deregister_with_snapshots(client, image_id, known_snapshots);
 }
 
 }  // namespace lcake::aws

@@ -23,8 +23,8 @@ AmiFacts describe_image(const AwsClient& client, const std::string& image_id, bo
 // Deregisters the image (in the client's region) and deletes the snapshots its
 // mapping names plus `known_snapshots` (e.g. the artifact's snapshot_id, still
 // deleted when an earlier attempt deregistered the image already); a missing
-// image or snapshot is success.
-void deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
+// image or snapshot is success. Returns whether anything was deleted.
+bool deregister_with_snapshots(const AwsClient& client, const std::string& image_id,
                                const std::vector<std::string>& known_snapshots = {});
 
 // `lcake gc` (Uploader::remove): the same, unless the image was published;

@@ -61,19 +61,22 @@ TaskState describe_task(const AwsClient& client, const std::string& task, bool c
 }
 
 // Ends a task and whatever it made: cancel while it runs, delete the snapshot once it has one.
-void end_task(const AwsClient& client, const std::string& task, Context& ctx) {
+// Returns whether there was anything to end (a task cancelled or a snapshot deleted).
+bool end_task(const AwsClient& client, const std::string& task, Context& ctx) {
   TaskState t;
   try {
     t = describe_task(client, task, false);
   } catch (const AwsError& e) {
-    if (e.code == "InvalidConversionTaskId" || e.code == "InvalidConversionTaskId.Malformed") return;
+    if (e.code == "InvalidConversionTaskId" || e.code == "InvalidConversionTaskId.Malformed") return false;
     throw;
   } catch (const BuildError&) {
-    return;  // unknown task: nothing to end
+    return false;  // unknown task: nothing to end
   }
+  bool ended = false;
   if (t.status == "active" || t.status == "pending") {
     try {
       client.ec2("CancelImportTask", {{"ImportTaskId", task}, {"CancelReason", "lcake cleanup"}}, false);
+      ended = true;
     } catch (const AwsError& e) {
       if (e.code != "IncorrectState") throw;
       t = describe_task(client, task, false);  // it finished meanwhile
@@ -83,10 +86,12 @@ void end_task(const AwsClient& client, const std::string& task, Context& ctx) {
     try {
       client.ec2("DeleteSnapshot", {{"SnapshotId", t.snapshot_id}}, false);
       ctx.info("deleted snapshot " + t.snapshot_id + " of import task " + task);
+      ended = true;
     } catch (const AwsError& e) {
       if (e.code != "InvalidSnapshot.NotFound") throw;
     }
   }
+  return ended;
 }
 
 fs::path convert_disk(const Artifact& built, const ImportSettings& settings, LedgerScope& scratch, Context& ctx) {
@@ -206,17 +211,22 @@ bool reap_import_entry(const AwsClient& any_region, const LedgerEntry& entry, Co
   std::string region = how.value("region", any_region.region());
   AwsClient client = any_region.in_region(region);
   S3Location where{region, how.value("bucket", ""), how.value("key", "")};
+  const std::string object = "s3://" + where.bucket + "/" + where.key;
   if (entry.kind == "s3-object") {
-    delete_object(client, where);
+    if (!delete_object(client, where)) throw AlreadyGone("S3 object " + object + " is already gone");
     return true;
   }
   if (entry.kind == "s3-multipart") {
-    if (how.contains("upload_id")) abort_multipart(client, where, how["upload_id"]);
+    if (!how.contains("upload_id") || !abort_multipart(client, where, how["upload_id"]))
+      throw AlreadyGone("multipart upload of " + object + " is already gone");
     return true;
   }
   if (entry.kind == "import-task") {
     // An entry recorded but never confirmed has no task id: ImportSnapshot never answered.
-    if (how.contains("task")) end_task(client, how["task"], ctx);
+    std::string task = how.value("task", std::string());
+    if (task.empty() || !end_task(client, task, ctx))
+      throw AlreadyGone("import task " + (task.empty() ? std::string("(never started)") : task) + " in " + region +
+                        " has already ended, with no snapshot left");
     return true;
   }
   return false;

@@ -40,7 +40,7 @@ ImportedSnapshot import_snapshot(const AwsClient& client, const ImportSettings& 
                                  const UploadRequest& request, Context& ctx);
 
 // Reaper of the kinds this mode records: "s3-object", "s3-multipart", "import-task".
-// Returns false for any other kind.
+// Returns false for any other kind; throws AlreadyGone when there was nothing left to delete.
 bool reap_import_entry(const AwsClient& any_region, const LedgerEntry& entry, Context& ctx);
 
 }  // namespace lcake::aws

@@ -227,7 +227,11 @@ bool reap_publish_entry(const AwsClient& any_region, const LedgerEntry& entry, C
     for (auto item : doc.first_child().child("imagesSet").children("item"))
       if (item.child_value("imageOwnerId") == how.value("owner", std::string())) ids.push_back(item.child_value("imageId"));
   }
-  for (const auto& id : ids) deregister_with_snapshots(client, id);
+  bool deleted = false;
+  for (const auto& id : ids) deleted = deregister_with_snapshots(client, id) || deleted;
+  if (!deleted)
+    throw AlreadyGone("copy " + (ids.empty() ? how.value("description", std::string()) : ids.front()) + " in " +
+                      client.region() + " is already gone");
   return true;
 }
 

@@ -40,7 +40,7 @@ struct PublishSettings {
 Artifact publish_image(const AwsClient& client, const PublishSettings& settings, const Artifact& uploaded,
                        const PublishRequest& request, Context& ctx);
 
-// Reaper of "ami-copy" entries; false for any other kind.
+// Reaper of "ami-copy" entries; false for any other kind; AlreadyGone when the copy was gone.
 bool reap_publish_entry(const AwsClient& any_region, const LedgerEntry& entry, Context& ctx);
 
 }  // namespace lcake::aws

@@ -9,6 +9,7 @@
 
 #include "lcake/common/http_client.h"
 #include "lcake/files.hpp"
+#include "worker_threads.h"
 
 namespace fs = std::filesystem;
 
@@ -70,24 +71,43 @@ void check_bucket(const AwsClient& client, const S3Location& where) {
   }
 }
 
-void abort_multipart(const AwsClient& client, const S3Location& where, const std::string& upload_id) {
+bool abort_multipart(const AwsClient& client, const S3Location& where, const std::string& upload_id) {
   auto r = s3_request("AbortMultipartUpload", "DELETE", where, {{"uploadId", upload_id}});
   r.cancellable = false;
   try {
     client.send(std::move(r));
+    return true;
   } catch (const AwsError& e) {
     if (!gone(e)) throw;  // NoSuchUpload: already gone
+    return false;
   }
 }
 
-void delete_object(const AwsClient& client, const S3Location& where) {
+bool object_exists(const AwsClient& client, const S3Location& where) {
+  auto r = s3_request("ListObjectsV2", "GET", {where.region, where.bucket, ""},
+                      {{"list-type", "2"}, {"prefix", where.key}, {"max-keys", "1"}});
+  r.cancellable = false;
+  r.resource = "s3://" + where.bucket + "/" + where.key;
+  auto answer = client.send(std::move(r));
+  pugi::xml_document doc;
+  if (!doc.load_buffer(answer.body.data(), answer.body.size())) return true;  // unsure: try the delete
+  for (auto c : doc.select_nodes("//*[local-name()='Contents']/*[local-name()='Key']"))
+    if (where.key == c.node().text().get()) return true;
+  return false;
+}
+
+bool delete_object(const AwsClient& client, const S3Location& where) {
+  // S3 answers 204 whether or not the key existed: ask first, to tell "deleted" from "already gone".
+  bool existed = object_exists(client, where);
   auto r = s3_request("DeleteObject", "DELETE", where);
   r.cancellable = false;
   try {
     client.send(std::move(r));
   } catch (const AwsError& e) {
     if (!gone(e)) throw;
+    return false;
   }
+  return existed;
 }
 
 std::int64_t upload_multipart(const AwsClient& client, const S3Location& where, const fs::path& file,
@@ -157,9 +177,11 @@ std::int64_t upload_multipart(const AwsClient& client, const S3Location& where, 
         failed = true;
       }
     };
-    std::vector<std::thread> pool;
-    for (int w = 0; w < std::max(1, std::min(options.workers, parts)); ++w) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
+    {
+      // A thread that cannot start stops and joins the others; the upload is aborted below.
+      WorkerThreads pool(std::max(1, std::min(options.workers, parts)), worker, [&] { failed = true; });
+      pool.join();
+    }
     if (failure) std::rethrow_exception(failure);
 
     std::string body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">";

@@ -35,9 +35,11 @@ void check_bucket(const AwsClient& client, const S3Location& where);
 std::int64_t upload_multipart(const AwsClient& client, const S3Location& where, const std::filesystem::path& file,
                               const MultipartOptions& options, Context& ctx);
 
-// Idempotent deletes (a missing object/upload is success). Not cancellable: cleanup.
-// `client` must be in where.region.
-void delete_object(const AwsClient& client, const S3Location& where);
-void abort_multipart(const AwsClient& client, const S3Location& where, const std::string& upload_id);
+// Idempotent deletes (a missing object/upload is success); each returns whether
+// there was something to delete. Not cancellable: cleanup. `client` must be in where.region.
+bool delete_object(const AwsClient& client, const S3Location& where);
+bool abort_multipart(const AwsClient& client, const S3Location& where, const std::string& upload_id);
+// Whether the object exists (ListObjectsV2 by prefix: s3:ListBucket is enough).
+bool object_exists(const AwsClient& client, const S3Location& where);
 
 }  // namespace lcake::aws

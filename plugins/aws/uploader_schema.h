@@ -28,6 +28,8 @@ inline constexpr const char* kUploaderSettingsSchema = R"schema({
       "description": "v2.0: instances from the AMI require IMDSv2 tokens; null: leave the account default"},
     "snapshot_timeout_minutes": {"type": "integer", "minimum": 10, "maximum": 4320, "default": 720,
       "description": "EBS abandons a snapshot still pending after this long"},
+    "request_timeout_seconds": {"type": "integer", "minimum": 1, "maximum": 3600, "default": 120,
+      "description": "limit on each try of one AWS request (and on a transfer that stalls); tries are retried"},
     "tags": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 256},
       "propertyNames": {"not": {"pattern": "^(aws|lcake):"}}, "default": {},
       "description": "added to every image and snapshot"}

@@ -37,6 +37,9 @@ UploaderSettings UploaderSettings::from_json(const nlohmann::json& j) {
   s.ena_support = v.value("ena_support", s.ena_support);
   if (v.contains("imds_support")) s.imds_support = v["imds_support"].is_null() ? "" : v["imds_support"].get<std::string>();
   s.snapshot_timeout_minutes = v.value("snapshot_timeout_minutes", s.snapshot_timeout_minutes);
+  s.request_timeout_seconds = v.value("request_timeout_seconds", s.request_timeout_seconds);
+  if (s.request_timeout_seconds < 1 || s.request_timeout_seconds > 3600)
+    throw ValueError("settings", "/request_timeout_seconds", "request_timeout_seconds must be 1..3600");
   s.tags = tag_map(v.value("tags", nlohmann::json()), "settings");
   if (s.mode != "ebs" && s.mode != "import") throw ValueError("settings", "/mode", "mode must be \"ebs\" or \"import\"");
   if (s.workers < 1 || s.workers > 64) throw ValueError("settings", "/workers", "workers must be 1..64");

@@ -21,6 +21,7 @@ struct UploaderSettings {
   bool ena_support = true;
   std::string imds_support = "v2.0";  // empty: not set
   int snapshot_timeout_minutes = 720;
+  int request_timeout_seconds = 120;  // each try of one AWS request
   std::map<std::string, std::string> tags;
   nlohmann::json raw;  // everything, for the other modes' own settings
 

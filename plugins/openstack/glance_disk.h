@@ -6,17 +6,14 @@
 #include <filesystem>
 #include <string>
 
+#include "lcake/common/disk_info.h"
 #include "lcake/context.hpp"
 
 namespace lcake::openstack {
 
-struct DiskFacts {
-  std::string format;  // qemu-img's "format": qcow2, raw, ...
-  std::uint64_t virtual_size = 0;
-  bool has_backing = false;
-};
+using DiskFacts = lcake::common::DiskInfo;
 
-// qemu-img info --output=json FILE (through ctx.run).
+// qemu-img info --output=json FILE (through ctx.run); a missing file is an error saying to rebuild.
 DiskFacts inspect_disk(const std::filesystem::path& file, Context& ctx);
 
 struct PreparedDisk {

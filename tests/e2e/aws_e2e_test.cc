@@ -5,12 +5,16 @@
 // awscli against the services and with the simulator's request log, not with
 // lcake's own state. Skipped (77) without moto_server or without root.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "aws_services.h"
@@ -77,7 +81,9 @@ struct AwsProject {
     if (!std::getenv("LCAKE_KEEP_AWS_SIM")) fs::remove_all(dir, ec);
   }
 
-  ProcessResult lcake(std::vector<std::string> args, bool config = true) {
+  // `signal`: sent once stderr shows `when` (Ctrl-C = SIGINT, kill -9 = SIGKILL).
+  ProcessResult lcake(std::vector<std::string> args, bool config = true, std::optional<int> signal = {},
+                      const std::string& when = "") {
     std::string command = !args.empty() && args[0].rfind("-", 0) != 0 ? args[0] : "";
     if (!command.empty()) args.erase(args.begin());
     std::vector<std::string> all;
@@ -93,6 +99,8 @@ struct AwsProject {
     spec.cwd = dir;
     spec.env["XDG_CONFIG_HOME"] = (dir / "xdg").string();
     spec.timeout = std::chrono::seconds(600);
+    spec.signal = signal;
+    spec.signal_when = when;
     auto t0 = std::chrono::steady_clock::now();
     auto r = run_process(lcake_binary().string(), spec);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -368,6 +376,132 @@ TEST_CASE("lcake --target aws-ami: parent-relative snapshots, verified on EC2, p
   std::size_t before = count_created();
   CHECK(p.build().exit_code == 0);
   CHECK(count_created() == before);
+}
+
+// Snapshots started (EBS direct) since the log had `since` of them.
+std::vector<std::string> snapshots_started_since(std::size_t since) {
+  std::vector<std::string> out;
+  auto started = aws_test::sim_events("snapshot-started");
+  for (std::size_t i = since; i < started.size(); ++i) out.push_back(started[i]["snapshot"]);
+  return out;
+}
+
+// gc's "gc: N deleted, M already gone, F failed, …" line as {N, M, F}.
+std::array<int, 3> gc_counts(const std::string& out) {
+  std::array<int, 3> c{-1, -1, -1};
+  auto at = out.find("gc: ");
+  if (at != std::string::npos) std::sscanf(out.c_str() + at, "gc: %d deleted, %d already gone, %d failed", &c[0], &c[1], &c[2]);
+  return c;
+}
+
+// EBS volumes still attached to an instance (a root volume the instance's termination did not delete).
+// (moto also keeps a stand-in volume for each registered image, never attached: not counted.)
+std::size_t attached_volumes() {
+  std::size_t n = 0;
+  json answer = aws_test::admin_awscli({"ec2", "describe-volumes"});
+  for (const auto& v : answer["Volumes"]) n += !v.value("Attachments", json::array()).empty();
+  return n;
+}
+
+TEST_CASE("lcake --target aws-ami: Ctrl-C and kill -9 during upload and during verify; lcake gc leaves nothing") {
+  require_environment();
+  aws_test::clear_faults();
+  AwsProject p("aws-ami");
+  // One layer with verify steps of its own keeps each run short; a tag of its own gives it an upload
+  // key of its own (the first case's base AMI is not found and reused).
+  const std::vector<std::string> only = {
+      "--only", std::string(kVariant) + "/base", "--set",
+      R"(/pipeline/layers/base/verify=[{"name":"release","run":"cat /etc/lcake-release","expect_output":["tiny-dropbear"]}])",
+      "--set", R"(/pipeline/layers/base/uploader={"tags":{"lcake-test":"interrupted"}})"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> all = only;
+    all.insert(all.end(), extra.begin(), extra.end());
+    return all;
+  };
+  // gc with the same configuration (not --only), so the candidate's upload key is the current one.
+  const std::vector<std::string> gc = {"gc", only[2], only[3], only[4], only[5]};
+  REQUIRE(attached_volumes() == 0);
+  // The upload hangs after a few blocks (aws-sim holds PutSnapshotBlock), so the signal lands mid-upload.
+  const json hang = {{"operation", "PutSnapshotBlock"}, {"kind", "hang"}, {"after", 4}, {"count", -1}, {"seconds", 600}};
+  auto pending_snapshots_gone = [&](std::size_t since, const char* when) {
+    auto started = snapshots_started_since(since);
+    CHECK_MESSAGE(!started.empty(), when);
+    for (const auto& snap : started) CHECK_MESSAGE(snapshots({snap}).empty(), when << ": " << snap << " left");
+  };
+  auto no_image_of_base = [&](const char* when) {
+    json found = aws_test::admin_awscli({"ec2", "describe-images", "--owners", "self", "--filters",
+                                        "Name=tag:lcake:variant,Values=" + std::string(kVariant),
+                                        "Name=tag:lcake:layer,Values=base", "Name=tag:lcake:target,Values=aws-ami"});
+    for (const auto& i : found["Images"])
+      CHECK_MESSAGE(i.value("Public", false), when << ": unpublished " << i["ImageId"] << " left");
+  };
+
+  // ---- Ctrl-C during the upload: lcake cleans up itself ----
+  std::size_t since = events("snapshot-started");
+  aws_test::add_fault(hang);
+  auto ctrl_c = p.lcake(with({}), true, SIGINT, "aws: snapshot snap-");
+  aws_test::clear_faults();
+  CHECK(ctrl_c.exit_code == 130);
+  pending_snapshots_gone(since, "Ctrl-C during upload");
+  no_image_of_base("Ctrl-C during upload");
+  auto gc0 = p.lcake(gc);
+  CHECK(gc_counts(gc0.out) == std::array<int, 3>{0, 0, 0});  // nothing was left for gc
+
+  // ---- kill -9 during the upload: the pending snapshot stays until lcake gc ----
+  since = events("snapshot-started");
+  aws_test::add_fault(hang);
+  auto killed = p.lcake(with({}), true, SIGKILL, "aws: snapshot snap-");
+  aws_test::clear_faults();
+  CHECK(killed.exit_code == 128 + SIGKILL);
+  auto left = snapshots_started_since(since);
+  REQUIRE(left.size() == 1);
+  CHECK(snapshots({left[0]}).size() == 1);  // still there: nobody cleaned up
+  auto gc1 = p.lcake(gc);
+  CHECK(gc1.exit_code == 0);
+  auto c1 = gc_counts(gc1.out);
+  CHECK(c1[0] >= 1);  // the pending snapshot (and the work files it was read from)
+  CHECK(c1[2] == 0);
+  pending_snapshots_gone(since, "kill -9 during upload, then gc");
+  no_image_of_base("kill -9 during upload, then gc");
+
+  // ---- Ctrl-C during verify: instance, key pair and group torn down by lcake ----
+  std::size_t boots = events("instance-booted");
+  auto ctrl_c_verify = p.lcake(with({}), true, SIGINT, "connecting over SSH");
+  CHECK(ctrl_c_verify.exit_code == 130);
+  CHECK(events("instance-booted") == boots + 1);
+  check_nothing_leaked();
+  json candidate = p.upload("base");
+  REQUIRE(candidate.is_object());
+  CHECK(candidate["verified"] == false);  // kept, private, to be verified by the next run
+  CHECK(image(candidate["artifact"]["id"]).value("Public", true) == false);
+
+  // ---- kill -9 during verify: what the verifier made stays until lcake gc ----
+  boots = events("instance-booted");
+  auto killed_verify = p.lcake(with({}), true, SIGKILL, "connecting over SSH");
+  CHECK(killed_verify.exit_code == 128 + SIGKILL);
+  REQUIRE(events("instance-booted") == boots + 1);
+  json running = aws_test::admin_awscli({"ec2", "describe-instances", "--filters", "Name=instance-state-name,Values=running,pending"});
+  CHECK(running["Reservations"].size() == 1);  // the killed run's instance is still up
+  auto gc2 = p.lcake(gc);
+  CHECK(gc2.exit_code == 0);
+  auto c2 = gc_counts(gc2.out);
+  CHECK(c2[0] >= 3);  // instance, security group, key pair (and the private key's files)
+  CHECK(c2[2] == 0);
+  check_nothing_leaked();
+  CHECK(attached_volumes() == 0);
+
+  // ---- the next run verifies the same candidate (no new upload) and publishes it ----
+  std::size_t snaps = events("snapshot-started");
+  auto done = p.lcake(with({}));
+  REQUIRE(done.exit_code == 0);
+  CHECK(events("snapshot-started") == snaps);
+  CHECK(p.upload("base")["artifact"]["id"] == candidate["artifact"]["id"]);
+  CHECK(p.upload("base")["published"] == true);
+  auto gc3 = p.lcake(gc);
+  CHECK(gc3.exit_code == 0);
+  CHECK(gc_counts(gc3.out) == std::array<int, 3>{0, 0, 0});
+  check_nothing_leaked();
+  CHECK(attached_volumes() == 0);
 }
 
 TEST_CASE("lcake --target aws-ami-import: S3 staging + ImportSnapshot, verified, published, bucket left empty") {

@@ -141,6 +141,22 @@ nlohmann::json admin_awscli(const std::vector<std::string>& args, const std::str
   return nlohmann::json::parse(out);
 }
 
+namespace {
+nlohmann::json fault_admin(const std::string& method, const std::string& body = "") {
+  std::string cmd = "curl -sS --fail-with-body -X " + method + " " +
+                    quote(services().get("AWS_ENDPOINT_URL") + "/_aws-sim/faults");
+  if (!body.empty()) cmd += " --data-binary " + quote(body);
+  std::string out;
+  int rc = shell(cmd + " 2>&1", &out);
+  if (rc != 0) throw std::runtime_error("aws-sim faults " + method + " failed: " + out);
+  return nlohmann::json::parse(out);
+}
+}  // namespace
+
+void add_fault(const nlohmann::json& rule) { fault_admin("POST", rule.dump()); }
+nlohmann::json faults() { return fault_admin("GET")["Faults"]; }
+void clear_faults() { fault_admin("DELETE"); }
+
 std::vector<nlohmann::json> sim_events(const std::string& event) {
   std::vector<nlohmann::json> out;
   std::ifstream in(services().get("AWS_SIM_LOG"));

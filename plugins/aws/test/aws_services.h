@@ -39,6 +39,13 @@ nlohmann::json admin_awscli(const std::vector<std::string>& args, const std::str
 // The simulator's request log events of one kind ("block-written", "request", ...).
 std::vector<nlohmann::json> sim_events(const std::string& event);
 
+// aws-sim's failure injection (tests/services/aws/README.md, "Failure injection"): adds a rule
+// ({"operation": "PutSnapshotBlock", "kind": "throttle", "count": 3, ...}); lists the rules
+// (with their hits); removes them all (releasing requests held by a "hang").
+void add_fault(const nlohmann::json& rule);
+nlohmann::json faults();
+void clear_faults();
+
 // Runs a command line through /bin/sh; returns its exit code, stdout in `out`.
 int shell(const std::string& command, std::string* out = nullptr);
 

@@ -193,8 +193,8 @@ TEST_CASE("ebs uploader: cancelled in the middle, the reaper leaves nothing") {
   ctx.memory_ledger.reap_open([&](const lcake::LedgerEntry& e) { uploader.reap(e, reaper); });
   CHECK_FALSE(snapshot_listed(snap));
   CHECK(images_named(lcake::aws::image_name(uploader.settings(), req.layer)).empty());
-  // reap is idempotent.
-  uploader.reap(open[0], reaper);
+  // reap is idempotent, and says when there was nothing left to delete.
+  CHECK_THROWS_AS(uploader.reap(open[0], reaper), lcake::AlreadyGone);
 }
 
 TEST_CASE("ebs uploader: a wrong secret is one clear error, without the secret, and nothing is left") {
@@ -224,4 +224,161 @@ TEST_CASE("ebs uploader: a wrong secret is one clear error, without the secret, 
   CHECK(what.find('\n') == std::string::npos);
   for (const auto& e : ctx.memory_ledger.open_entries()) uploader.reap(e, ctx);
   CHECK(images_named(lcake::aws::image_name(uploader.settings(), req.layer)).empty());
+}
+
+namespace {
+
+std::size_t faults_injected(const std::string& operation) {
+  std::size_t n = 0;
+  for (const auto& e : aws_test::sim_events("fault-injected")) n += e.value("operation", "") == operation;
+  return n;
+}
+
+// Nothing of this upload is left once the open ledger entries are reaped (as the runner and
+// `lcake gc` do): no image by its name, no snapshot it started (checked with awscli).
+void check_reaped_to_nothing(lcake::testing::FakeContext& ctx, AwsUploader& uploader, const lcake::LayerInfo& layer,
+                             const fs::path& dir) {
+  std::vector<std::string> snapshots;
+  for (const auto& e : ctx.memory_ledger.open_entries())
+    if (e.kind == "ebs-snapshot" && !e.resource_id.empty()) snapshots.push_back(e.resource_id);
+  REQUIRE(snapshots.size() == 1);  // the failed upload's pending snapshot, left to the reaper
+  CHECK(snapshot_listed(snapshots[0]));
+  FakeContext reaper(dir / "reaper");
+  ctx.memory_ledger.reap_open([&](const lcake::LedgerEntry& e) { uploader.reap(e, reaper); });
+  CHECK(ctx.memory_ledger.open_entries().empty());
+  CHECK(images_named(lcake::aws::image_name(uploader.settings(), layer)).empty());
+  CHECK_FALSE(snapshot_listed(snapshots[0]));
+}
+
+}  // namespace
+
+TEST_CASE("ebs uploader: throttling and 5xx mid-upload are retried with backoff, then the upload succeeds") {
+  aws_test::services();
+  aws_test::clear_faults();
+  TempDir tmp;
+  fs::path disk = tmp.path / "t.qcow2";
+  run("qemu-img create -q -f qcow2 " + disk.string() + " 16M");
+  run("qemu-io -c 'write -P 0x42 0 4M' " + disk.string() + " >/dev/null");  // blocks 0..7
+  // EBS's own throttling (400 RequestThrottledException) and 500 in the middle of the blocks,
+  // 503 on CompleteSnapshot, EC2's RequestLimitExceeded on RegisterImage.
+  aws_test::add_fault({{"operation", "PutSnapshotBlock"}, {"kind", "throttle"}, {"after", 3}, {"count", 3}});
+  aws_test::add_fault({{"operation", "PutSnapshotBlock"}, {"kind", "error"}, {"after", 5}, {"count", 1}});
+  aws_test::add_fault({{"operation", "CompleteSnapshot"}, {"kind", "unavailable"}, {"count", 1}});
+  aws_test::add_fault({{"operation", "RegisterImage"}, {"kind", "throttle"}, {"count", 2}});
+  FakeContext ctx(tmp.path / "ctx");
+  AwsUploader uploader(nlohmann::json{{"workers", 2}});
+  lcake::UploadRequest req;
+  req.layer = layer("base", "throttled");
+  req.built = disk_artifact(disk);
+  lcake::Artifact up = uploader.upload(req, ctx);
+  auto rules = aws_test::faults();
+  aws_test::clear_faults();
+  for (const auto& r : rules) CHECK_MESSAGE(r["remaining"] == 0, r.dump());  // every fault was hit
+  CHECK(faults_injected("PutSnapshotBlock") >= 4);
+  CHECK(faults_injected("CompleteSnapshot") >= 1);
+  CHECK(faults_injected("RegisterImage") >= 2);
+  // Every block arrived in the end, and the image is registered on the completed snapshot.
+  std::string snap = up.metadata.value("snapshot_id", "");
+  std::set<std::uint64_t> want = {0, 1, 2, 3, 4, 5, 6, 7};
+  CHECK(blocks_written(snap) == want);
+  auto img = aws_test::awscli({"ec2", "describe-images", "--image-ids", up.id})["Images"];
+  REQUIRE(img.size() == 1);
+  CHECK(img[0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snap);
+  CHECK(ctx.memory_ledger.open_entries().empty());
+  // Each retry was said, with its wait (backoff with jitter).
+  CHECK(ctx.logged("aws ebs PutSnapshotBlock " + snap + " block"));
+  CHECK(ctx.logged("aws ec2 RegisterImage: HTTP 503; retry 2 in "));
+  CHECK(ctx.logged("aws ebs CompleteSnapshot " + snap + ": HTTP 503; retry 1 in "));
+  uploader.remove(up, ctx);
+}
+
+TEST_CASE("ebs uploader: a persistent 500 fails with one line naming the action and the block; nothing is left") {
+  aws_test::services();
+  aws_test::clear_faults();
+  TempDir tmp;
+  fs::path disk = tmp.path / "p.qcow2";
+  run("qemu-img create -q -f qcow2 " + disk.string() + " 16M");
+  run("qemu-io -c 'write -P 0x43 0 4M' " + disk.string() + " >/dev/null");
+  aws_test::add_fault({{"operation", "PutSnapshotBlock"}, {"kind", "error"}, {"after", 2}, {"count", -1}});
+  FakeContext ctx(tmp.path / "ctx");
+  AwsUploader uploader(nlohmann::json{{"workers", 1}});
+  lcake::UploadRequest req;
+  req.layer = layer("base", "persistent-500");
+  req.built = disk_artifact(disk);
+  std::string what;
+  try {
+    uploader.upload(req, ctx);
+  } catch (const lcake::BuildError& e) {
+    what = e.what();
+  }
+  aws_test::clear_faults();
+  INFO(what);
+  CHECK(what.find("aws ebs PutSnapshotBlock snap-") == 0);
+  CHECK(what.find(" block 2: InternalServerException: ") != std::string::npos);
+  CHECK(what.find("(HTTP 500)") != std::string::npos);
+  CHECK(what.find('\n') == std::string::npos);
+  CHECK(faults_injected("PutSnapshotBlock") >= 5);  // 5 tries of that block, then it gave up
+  check_reaped_to_nothing(ctx, uploader, req.layer, tmp.path);
+}
+
+TEST_CASE("ebs uploader: a call that hangs past request_timeout_seconds fails the upload, naming it; nothing is left") {
+  aws_test::services();
+  aws_test::clear_faults();
+  TempDir tmp;
+  fs::path disk = tmp.path / "h.qcow2";
+  run("qemu-img create -q -f qcow2 " + disk.string() + " 16M");
+  run("qemu-io -c 'write -P 0x44 0 2M' " + disk.string() + " >/dev/null");
+  aws_test::add_fault({{"operation", "PutSnapshotBlock"}, {"kind", "hang"}, {"after", 1}, {"count", -1},
+                       {"seconds", 120}});
+  FakeContext ctx(tmp.path / "ctx");
+  AwsUploader uploader(nlohmann::json{{"workers", 1}, {"request_timeout_seconds", 1}});
+  lcake::UploadRequest req;
+  req.layer = layer("base", "hang");
+  req.built = disk_artifact(disk);
+  std::string what;
+  auto started = std::chrono::steady_clock::now();
+  try {
+    uploader.upload(req, ctx);
+  } catch (const lcake::BuildError& e) {
+    what = e.what();
+  }
+  auto took = std::chrono::steady_clock::now() - started;
+  aws_test::clear_faults();  // releases the held requests
+  INFO(what);
+  CHECK(what.find("aws ebs PutSnapshotBlock snap-") == 0);
+  CHECK(what.find(" block 1: cannot reach ") != std::string::npos);
+  CHECK(what.find("(5 tries)") != std::string::npos);
+  CHECK(what.find('\n') == std::string::npos);
+  CHECK(took < std::chrono::seconds(60));  // 5 tries of 3 s plus backoff, not the 120 s hang
+  check_reaped_to_nothing(ctx, uploader, req.layer, tmp.path);
+}
+
+TEST_CASE("ebs uploader: reaping what is already gone says so (lcake::AlreadyGone)") {
+  aws_test::services();
+  TempDir tmp;
+  fs::path disk = tmp.path / "g.qcow2";
+  run("qemu-img create -q -f qcow2 " + disk.string() + " 8M");
+  run("qemu-io -c 'write -P 0x45 0 1M' " + disk.string() + " >/dev/null");
+  FakeContext ctx(tmp.path / "ctx");
+  AwsUploader uploader(nlohmann::json::object());
+  lcake::UploadRequest req;
+  req.layer = layer("base", "gone");
+  req.built = disk_artifact(disk);
+  lcake::Artifact up = uploader.upload(req, ctx);
+  std::string snap = up.metadata["snapshot_id"], region = up.metadata["region"];
+  lcake::LedgerEntry image{1, "aws", "uploader", "ec2-image", up.id, {{"region", region}, {"name", up.metadata["name"]}}};
+  lcake::LedgerEntry snapshot{2, "aws", "uploader", "ebs-snapshot", snap, {{"region", region}, {"snapshot_id", snap}}};
+  // Present: deleted without AlreadyGone (the image first: the snapshot is in use until then).
+  CHECK_NOTHROW(uploader.reap(image, ctx));
+  CHECK_NOTHROW(uploader.reap(snapshot, ctx));
+  CHECK_FALSE(snapshot_listed(snap));
+  // Gone now: each says so.
+  CHECK_THROWS_AS(uploader.reap(image, ctx), lcake::AlreadyGone);
+  CHECK_THROWS_AS(uploader.reap(snapshot, ctx), lcake::AlreadyGone);
+  lcake::LedgerEntry by_name{3, "aws", "uploader", "ec2-image", "", {{"region", region}, {"name", up.metadata["name"]}}};
+  CHECK_THROWS_AS(uploader.reap(by_name, ctx), lcake::AlreadyGone);
+  lcake::LedgerEntry never{4, "aws", "uploader", "ebs-snapshot", "", {{"region", region}}};
+  CHECK_THROWS_AS(uploader.reap(never, ctx), lcake::AlreadyGone);
+  lcake::LedgerEntry unknown{5, "aws", "uploader", "ebs-snapshot", "snap-0123456789abcdef0", {{"region", region}}};
+  CHECK_THROWS_AS(uploader.reap(unknown, ctx), lcake::AlreadyGone);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Starts and stops the AWS test services: moto_server (signature checks on) behind the aws-sim proxy.
 
-  aws-services.py start --dir D [--policy FILE] [--region R]   # writes D/env and D/env.json
+  aws-services.py start --dir D [--policy FILE] [--region R] [--faults JSON]   # writes D/env, D/env.json
   aws-services.py stop --dir D
 Exit codes: 0 started/stopped, 77 moto_server is not installed (tests skip), 1 failure, 2 bad usage.
 """
@@ -142,7 +142,8 @@ def start(args):
             json.dump({"AccessKeyId": admin.access_key, "SecretAccessKey": admin.secret_key}, f)
         sim_log = os.path.join(d, "aws-sim.log")
         sim = spawn([sys.executable, os.path.join(HERE, "aws-sim.py"), "--port", str(sim_port),
-                     "--moto", endpoint, "--state", os.path.join(d, "sim"), "--admin-credentials", admin_file],
+                     "--moto", endpoint, "--state", os.path.join(d, "sim"), "--admin-credentials", admin_file,
+                     "--faults", args.faults],
                     clean_env(), sim_log)
         write(os.path.join(d, "aws-sim.pid"), f"{sim.pid}\n")
         wait_port(sim_port, sim, "aws-sim", sim_log)
@@ -216,6 +217,9 @@ def main():
     p.add_argument("--policy", default=os.path.join(HERE, "minimal-policy.json"),
                    help="IAM policy document for the test user and role (default: minimal-policy.json)")
     p.add_argument("--region", default="us-east-1")
+    p.add_argument("--faults", default=os.environ.get("AWS_SIM_FAULTS", ""),
+                   help="failure-injection rules aws-sim starts with, a JSON list (default: $AWS_SIM_FAULTS; "
+                        "see awssim/faults.py)")
     args = p.parse_args()
     return start(args) if args.command == "start" else stop(args)
 

@@ -23,8 +23,12 @@ def main():
                    help="time an import task spends in each active stage (default 0.3)")
     p.add_argument("--qemu-memory", type=int, default=int(os.environ.get("AWS_SIM_QEMU_MEMORY", "256")),
                    help="MiB of memory per booted instance (default 256)")
+    p.add_argument("--faults", default=os.environ.get("AWS_SIM_FAULTS", ""),
+                   help="JSON list of failure-injection rules to start with (see awssim/faults.py; "
+                        "more at run time: POST /_aws-sim/faults)")
     a = p.parse_args()
-    sim, server = serve(a.port, a.moto, a.state, a.admin_credentials, a.import_step_seconds, a.qemu_memory)
+    sim, server = serve(a.port, a.moto, a.state, a.admin_credentials, a.import_step_seconds, a.qemu_memory,
+                        a.faults)
 
     def stop(*_):
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -88,6 +88,16 @@ class Signatures(unittest.TestCase):
         direct.list_snapshot_blocks(SnapshotId=sid)
         direct.complete_snapshot(SnapshotId=sid, ChangedBlocksCount=0)
 
+    def test_query_with_slash_verifies(self):
+        """moto's signature bug for a query value with '/' (ListObjectsV2 ?prefix=a/b) is patched."""
+        for endpoint in (self.moto, None):
+            s3 = self.s.client("s3", endpoint=endpoint)
+            s3.create_bucket(Bucket="slash-query-test")
+            s3.put_object(Bucket="slash-query-test", Key="dir/sub/file.raw", Body=b"x")
+            listed = s3.list_objects_v2(Bucket="slash-query-test", Prefix="dir/sub/", MaxKeys=1)
+            self.assertEqual([o["Key"] for o in listed["Contents"]], ["dir/sub/file.raw"])
+            s3.delete_object(Bucket="slash-query-test", Key="dir/sub/file.raw")
+
     def test_minimal_policy_refuses_other_actions(self):
         via_sim, direct = self.both("ec2", lambda c: c.create_vpc(CidrBlock="10.0.0.0/16"))
         self.assertEqual(via_sim, direct)

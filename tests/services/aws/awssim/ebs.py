@@ -22,7 +22,17 @@ ROUTES = [
     ("GET", re.compile(r"^/snapshots/([^/]+)/blocks$"), "list"),
     ("GET", re.compile(r"^/snapshots/([^/]+)/changedblocks$"), "changed"),
 ]
+OPERATIONS = {"start": "StartSnapshot", "complete": "CompleteSnapshot", "put": "PutSnapshotBlock",
+              "get": "GetSnapshotBlock", "list": "ListSnapshotBlocks", "changed": "ListChangedBlocks"}
 SNAP_ID = re.compile(r"^snap-[0-9a-f]+$")
+
+
+def operation_name(method, path):
+    """The EBS direct operation a request is, or None."""
+    for m, pattern, name in ROUTES:
+        if m == method and pattern.match(path):
+            return OPERATIONS[name]
+    return None
 
 
 class EbsError(Exception):
@@ -66,9 +76,7 @@ class Ebs:
                 break
         else:
             return None
-        req.operation = {"start": "StartSnapshot", "complete": "CompleteSnapshot", "put": "PutSnapshotBlock",
-                         "get": "GetSnapshotBlock", "list": "ListSnapshotBlocks",
-                         "changed": "ListChangedBlocks"}[name]
+        req.operation = OPERATIONS[name]
         upstream = self.moto.forward(req)
         if upstream.auth_failed:
             self.log("ebs-denied", operation=req.operation, status=upstream.status, path=req.path)

@@ -9,7 +9,8 @@ import urllib.parse
 
 from . import ec2xml, sigv4
 from .client import Client, Credentials
-from .ebs import Ebs
+from .ebs import Ebs, operation_name as ebs_operation
+from .faults import PATH as FAULTS_PATH, Faults, answer as fault_answer
 from .http import HOP_BY_HOP, Moto, Request
 from .images import Images
 from .importsnap import Imports
@@ -21,10 +22,11 @@ SMALL_BODY = 8 << 20  # bodies of other services above this are streamed through
 
 
 class Sim:
-    def __init__(self, moto_url, state_dir, admin_creds, import_step, qemu_memory):
+    def __init__(self, moto_url, state_dir, admin_creds, import_step, qemu_memory, faults=""):
         os.makedirs(state_dir, exist_ok=True)
         self.moto = Moto(moto_url)
         self.log = Log(os.path.join(state_dir, "requests.jsonl"))
+        self.faults = Faults.from_env(self.log, faults)
         admin = Client(moto_url, admin_creds)
         self.store = Store(state_dir)
         self.ebs = Ebs(self.store, self.moto, self.log, admin)
@@ -63,6 +65,40 @@ class Sim:
         return None
 
 
+def s3_operation(req):
+    """The S3 operation of a path-style request (for fault rules and the log)."""
+    q = req.query_params()
+    parts = req.path.lstrip("/").split("/", 1)
+    has_key = len(parts) == 2 and parts[1] != ""
+    m = req.method
+    if not has_key:
+        if m == "GET":
+            return "ListObjectsV2" if q.get("list-type") == "2" else ("ListMultipartUploads" if "uploads" in q
+                                                                       else "ListObjects")
+        return {"PUT": "CreateBucket", "DELETE": "DeleteBucket", "HEAD": "HeadBucket",
+                "POST": "DeleteObjects"}.get(m)
+    if "uploadId" in q:
+        return {"PUT": "UploadPart", "POST": "CompleteMultipartUpload", "DELETE": "AbortMultipartUpload",
+                "GET": "ListParts"}.get(m)
+    if m == "POST" and "uploads" in q:
+        return "CreateMultipartUpload"
+    return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(m)
+
+
+def operation_of(req):
+    """The operation a request asks for, as the API names it (None when unknown)."""
+    if req.service == "ebs":
+        return ebs_operation(req.method, req.path)
+    if req.service == "s3":
+        return s3_operation(req)
+    target = req.h.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    if req.body is not None or req.query:
+        return req.form().get("Action")
+    return None
+
+
 def identify(req):
     scope = sigv4.credential_scope(req.h.get("authorization")) or \
         sigv4.credential_scope("Credential=" + urllib.parse.unquote(req.query_params().get("X-Amz-Credential", "")))
@@ -96,9 +132,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         req.operation = None
         identify(req)
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if req.service is None and req.path == FAULTS_PATH:  # the admin endpoint: unsigned, ours only
+            resp = self.sim.faults.admin(self.command, self.read_body(length))
+            self.reply(resp.status, resp.headers, resp.body)
+            return
         started = time.time()
+        if req.service is not None and self.fault(req, length, chunked, started):
+            return
         if req.service in ("ebs", "ec2") or chunked or length <= SMALL_BODY:
-            req.body = self.read_body(length)
+            if req.body is None:
+                req.body = self.read_body(length)
             try:
                 resp = self.sim.handle(req)
                 if resp is None:
@@ -118,6 +161,36 @@ class Handler(http.server.BaseHTTPRequestHandler):
             status = upstream.status
         self.sim.log("request", service=req.service, region=req.region, operation=req.operation,
                      method=req.method, path=req.path, status=status, seconds=round(time.time() - started, 3))
+
+    def fault(self, req, length, chunked, started):
+        """Answers req from a matching fault rule (True), or leaves it alone (False)."""
+        small = req.service in ("ebs", "ec2") or chunked or length <= SMALL_BODY
+        if small:
+            req.body = self.read_body(length)
+        operation = operation_of(req)
+        rule = self.sim.faults.pick(req.service, operation, req.path)
+        if rule is None:
+            return False
+        if not small:  # a streamed body is read and dropped: moto never sees the request
+            remaining = length
+            while remaining:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        self.sim.log("fault-injected", rule=rule.id, kind=rule.kind, service=req.service, region=req.region,
+                     operation=operation, path=req.path)
+        if rule.kind == "hang":
+            rule.released.wait(rule.seconds)
+            self.close_connection = True
+            status = None
+        else:
+            resp = fault_answer(rule, req.service)
+            self.reply(resp.status, resp.headers, resp.body)
+            status = resp.status
+        self.sim.log("request", service=req.service, region=req.region, operation=operation, method=req.method,
+                     path=req.path, status=status, seconds=round(time.time() - started, 3), fault=rule.id)
+        return True
 
     def reply(self, status, headers, body):
         self.send_response(status)
@@ -150,10 +223,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = handle_any
 
 
-def serve(port, moto_url, state_dir, admin_file, import_step, qemu_memory):
+def serve(port, moto_url, state_dir, admin_file, import_step, qemu_memory, faults=""):
     with open(admin_file, encoding="utf-8") as f:
         a = json.load(f)
-    sim = Sim(moto_url, state_dir, Credentials(a["AccessKeyId"], a["SecretAccessKey"]), import_step, qemu_memory)
+    sim = Sim(moto_url, state_dir, Credentials(a["AccessKeyId"], a["SecretAccessKey"]), import_step, qemu_memory,
+              faults)
     Handler.sim = sim
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
