@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include "lcake/testing.hpp"
+#include "auth.h"
 #include "nova_builder.h"
+#include "nova_client.h"
+#include "nova_server.h"
 #include "openstack_test_services.h"
 #include "nova_verifier.h"
 #include "ssh/ssh.h"
@@ -215,7 +218,8 @@ TEST_CASE("reap after a crash: a leftover server, key pair and snapshot are dele
   NovaClient nova(session, ctx);
   nova.negotiate();
   ServerSpec spec;
-  spec.name = "lcake-build-v1-base-reap", spec.image_ref = image, spec.flavor_ref = nova.flavor("ds512M").at("id");
+  spec.name = "lcake-build-v1-base-reap", spec.image_ref = image;
+  spec.flavor_ref = nova.flavor("ds512M").at("id").get<std::string>();
   spec.networks = "none";
   auto id = nova.create_server(spec).at("id").get<std::string>();
 

@@ -6,7 +6,9 @@
 // are not installed or not root (guests get 127.0.0.N:22).
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <signal.h>
@@ -395,7 +397,8 @@ TEST_CASE("Nova answering 500, and a server stuck in BUILD: a clean failure, not
   auto before = sim_log().created.size();
   SUBCASE("500 on every server create: retried, then one error line") {
     ost::sim_control(services(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "500"}, {"count", 100}});
-    auto r = p.lcake(p.dir / "state", {"--only", "tiny-dropbear"});
+    // A new TAG: the stack layer is built on Nova (its parents are found in Glance).
+    auto r = p.lcake(p.dir / "state", {"--only", "tiny-dropbear", "--var", "TAG=w_2016_08"});
     ost::sim_control(services(), "DELETE", "/_sim/fail");
     CHECK(r.exit_code == 1);
     CHECK(!lines_with(r.err, "injected by a simulator fault rule").empty());
