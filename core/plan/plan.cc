@@ -61,6 +61,15 @@ void plan_upload(const PlanInputs& in, const Variant& v, const Layer& layer, Lay
       r.target = target, r.variant = v.name, r.layer = layer.name, r.key = lp.upload_key;
       r.stage = "upload", r.artifact = *found, r.artifact.plugin = in.uploader->name;
       r.run_id = "found";
+      // What the backend remembers of the upload's verification and publication (a Glance
+      // property, an EC2 tag): recorded as such, so it is neither verified nor published again.
+      if (auto marks = r.artifact.metadata.find("lcake_found"); marks != r.artifact.metadata.end()) {
+        if (marks->is_object()) {
+          r.verified = marks->value("verified", false);
+          r.published = marks->value("published", false);
+        }
+        r.artifact.metadata.erase(marks);
+      }
       r.id = state.record_artifact(r);
       rec = r;
       lp.upload_cached = lp.upload_found = true;

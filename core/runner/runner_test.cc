@@ -298,6 +298,34 @@ TEST_CASE("an empty state dir gets cache hits from the backend's find()") {
   CHECK(cached[0].data["found"] == "backend");
 }
 
+TEST_CASE("a found upload the backend says was verified and published is recorded so: not verified or published again") {
+  lcake::test::TempDir first, fresh;
+  FakeWorld world;
+  REQUIRE(Run(first, world, make_config(true, true)).build() == kExitOk);
+  REQUIRE(world.verifies == 1);
+  REQUIRE(world.publishes == 2);
+  // What the uploader's find() reads from the backend's own marks (metadata.lcake_found).
+  for (auto& [key, art] : world.backend) art.metadata["lcake_found"] = {{"verified", true}, {"published", true}};
+  Run r(fresh, world, make_config(true, true));
+  CHECK(r.build() == kExitOk);
+  CHECK(world.uploads == 2);
+  CHECK(world.verifies == 1);   // not verified again
+  CHECK(world.publishes == 2);  // nor published again
+  auto found = r.record("app", "upload");
+  REQUIRE(found);
+  CHECK(found->run_id == "found");
+  CHECK(found->verified);
+  CHECK(found->published);
+  CHECK_FALSE(found->artifact.metadata.contains("lcake_found"));  // the host's, not kept in the record
+  // A third runner, from the same state: all cached, nothing asked of the backend again.
+  int finds = world.finds;
+  Run again(fresh, world, make_config(true, true));
+  CHECK(again.build() == kExitOk);
+  CHECK(world.verifies == 1);
+  CHECK(world.publishes == 2);
+  CHECK(world.finds == finds);
+}
+
 TEST_CASE("a found parent upload is rebuilt when a child must be built from it") {
   lcake::test::TempDir first, fresh;
   FakeWorld world;

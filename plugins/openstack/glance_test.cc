@@ -18,7 +18,7 @@
 
 namespace fs = std::filesystem;
 using namespace lcake::openstack;
-using namespace lcake::openstack::testing;
+using namespace lcake::openstack::test;
 using lcake::testing::FakeContext;
 using nlohmann::json;
 
@@ -39,7 +39,7 @@ lcake::LayerInfo layer(const std::string& name) {
 }
 
 json show(const std::string& id, int* status = nullptr) {
-  std::string out = openstack_cli("image show " + id + " -f json", status);
+  std::string out = openstack_cli(keystone_glance(), "image show " + id + " -f json", status);
   if (status && *status != 0) return nullptr;
   return json::parse(out);
 }
@@ -57,7 +57,7 @@ json field(const json& shown, const std::string& key) {
 }
 
 json images_with_key(const std::string& key) {
-  return json::parse(openstack_cli("image list --property lcake_key=" + key + " -f json"));
+  return json::parse(openstack_cli(keystone_glance(), "image list --property lcake_key=" + key + " -f json"));
 }
 
 struct Disks {
@@ -90,9 +90,9 @@ json settings(json extra = json::object()) {
   return s;
 }
 
-void use_test_clouds() { set_os_env({{"OS_CLIENT_CONFIG_FILE", OpenStackServices::get().clouds_yaml().string()}}); }
+void use_test_clouds() { set_os_env({{"OS_CLIENT_CONFIG_FILE", keystone_glance().clouds_yaml().string()}}); }
 
-// The proxy in front of Glance (testdata/fault_proxy.py), and a clouds.yaml whose
+// The proxy in front of Glance (tests/services/openstack/glance-fault-proxy.py), and a clouds.yaml whose
 // image_endpoint_override points at it.
 struct FaultProxy {
   lcake::test::TempDir tmp{"lcake-glance-proxy"};
@@ -100,9 +100,9 @@ struct FaultProxy {
   std::string url;
   fs::path log = tmp.path / "requests.log";
   FaultProxy() {
-    auto& s = OpenStackServices::get();
+    auto& s = keystone_glance();
     fs::path port_file = tmp.path / "port";
-    std::string script = std::string(LCAKE_TEST_SOURCE_DIR) + "/plugins/openstack/testdata/fault_proxy.py";
+    std::string script = std::string(LCAKE_TEST_SOURCE_DIR) + "/tests/services/openstack/glance-fault-proxy.py";
     pid = std::stoi(sh("env -u PYTHONPATH -u VIRTUAL_ENV /usr/bin/python3 " + script + " " + s.glance_url + " " +
                        port_file.string() + " " + log.string() + " >/dev/null 2>&1 & echo $!"));
     for (int i = 0; i < 100 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -173,7 +173,7 @@ TEST_CASE("a qcow2 overlay is flattened, uploaded private with its properties, a
 
   // The bytes in Glance: a standalone qcow2 with the overlay's content.
   fs::path saved = tmp.path / "saved.qcow2";
-  openstack_cli("image save --file " + saved.string() + " " + a.id);
+  openstack_cli(keystone_glance(), "image save --file " + saved.string() + " " + a.id);
   CHECK(sh("sha512sum " + saved.string() + " | cut -d' ' -f1") == a.metadata["sha512"]);
   json info = json::parse(sh("qemu-img info --output=json " + saved.string()));
   CHECK(info["format"] == "qcow2");
@@ -189,6 +189,7 @@ TEST_CASE("a qcow2 overlay is flattened, uploaded private with its properties, a
   auto found = other.find({req.layer, {}}, fresh);
   REQUIRE(found);
   CHECK(found->id == a.id);
+  CHECK(found->metadata["lcake_found"] == json({{"verified", false}, {"published", false}}));
   CHECK(other.exists(*found, fresh));
   lcake::FindRequest unknown{layer("base"), {}};
   CHECK_FALSE(other.find(unknown, fresh));
@@ -331,7 +332,7 @@ TEST_CASE("Glance answering 503: retried, then a clean failure with nothing left
   }
 }
 
-TEST_CASE("reap deletes a leftover image and treats a gone one as done") {
+TEST_CASE("reap deletes a leftover image; a gone one is AlreadyGone") {
   use_test_clouds();
   lcake::test::TempDir tmp("lcake-glance");
   FakeContext ctx(tmp.path);
@@ -341,10 +342,12 @@ TEST_CASE("reap deletes a leftover image and treats a gone one as done") {
   lcake::LedgerEntry e;
   e.kind = "glance-image", e.resource_id = a.id;
   up.reap(e, ctx);
+  CHECK(ctx.logged("deleted leftover Glance image " + a.id));
   int rc = 0;
   show(a.id, &rc);
   CHECK(rc != 0);
-  up.reap(e, ctx);
+  // Gone already (Glance answers 404): AlreadyGone, so gc counts it apart from what it deleted.
+  CHECK_THROWS_WITH_AS(up.reap(e, ctx), doctest::Contains("is already gone"), lcake::AlreadyGone);
   e.kind = "nova-server";
   CHECK_THROWS(up.reap(e, ctx));
 }
@@ -362,6 +365,15 @@ TEST_CASE("publish: moving name supersedes the old image, moving tags move, visi
 
   lcake::Artifact p1 = up.publish(first, {first_layer, opts}, ctx);
   CHECK(p1.metadata["name"] == moving);
+  // A fresh runner finding the published image learns it was published (its lcake_published),
+  // and verified once its lcake_verified is set (the Nova verifier sets it; here the CLI).
+  auto found = GlanceUploader(settings()).find({first_layer, {}}, ctx);
+  REQUIRE(found);
+  CHECK(found->metadata["lcake_found"] == json({{"verified", false}, {"published", true}}));
+  openstack_cli(keystone_glance(), "image set --property lcake_verified=2026-01-01T00:00:00Z " + first.id);
+  found = GlanceUploader(settings()).find({first_layer, {}}, ctx);
+  REQUIRE(found);
+  CHECK(found->metadata["lcake_found"] == json({{"verified", true}, {"published", true}}));
   json s1 = show(first.id);
   CHECK(s1["visibility"] == "community");
   CHECK(s1["name"] == moving);
@@ -378,26 +390,26 @@ TEST_CASE("publish: moving name supersedes the old image, moving tags move, visi
   CHECK(s1["tags"].dump().find("superseded") != std::string::npos);
   CHECK(s1["tags"].dump().find(moving + "-latest") == std::string::npos);
   CHECK(prop(s1, "lcake_superseded_by") == second.id);
-  json named = json::parse(openstack_cli("image list --name " + moving + " -f json"));
+  json named = json::parse(openstack_cli(keystone_glance(), "image list --name " + moving + " -f json"));
   REQUIRE(named.size() == 1);
   CHECK(named[0]["ID"] == second.id);
 
   // Published images are not removed by gc; a protected one only by hand.
   up.remove(p1, ctx);
   CHECK(show(first.id)["status"] == "active");
-  openstack_cli("image set --unprotected " + second.id);
-  openstack_cli("image delete " + first.id + " " + second.id);
+  openstack_cli(keystone_glance(), "image set --unprotected " + second.id);
+  openstack_cli(keystone_glance(), "image delete " + first.id + " " + second.id);
 }
 
 TEST_CASE("publish shared: the member project is added and accepts with its own cloud") {
-  auto& s = OpenStackServices::get();
+  auto& s = keystone_glance();
   lcake::test::TempDir tmp("lcake-glance");
   FakeContext ctx(tmp.path);
   std::string suffix = std::to_string(::getpid());
   std::string project = "lcake-member-" + suffix, user = "lcake-member-" + suffix, pw = "pw-" + suffix;
-  std::string project_id = openstack_cli("project create -f value -c id " + project, nullptr, true);
-  openstack_cli("user create -f value -c id --password " + pw + " " + user, nullptr, true);
-  openstack_cli("role add --user " + user + " --project " + project + " member", nullptr, true);
+  std::string project_id = openstack_cli(keystone_glance(), "project create -f value -c id " + project, nullptr, true);
+  openstack_cli(keystone_glance(), "user create -f value -c id --password " + pw + " " + user, nullptr, true);
+  openstack_cli(keystone_glance(), "role add --user " + user + " --project " + project + " member", nullptr, true);
   std::string yaml;
   std::ifstream y(s.clouds_yaml());
   std::getline(y, yaml, '\0');
@@ -413,7 +425,7 @@ TEST_CASE("publish shared: the member project is added and accepts with its own 
   json opts = {{"visibility", "shared"}, {"members", {{{"project", project_id}, {"cloud", "member"}}}}};
   lcake::Artifact p = up.publish(a, {l, opts}, ctx);
   CHECK(p.metadata["members"][0]["status"] == "accepted");
-  json members = json::parse(openstack_cli("image member list " + a.id + " -f json"));
+  json members = json::parse(openstack_cli(keystone_glance(), "image member list " + a.id + " -f json"));
   REQUIRE(members.size() == 1);
   CHECK(members[0]["Member ID"] == project_id);
   CHECK(members[0]["Status"] == "accepted");
@@ -422,7 +434,7 @@ TEST_CASE("publish shared: the member project is added and accepts with its own 
   json not_shared = {{"visibility", "community"}, {"members", {project_id}}};
   CHECK_THROWS_AS(up.publish(a, {l, not_shared}, ctx), lcake::ValueError);
   use_test_clouds();
-  openstack_cli("image delete " + a.id);
-  openstack_cli("user delete " + user, nullptr, true);
-  openstack_cli("project delete " + project, nullptr, true);
+  openstack_cli(keystone_glance(), "image delete " + a.id);
+  openstack_cli(keystone_glance(), "user delete " + user, nullptr, true);
+  openstack_cli(keystone_glance(), "project delete " + project, nullptr, true);
 }

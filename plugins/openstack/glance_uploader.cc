@@ -40,7 +40,7 @@ json image_spec(const json& settings, const json& options) {
 
 // Properties lcake reserves: what find() and gc rely on.
 const char* kReserved[] = {"lcake_key", "lcake_layer_key", "lcake_variant", "lcake_layer", "lcake_pipeline",
-                           "lcake_target", "lcake_published"};
+                           "lcake_target", "lcake_published", "lcake_verified"};
 
 // lcake's own properties of an uploaded image (find() looks for lcake_key).
 void set_lcake_properties(json& body, const LayerInfo& l) {
@@ -200,6 +200,10 @@ Artifact GlanceUploader::adopt(const UploadRequest& request, const json& spec, c
   for (auto it = want.begin(); it != want.end(); ++it)
     if (!image->contains(it.key()) || (*image)[it.key()] != *it)
       ops.push_back({{"op", image->contains(it.key()) ? "replace" : "add"}, {"path", "/" + it.key()}, {"value", *it}});
+  // Nova copies the booted image's properties into a snapshot: what the parent layer's image
+  // earned (verified, published, superseded) is not this new image's.
+  for (const char* inherited : {"lcake_verified", "lcake_published", "lcake_superseded_by"})
+    if (image->contains(inherited)) ops.push_back({{"op", "remove"}, {"path", std::string("/") + inherited}});
   ctx.info("Glance image " + id + " is already in Glance: it becomes the upload " + name);
   json now = ops.empty() ? *image : g.patch_image(id, ops);
   for (const auto& tag : spec.value("tags", json::array())) g.add_tag(id, tag.get<std::string>());
@@ -220,8 +224,13 @@ std::optional<Artifact> GlanceUploader::find(const FindRequest& request, Context
     if (!best || img.value("created_at", "") > best->value("created_at", "")) best = img;
   }
   if (!best) return std::nullopt;
-  ctx.info("Glance already has image " + best->value("name", "") + " (" + best->value("id", "") + ") for this upload key");
-  return to_artifact(*best, ctx);
+  bool verified = best->contains("lcake_verified"), published = best->contains("lcake_published");
+  ctx.info("Glance already has image " + best->value("name", "") + " (" + best->value("id", "") +
+           ") for this upload key" + (published ? ", published" : verified ? ", verified" : ""));
+  Artifact a = to_artifact(*best, ctx);
+  // The host records the found upload as verified/published from these (the image's own marks).
+  a.metadata["lcake_found"] = {{"verified", verified}, {"published", published}};
+  return a;
 }
 
 bool GlanceUploader::exists(const Artifact& artifact, Context& ctx) {
@@ -243,8 +252,9 @@ void GlanceUploader::remove(const Artifact& artifact, Context& ctx) {
 
 void GlanceUploader::reap(const LedgerEntry& entry, Context& ctx) {
   if (entry.kind != "glance-image") return Uploader::reap(entry, ctx);
-  if (glance(ctx, false).delete_image(entry.resource_id, true))
-    ctx.info("deleted leftover Glance image " + entry.resource_id + " (" + entry.how.value("name", "") + ")");
+  if (!glance(ctx, false).delete_image(entry.resource_id, true))
+    throw AlreadyGone("Glance image " + entry.resource_id + " (" + entry.how.value("name", "") + ") is already gone");
+  ctx.info("deleted leftover Glance image " + entry.resource_id + " (" + entry.how.value("name", "") + ")");
 }
 
 }  // namespace lcake::openstack

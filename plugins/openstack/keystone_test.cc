@@ -12,12 +12,12 @@
 #include "test_support.h"
 
 using namespace lcake::openstack;
-using namespace lcake::openstack::testing;
+using namespace lcake::openstack::test;
 using lcake::testing::FakeContext;
 
 namespace {
 
-std::map<std::string, std::string> base_env(const OpenStackServices& s) {
+std::map<std::string, std::string> base_env(const Stack& s) {
   return {{"OS_AUTH_URL", s.env.at("OS_AUTH_URL")}, {"OS_REGION_NAME", "RegionOne"}};
 }
 
@@ -28,7 +28,7 @@ bool redacted(const FakeContext& ctx, const std::string& v) {
 }  // namespace
 
 TEST_CASE("password auth from clouds.yaml (the target's cloud) and from openrc variables") {
-  auto& s = OpenStackServices::get();
+  auto& s = keystone_glance();
   lcake::test::TempDir tmp("lcake-ks");
   FakeContext ctx(tmp.path);
   set_os_env({{"OS_CLIENT_CONFIG_FILE", s.clouds_yaml().string()}});
@@ -51,7 +51,7 @@ TEST_CASE("password auth from clouds.yaml (the target's cloud) and from openrc v
 }
 
 TEST_CASE("a wrong password is a clear input error naming the source, without the password") {
-  auto& s = OpenStackServices::get();
+  auto& s = keystone_glance();
   lcake::test::TempDir tmp("lcake-ks");
   FakeContext ctx(tmp.path);
   auto env = s.env;
@@ -71,11 +71,11 @@ TEST_CASE("a wrong password is a clear input error naming the source, without th
 }
 
 TEST_CASE("application credential by id and by name + user; an existing token") {
-  auto& s = OpenStackServices::get();
+  auto& s = keystone_glance();
   lcake::test::TempDir tmp("lcake-ks");
   FakeContext ctx(tmp.path);
   std::string name = "lcake-test-" + std::to_string(::getpid());
-  auto created = nlohmann::json::parse(openstack_cli("application credential create " + name + " -f json"));
+  auto created = nlohmann::json::parse(openstack_cli(keystone_glance(), "application credential create " + name + " -f json"));
   std::string id = created["id"], secret = created["secret"];
   std::string demo_project = created["project_id"];
 
@@ -102,18 +102,18 @@ TEST_CASE("application credential by id and by name + user; an existing token") 
   KeystoneSession wrong(AuthSettings{}, ctx);
   CHECK_THROWS_AS(wrong.token(ctx), lcake::InputError);
 
-  std::string issued = openstack_cli("token issue -f value -c id");
+  std::string issued = openstack_cli(keystone_glance(), "token issue -f value -c id");
   set_os_env({{"OS_AUTH_URL", s.env.at("OS_AUTH_URL")}, {"OS_AUTH_TYPE", "token"}, {"OS_TOKEN", issued},
               {"OS_PROJECT_NAME", "demo"}, {"OS_PROJECT_DOMAIN_NAME", "Default"}});
   KeystoneSession by_token(AuthSettings{}, ctx);
   CHECK(by_token.project_id(ctx) == demo_project);
   CHECK(redacted(ctx, issued));
   set_os_env({});
-  openstack_cli("application credential delete " + id);
+  openstack_cli(keystone_glance(), "application credential delete " + id);
 }
 
 TEST_CASE("short-lived tokens are renewed before they expire") {
-  auto& s = OpenStackServices::get();
+  auto& s = keystone_glance();
   lcake::test::TempDir tmp("lcake-ks");
   FakeContext ctx(tmp.path);
   set_os_env(s.env);

@@ -146,17 +146,20 @@ void NovaBuilder::reap(const LedgerEntry& entry, Context& ctx) {
   auto session = std::make_shared<KeystoneSession>(settings_.auth, ctx);
   if (entry.kind == kImageKind) {
     GlanceClient glance(session, ctx, false);
+    auto name = entry.how.value("name", entry.resource_id);
+    bool deleted = false;
     if (entry.how.contains("id")) {
-      glance.delete_image(entry.how["id"]);
+      deleted = glance.delete_image(entry.how["id"]);
     } else {  // createImage may have happened without its answer reaching us: Nova marks
               // a snapshot with its server's id; an earlier build's image of this name is kept
       auto server = entry.how.value("server", std::string());
-      auto name = entry.how.value("name", entry.resource_id);
       for (auto& i : glance.list_images("name=" + http::url_escape(name))) {
         bool ours = i.contains("instance_uuid") ? i["instance_uuid"] == server : i.value("status", "") != "active";
-        if (ours) glance.delete_image(i.at("id"));
+        if (ours && glance.delete_image(i.at("id"))) deleted = true;
       }
     }
+    if (!deleted) throw AlreadyGone("snapshot image " + name + " is already gone (or was never made)");
+    ctx.info("deleted leftover snapshot image " + name);
     return;
   }
   if (entry.kind != kServerKind && entry.kind != kKeypairKind) Builder::reap(entry, ctx);

@@ -7,7 +7,7 @@
 
 #include "lcake/testing.hpp"
 #include "nova_client.h"
-#include "nova_test_services.h"
+#include "openstack_test_services.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

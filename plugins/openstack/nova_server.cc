@@ -185,17 +185,23 @@ void BootedServer::tear_down_quietly(Context& ctx) noexcept {
 void reap_nova(const LedgerEntry& entry, NovaClient& nova, Context& ctx) {
   auto name = entry.how.value("name", entry.resource_id);
   if (entry.kind == kKeypairKind) {
-    nova.delete_keypair(name);
+    if (!nova.delete_keypair(name)) throw AlreadyGone("Nova key pair " + name + " is already gone");
+    ctx.info("deleted leftover Nova key pair " + name);
     return;
   }
   nova.negotiate();
   std::vector<std::string> ids;
   if (entry.how.contains("id")) ids.push_back(entry.how["id"]);
   else ids = nova.servers_named(name);  // intended but never confirmed: find it by name
+  bool deleted = false;
   for (auto& id : ids) {
-    if (nova.delete_server(id)) ctx.info("deleted leftover Nova server " + id + " (" + name + ")");
+    if (nova.delete_server(id)) {
+      deleted = true;
+      ctx.info("deleted leftover Nova server " + id + " (" + name + ")");
+    }
     nova.wait_deleted(id, {std::chrono::seconds(300), std::chrono::milliseconds(2000)});
   }
+  if (!deleted) throw AlreadyGone("Nova server " + name + " is already gone (or was never made)");
 }
 
 }  // namespace lcake::openstack

@@ -58,7 +58,8 @@ class BootedServer {
 // Throws BuildError listing the server's addresses when there is no match.
 std::string pick_address(const nlohmann::json& server, const std::string& mode);
 
-// Deletes a ledger entry of kind nova-server or nova-keypair (idempotent).
+// Deletes a ledger entry of kind nova-server or nova-keypair; throws AlreadyGone when
+// there was nothing to delete (gc counts it "already gone").
 void reap_nova(const LedgerEntry& entry, NovaClient& nova, Context& ctx);
 
 // "lcake-<variant>-<layer>-<key prefix>-<random>": unique per run, readable in the cloud's list.

@@ -9,8 +9,11 @@
 #include <unistd.h>
 
 #include "lcake/testing.hpp"
+#include "auth.h"
 #include "nova_builder.h"
-#include "nova_test_services.h"
+#include "nova_client.h"
+#include "nova_server.h"
+#include "openstack_test_services.h"
 #include "nova_verifier.h"
 #include "ssh/ssh.h"
 #include "test_support.h"
@@ -132,8 +135,13 @@ TEST_CASE("build a layer and a child on Nova, snapshot to Glance, verify the chi
   auto out = run(vs->communicator(), "cat /root/provisioned /root/child");
   CHECK(out.find("provisioned-by-lcake") != std::string::npos);
   CHECK(out.find("child-layer") != std::string::npos);
+  CHECK_FALSE(json::parse(openstack::test::openstack_cli(sim(), "image show -f json " + built2.id))
+                  .at("properties").contains("lcake_verified"));
   vs->finish(ctx);
   check_nothing_left(ctx);
+  // The image remembers that it passed (for find() by a runner with an empty state).
+  CHECK(json::parse(openstack::test::openstack_cli(sim(), "image show -f json " + built2.id))
+            .at("properties").value("lcake_verified", "").size() == 20);
 
   // lcake gc of the artifacts: remove() deletes the images, twice is fine.
   builder.remove(built2, ctx);
@@ -193,4 +201,45 @@ TEST_CASE("cancel during boot: Cancelled, nothing left") {
   CHECK_THROWS_AS(verifier.start(v, ctx), Cancelled);
   openstack::test::sim_control(sim(), "DELETE", "/_sim/fail");
   check_nothing_left(ctx);
+}
+
+TEST_CASE("reap after a crash: a leftover server, key pair and snapshot are deleted; gone ones are AlreadyGone") {
+  Ctx ctx("reap");
+  auto blank = sim().root / "reap-blank.raw";
+  { std::ofstream(blank) << std::string(1 << 20, '\0'); }
+  auto image = upload(sim(), blank, "raw", "lcake-sim-reap");
+  // What a build killed with -9 leaves: a key pair, a server never confirmed (its ledger entry
+  // has only the name), a snapshot image whose id was recorded.
+  auto key_file = sim().root / "reap-key.pub";
+  openstack::test::sh("rm -f " + (sim().root / "reap-key").string() + "* && ssh-keygen -q -t ed25519 -N '' -f " +
+                      (sim().root / "reap-key").string());
+  openstack::test::openstack_cli(sim(), "keypair create --public-key " + key_file.string() + " lcake-reap-kp");
+  auto session = std::make_shared<KeystoneSession>(AuthSettings::from_json(settings()), ctx);
+  NovaClient nova(session, ctx);
+  nova.negotiate();
+  ServerSpec spec;
+  spec.name = "lcake-build-v1-base-reap", spec.image_ref = image;
+  spec.flavor_ref = nova.flavor("ds512M").at("id").get<std::string>();
+  spec.networks = "none";
+  auto id = nova.create_server(spec).at("id").get<std::string>();
+
+  NovaBuilder builder(settings());
+  LedgerEntry server, keypair, snapshot;
+  server.kind = kServerKind, server.resource_id = spec.name, server.how = {{"name", spec.name}};
+  keypair.kind = kKeypairKind, keypair.resource_id = "lcake-reap-kp", keypair.how = {{"name", "lcake-reap-kp"}};
+  snapshot.kind = kImageKind, snapshot.resource_id = image, snapshot.how = {{"name", "lcake-sim-reap"}, {"id", image}};
+  builder.reap(server, ctx);
+  CHECK(ctx.logged("deleted leftover Nova server " + id));
+  builder.reap(keypair, ctx);
+  builder.reap(snapshot, ctx);
+  int rc = 0;
+  openstack::test::openstack_cli(sim(), "image show " + image, &rc);
+  CHECK(rc != 0);
+  check_nothing_left(ctx);
+  // Again: nothing there any more (Nova and Glance answer 404), which gc counts as "already gone".
+  CHECK_THROWS_WITH_AS(builder.reap(server, ctx), doctest::Contains("already gone"), AlreadyGone);
+  CHECK_THROWS_WITH_AS(builder.reap(keypair, ctx), doctest::Contains("already gone"), AlreadyGone);
+  CHECK_THROWS_WITH_AS(builder.reap(snapshot, ctx), doctest::Contains("already gone"), AlreadyGone);
+  NovaVerifier verifier(settings());
+  CHECK_THROWS_AS(verifier.reap(keypair, ctx), AlreadyGone);
 }

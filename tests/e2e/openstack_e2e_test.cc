@@ -6,12 +6,17 @@
 // are not installed or not root (guests get 127.0.0.N:22).
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <signal.h>
+#include <sstream>
+#include <thread>
 
 #include "lcake_process.h"
-#include "nova_test_services.h"
+#include "openstack_test_services.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -21,7 +26,9 @@ using namespace lcake::test;
 
 namespace {
 
-const ost::Stack& services() { return ost::stack(ost::Nova::simulator); }
+// Tokens live 120 s here, so every longer run outlives its first token: lcake renews it
+// (when less than half its lifetime is left) and a test sees that in the debug log.
+const ost::Stack& services() { return ost::stack(ost::Nova::simulator, 120); }
 
 std::string trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
@@ -69,12 +76,6 @@ SimLog sim_log() {
   return log;
 }
 
-int count(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (std::size_t p = 0; (p = text.find(needle, p)) != std::string::npos; ++p) ++n;
-  return n;
-}
-
 struct Project {
   std::string target;
   fs::path dir = make_temp_dir("lcake-openstack-e2e");
@@ -90,7 +91,8 @@ struct Project {
     if (!std::getenv("LCAKE_KEEP_TEST_SERVICES")) fs::remove_all(dir, ec);
   }
 
-  ProcessResult lcake(const fs::path& state, std::vector<std::string> args) {
+  ProcessResult lcake(const fs::path& state, std::vector<std::string> args, RunSpec spec = {},
+                      std::map<std::string, std::string> env = {}) {
     std::string command = !args.empty() && args[0].rfind("-", 0) != 0 ? args[0] : "";
     if (!command.empty()) args.erase(args.begin());
     std::vector<std::string> all;
@@ -102,11 +104,11 @@ struct Project {
       if (command.empty()) all.insert(all.end(), extra.begin(), extra.end());
     }
     all.insert(all.end(), args.begin(), args.end());
-    RunSpec spec;
     spec.args = all;
     spec.cwd = dir;
     spec.env = {{"XDG_CONFIG_HOME", (dir / "xdg").string()}, {"OS_CLOUD", "lcake-test"},
                 {"OS_CLIENT_CONFIG_FILE", (services().keystone_dir / "clouds.yaml").string()}};
+    for (auto& [k, v] : env) spec.env[k] = v;
     spec.timeout = std::chrono::seconds(900);
     auto r = run_process(lcake_binary().string(), spec);
     MESSAGE("lcake " << target << " " << command << " -> " << r.exit_code << "\n"
@@ -179,9 +181,11 @@ void full_run(const std::string& target) {
   auto state = p.dir / "state";
   auto before = sim_log().created.size();
 
-  auto cold = p.lcake(state, {});
+  // The cold run takes minutes: longer than the 120 s tokens, which lcake renews (debug log).
+  auto cold = p.lcake(state, {"--log-level", "debug"});
   REQUIRE(cold.exit_code == 0);
   CHECK(count(cold.err, "Processing completed successfully") == 2);
+  CHECK(count(cold.err, "Keystone: token expires soon; re-authenticating") >= 1);
   auto arts = p.artifacts(state);
   check_published_after_verify(cold, arts);
 
@@ -229,20 +233,34 @@ void full_run(const std::string& target) {
   CHECK(sim_log().created.size() == n);
 
   // A runner with an empty state dir: the uploads are found by their lcake_key property,
-  // nothing is built or uploaded; the candidate is verified again before it is published.
+  // nothing is built or uploaded; the images' lcake_verified and lcake_published properties
+  // say they were verified and published, so nothing is verified or published again.
+  auto stack_image = Project::record(arts, "tiny-dropbear", "stack", "upload")["artifact"]["id"].get<std::string>();
+  CHECK(image_show(stack_image).at("properties").contains("lcake_verified"));
   auto fresh_state = p.dir / "fresh-state";
   auto fresh = p.lcake(fresh_state, {"--only", "tiny-dropbear"});
   CHECK(fresh.exit_code == 0);
   CHECK(count(fresh.err, "found in the backend: glance-image") == 3);
   CHECK(fresh.err.find("building") == std::string::npos);
   CHECK(fresh.err.find("uploading") == std::string::npos);
+  CHECK(fresh.err.find("verifying") == std::string::npos);
+  CHECK(fresh.err.find(": published") == std::string::npos);
   auto fresh_arts = p.artifacts(fresh_state);
-  for (std::string layer : {"base", "newinstall", "stack"})
-    CHECK(Project::record(fresh_arts, "tiny-dropbear", layer, "upload")["artifact"]["id"] ==
-          Project::record(arts, "tiny-dropbear", layer, "upload")["artifact"]["id"]);
-  auto created = sim_log().created;
-  REQUIRE(created.size() == n + 1);  // only the verify server
-  CHECK(created.back().first.rfind("lcake-verify-tiny-dropbear-stack-", 0) == 0);
+  for (std::string layer : {"base", "newinstall", "stack"}) {
+    auto found = Project::record(fresh_arts, "tiny-dropbear", layer, "upload");
+    CHECK(found["artifact"]["id"] == Project::record(arts, "tiny-dropbear", layer, "upload")["artifact"]["id"]);
+    CHECK(found["published"] == true);
+    CHECK(found["verified"] == (layer == "stack"));  // only stack has verify steps
+  }
+  CHECK(sim_log().created.size() == n);  // no server
+  // And again from that state dir: the state knows the uploads (no build records, so no
+  // "cached" lines); nothing is looked up in Glance, built, verified or published.
+  auto fresh_again = p.lcake(fresh_state, {"--only", "tiny-dropbear"});
+  CHECK(fresh_again.exit_code == 0);
+  CHECK(fresh_again.err.find("found in the backend") == std::string::npos);
+  CHECK(fresh_again.err.find("verifying") == std::string::npos);
+  CHECK(fresh_again.err.find(": published") == std::string::npos);
+  CHECK(sim_log().created.size() == n);
 
   remember(arts);
   check_nothing_leaked(remember(fresh_arts));
@@ -275,4 +293,191 @@ TEST_CASE("qemu-openstack: the example pipeline built locally, uploaded to Glanc
 
 TEST_CASE("openstack: the example pipeline built on Nova layer on layer, verified on Nova, published") {
   full_run("openstack");
+}
+
+// ---- Failures: each a clear error, and nothing left in the cloud (read through the
+// simulator's own list, the openstack CLI and Glance, not lcake's state) ----
+
+namespace {
+
+std::string read_text(const fs::path& f) {
+  std::ifstream in(f);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// The lines of `text` containing `needle`.
+std::vector<std::string> lines_with(const std::string& text, const std::string& needle) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(needle) != std::string::npos) out.push_back(line);
+  return out;
+}
+
+// A provisioner in the base layer that says "lcake-sleeping" and waits: a point in the
+// middle of a Nova build (server, key pair and ledger entries exist) to signal at.
+std::vector<std::string> sleeping_base_step() {
+  json step = {{"type", "shell"}, {"inline", {R"(echo "lcake-""sleeping")", "sleep 300"}}};
+  return {"--only", "tiny-dropbear", "--set", "/pipeline/layers/base/provisioners/1=" + step.dump()};
+}
+
+// The Glance fault proxy (tests/services/openstack/glance-fault-proxy.py) in front of the real
+// Glance, and a clouds.yaml whose image_endpoint_override sends lcake's Glance calls through it.
+struct GlanceFaults {
+  fs::path dir = make_temp_dir("lcake-os-e2e-proxy");
+  int pid = 0;
+  std::string url;
+  fs::path clouds = dir / "clouds.yaml";
+  GlanceFaults() {
+    auto ports = read_text(services().keystone_dir / "ports");
+    auto at = ports.find("GLANCE_PORT=");
+    REQUIRE(at != std::string::npos);
+    std::string glance = "http://127.0.0.1:" + trim(ports.substr(at + 12, ports.find('\n', at) - at - 12));
+    auto script = source_dir() / "tests/services/openstack/glance-fault-proxy.py";
+    pid = std::stoi(ost::sh("/usr/bin/python3 " + script.string() + " " + glance + " " + (dir / "port").string() + " " +
+                            (dir / "requests.log").string() + " >/dev/null 2>&1 & echo $!"));
+    for (int i = 0; i < 100 && !fs::exists(dir / "port"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    REQUIRE(fs::exists(dir / "port"));
+    url = "http://127.0.0.1:" + trim(read_text(dir / "port"));
+    std::string yaml = read_text(services().keystone_dir / "clouds.yaml");
+    auto cloud = yaml.find("  lcake-test:\n");
+    REQUIRE(cloud != std::string::npos);
+    yaml.insert(cloud + 14, "    image_endpoint_override: " + url + "\n");
+    write_file(clouds, yaml);
+  }
+  ~GlanceFaults() {
+    ::kill(pid, SIGTERM);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  void inject(const std::string& method, const std::string& path, int status, int n) {
+    ost::sh("curl -sf -X POST " + url + "/_fault -d '" +
+            json({{"method", method}, {"path", path}, {"status", status}, {"count", n}}).dump() + "'");
+  }
+  int logged(const std::string& needle) { return static_cast<int>(lines_with(read_text(dir / "requests.log"), needle).size()); }
+};
+
+}  // namespace
+
+TEST_CASE("a wrong password: one line naming the auth source, exit 2, no secret in the output") {
+  Project p("openstack");
+  const std::string wrong = "wr0ng-lcake-Pa55";
+  const std::string right = services().env.at("OS_PASSWORD");
+  std::string yaml = read_text(services().keystone_dir / "clouds.yaml");
+  auto at = yaml.find(right);
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, right.size(), wrong);
+  write_file(p.dir / "wrong-clouds.yaml", yaml);
+  auto before = sim_log().created.size();
+
+  SUBCASE("clouds.yaml") {
+    auto r = p.lcake(p.dir / "state", {}, {}, {{"OS_CLIENT_CONFIG_FILE", (p.dir / "wrong-clouds.yaml").string()}});
+    CHECK(r.exit_code == 2);
+    auto errors = lines_with(r.err, "refused the credentials");
+    REQUIRE(!errors.empty());
+    CHECK(errors[0].find("clouds.yaml (" + (p.dir / "wrong-clouds.yaml").string() + ")") != std::string::npos);
+    CHECK(errors[0].find("\"lcake-test\"") != std::string::npos);
+    CHECK((r.out + r.err).find(wrong) == std::string::npos);
+  }
+  SUBCASE("the OS_* variables") {
+    std::map<std::string, std::string> env = services().env;
+    env["OS_PASSWORD"] = wrong;
+    env["OS_CLOUD"] = "";
+    env["OS_CLIENT_CONFIG_FILE"] = (p.dir / "none.yaml").string();
+    auto r = p.lcake(p.dir / "state", {}, {}, env);
+    CHECK(r.exit_code == 2);
+    auto errors = lines_with(r.err, "refused the credentials");
+    REQUIRE(!errors.empty());
+    CHECK(errors[0].find("OS_* environment variables") != std::string::npos);
+    CHECK((r.out + r.err).find(wrong) == std::string::npos);
+  }
+  CHECK(sim_log().created.size() == before);  // nothing was booted
+  check_nothing_leaked(known_ids());
+}
+
+TEST_CASE("Nova answering 500, and a server stuck in BUILD: a clean failure, nothing left") {
+  Project p("openstack");
+  auto before = sim_log().created.size();
+  SUBCASE("500 on every server create: retried, then one error line") {
+    ost::sim_control(services(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "500"}, {"count", 100}});
+    // A new TAG: the stack layer is built on Nova (its parents are found in Glance).
+    auto r = p.lcake(p.dir / "state", {"--only", "tiny-dropbear", "--var", "TAG=w_2016_08"});
+    ost::sim_control(services(), "DELETE", "/_sim/fail");
+    CHECK(r.exit_code == 1);
+    CHECK(!lines_with(r.err, "injected by a simulator fault rule").empty());
+    CHECK(r.err.find("published") == std::string::npos);
+  }
+  SUBCASE("a create that hangs (the server stays in BUILD): the boot timeout, then the server deleted") {
+    ost::sim_control(services(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "slow"}, {"seconds", 120}});
+    auto r = p.lcake(p.dir / "state", {"--only", "tiny-dropbear", "--set", "/target/builder/settings/boot_timeout=5"});
+    ost::sim_control(services(), "DELETE", "/_sim/fail");
+    CHECK(r.exit_code == 1);
+    CHECK(sim_log().created.size() == before + 1);  // the one server, which lcake deleted
+  }
+  check_nothing_leaked(known_ids());
+}
+
+TEST_CASE("Glance answering 503 to the upload: retried, then a clean failure; no image left") {
+  Project p("qemu-openstack");
+  GlanceFaults proxy;
+  proxy.inject("PUT", "/file", 503, 1000);
+  // A base layer no earlier run uploaded (else find() answers and nothing is uploaded).
+  json step = {{"type", "shell"}, {"inline", {"echo glance-503-case > /etc/lcake-case"}}};
+  auto r = p.lcake(p.dir / "state", {"--only", "tiny-dropbear", "--set", "/pipeline/layers/base/provisioners/1=" + step.dump()},
+                   {}, {{"OS_CLIENT_CONFIG_FILE", proxy.clouds.string()}});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("Glance answered 503") != std::string::npos);
+  CHECK(proxy.logged("/file 503 injected") >= 2);  // retried
+  CHECK(r.err.find("published") == std::string::npos);
+  // The image made for the upload was deleted (through the proxy, which only faults PUT .../file).
+  CHECK(proxy.logged("DELETE /v2/images/") >= 1);
+  check_nothing_leaked(known_ids());
+}
+
+TEST_CASE("Ctrl-C during a Nova build and during createImage: the run cleans up, nothing left") {
+  Project p("openstack");
+  SUBCASE("during the provisioners") {
+    RunSpec spec;
+    spec.signal = SIGINT;
+    spec.signal_when = "lcake-sleeping";
+    auto r = p.lcake(p.dir / "state", sleeping_base_step(), spec);
+    CHECK(r.exit_code == 130);
+  }
+  SUBCASE("during createImage") {
+    RunSpec spec;
+    spec.signal = SIGINT;
+    spec.signal_when = "snapshotting server";
+    auto r = p.lcake(p.dir / "state", {"--only", "tiny-dropbear", "--var", "TAG=w_2016_07"}, spec);
+    CHECK(r.exit_code == 130);
+  }
+  // The snapshot (if createImage got that far) is gone too: no lcake image that no run recorded.
+  check_nothing_leaked(known_ids());
+}
+
+TEST_CASE("kill -9 mid-run, then lcake gc --target openstack: no server, key pair or image left") {
+  Project p("openstack");
+  RunSpec spec;
+  spec.signal = SIGKILL;
+  spec.signal_when = "lcake-sleeping";
+  auto r = p.lcake(p.dir / "state", sleeping_base_step(), spec);
+  CHECK(r.exit_code == 128 + SIGKILL);
+  // Left behind: the build server and its key pair.
+  auto servers = ost::sim_control(services(), "GET", "/_sim/servers").at("servers");
+  CHECK(servers.size() == 1);
+  auto keypairs = json::parse(ost::openstack_cli(services(), "keypair list -f json"));
+  CHECK(keypairs.size() == 1);
+
+  auto gc = p.lcake(p.dir / "state", {"gc"});
+  CHECK(gc.exit_code == 0);
+  int deleted = -1, gone = -1, failed = -1;
+  auto line = lines_with(gc.out, "gc: ");
+  REQUIRE(!line.empty());
+  std::sscanf(line[0].c_str(), "gc: %d deleted, %d already gone, %d failed", &deleted, &gone, &failed);
+  CHECK(deleted >= 2);  // the server and the key pair (and the step's work dirs)
+  CHECK(failed == 0);
+  CHECK(gc.err.find("deleted leftover Nova server") != std::string::npos);
+  check_nothing_leaked(known_ids());
+  // Once more: nothing to do.
+  auto again = p.lcake(p.dir / "state", {"gc"});
+  CHECK(again.out.find("gc: 0 deleted") != std::string::npos);
 }

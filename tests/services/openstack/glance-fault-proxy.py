@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""A forwarding proxy on 127.0.0.1 that injects HTTP errors, for the Glance retry tests.
+"""A forwarding proxy on 127.0.0.1 that injects HTTP errors, for the Glance retry and failure tests.
 
-fault_proxy.py UPSTREAM_URL PORT_FILE LOG_FILE
+glance-fault-proxy.py UPSTREAM_URL PORT_FILE LOG_FILE
 Forwards every request to UPSTREAM_URL. POST /_fault {"method": "PUT", "path": "/file",
 "status": 503, "count": 2} makes the next 2 matching requests (method equal, path containing
 "path") answer that status instead; DELETE /_fault clears. LOG_FILE gets one line per request:
