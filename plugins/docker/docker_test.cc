@@ -524,3 +524,40 @@ TEST_CASE("the plugin file declares three roles with valid schemas") {
   delete static_cast<lcake::Uploader*>(uploader);
   // Plugins are never unloaded (as in the host).
 }
+
+TEST_CASE("uploader remove: deletes the manifest only when no other tag points at it") {
+  auto& svc = services();
+  TestContext ctx;
+  lcake::Artifact built;
+  built.type = "oci-image";
+  built.id = svc.base_image;
+  json settings = {{"registry", svc.registry}, {"repository", "lcake/rm"}, {"tls_verify", false}};
+  lcake::docker::DockerUploader uploader(settings);
+  lcake::UploadRequest req{layer_info("rm", '1'), built, std::nullopt, json::object()};
+  auto up = uploader.upload(req, ctx);
+  REQUIRE(uploader.exists(up, ctx));
+  const std::string own = "busybox-rm-111111111111";
+
+  // A user's tag on the same manifest: remove() leaves the manifest (and both tags) and says so.
+  lcake::docker::RegistryOptions ro;
+  ro.registry = svc.registry;
+  ro.scheme = "http";
+  lcake::docker::RegistryClient registry(ro);
+  auto manifest = registry.get_manifest("lcake/rm", up.metadata["digest"].get<std::string>());
+  REQUIRE(manifest.has_value());
+  registry.put_manifest("lcake/rm", "users-own", *manifest);
+  uploader.remove(up, ctx);
+  CHECK(uploader.exists(up, ctx));
+  CHECK(has(registry_tags("lcake/rm"), "users-own"));
+  CHECK(has(registry_tags("lcake/rm"), own));
+  CHECK(ctx.logged("other tags point at it (users-own)"));
+
+  // Only lcake's own per-key tag: the manifest goes.
+  lcake::docker::DockerUploader other(json{{"registry", svc.registry}, {"repository", "lcake/rm2"}, {"tls_verify", false}});
+  auto up2 = other.upload(req, ctx);
+  REQUIRE(other.exists(up2, ctx));
+  other.remove(up2, ctx);
+  CHECK_FALSE(other.exists(up2, ctx));
+  CHECK_FALSE(has(registry_tags("lcake/rm2"), own));
+  check_clean(ctx);
+}

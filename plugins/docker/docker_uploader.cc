@@ -1,5 +1,6 @@
 #include "docker_uploader.h"
 
+#include <algorithm>
 #include <regex>
 
 #include "engine_client.h"
@@ -317,7 +318,25 @@ bool DockerUploader::exists(const lcake::Artifact& artifact, lcake::Context& ctx
 
 void DockerUploader::remove(const lcake::Artifact& artifact, lcake::Context& ctx) {
   auto ref = parse_pushed(artifact);
-  registry_client(ctx, ref.registry).delete_manifest(ref.repository, ref.digest);
+  auto registry = registry_client(ctx, ref.registry);
+  // The registry API deletes manifests by digest only, which drops every tag on
+  // it: when a tag other than this upload's own per-key tags points at the
+  // digest (a moving tag, a user's tag, another layer with the same content),
+  // the manifest stays and that is reported.
+  std::vector<std::string> own = string_list(artifact.metadata, "tags");
+  std::vector<std::string> others;
+  for (const auto& t : registry.list_tags(ref.repository)) {
+    if (std::find(own.begin(), own.end(), t) != own.end()) continue;
+    if (registry.head_manifest(ref.repository, t).value_or("") == ref.digest) others.push_back(t);
+  }
+  if (!others.empty()) {
+    std::string list;
+    for (const auto& t : others) list += (list.empty() ? "" : ", ") + t;
+    ctx.warn("left " + artifact.id + " in " + ref.registry + ": other tags point at it (" + list +
+             "); the registry can only delete a manifest with all its tags, so delete it by hand once they are unused");
+    return;
+  }
+  registry.delete_manifest(ref.repository, ref.digest);
 }
 
 }  // namespace lcake::docker
