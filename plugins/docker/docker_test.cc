@@ -30,7 +30,9 @@
 #include "docker_verifier.h"
 #include "engine_client.h"
 #include "lcake/errors.hpp"
+#include "registry_auth.h"
 #include "registry_client.h"
+#include "docker_config.h"
 #include "scratch_container.h"
 #include "lcake/plugin.hpp"
 
@@ -560,4 +562,122 @@ TEST_CASE("uploader remove: deletes the manifest only when no other tag points a
   CHECK_FALSE(other.exists(up2, ctx));
   CHECK_FALSE(has(registry_tags("lcake/rm2"), own));
   check_clean(ctx);
+}
+
+namespace {
+
+// Sets environment variables for one scope and puts the old values back.
+struct EnvOverride {
+  explicit EnvOverride(std::vector<std::pair<std::string, std::optional<std::string>>> vars) {
+    for (auto& [k, v] : vars) {
+      const char* old = std::getenv(k.c_str());
+      saved.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
+      if (v) setenv(k.c_str(), v->c_str(), 1);
+      else unsetenv(k.c_str());
+    }
+  }
+  ~EnvOverride() {
+    for (auto& [k, v] : saved) {
+      if (v) setenv(k.c_str(), v->c_str(), 1);
+      else unsetenv(k.c_str());
+    }
+  }
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+};
+
+fs::path source_dir() {
+  const char* src = std::getenv("LCAKE_SOURCE_DIR");
+  return fs::path(src ? src : LCAKE_TEST_SOURCE_DIR);
+}
+
+// A docker config dir with config.json = `config` and the test credential helper
+// (tests/services/credential-helper) on PATH, its store in DIR/creds.
+struct DockerConfigDir {
+  lcake::test::TempDir tmp{"lcake-docker-config"};
+  fs::path creds = tmp.path / "creds";
+  std::unique_ptr<EnvOverride> env;
+  explicit DockerConfigDir(const json& config) {
+    fs::create_directories(creds);
+    std::ofstream(tmp.path / "config.json") << config.dump();
+    const char* path = std::getenv("PATH");
+    env = std::make_unique<EnvOverride>(std::vector<std::pair<std::string, std::optional<std::string>>>{
+        {"DOCKER_CONFIG", tmp.path.string()},
+        {"LCAKE_TEST_CREDENTIALS", creds.string()},
+        {"PATH", (source_dir() / "tests/services/credential-helper").string() + ":" + (path ? path : "/usr/bin:/bin")}});
+  }
+  void store(const std::string& server, const std::string& user, const std::string& secret) {
+    std::ofstream(creds / (server_file(server) + ".json")) << json{{"ServerURL", server}, {"Username", user}, {"Secret", secret}}.dump();
+  }
+  static std::string server_file(std::string s) {
+    for (auto& c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
+    return s;
+  }
+  std::string lookups() {
+    std::ifstream in(creds / "lookups.log");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("credentials: credHelpers and credsStore through docker-credential-NAME get") {
+  using lcake::docker::find_registry_credentials;
+  lcake::test::TempDir root("lcake-creds-ctx");
+  lcake::testing::FakeContext ctx(root.path);
+  DockerConfigDir cfg(json{{"credsStore", "lcake-test"},
+                           {"credHelpers", {{"helped.example:5000", "lcake-test"}, {"missing.example", "nosuch"}}},
+                           {"auths", {{"helped.example:5000", json::object()}, {"plain.example", {{"auth", "dTpw"}}}}}});
+  cfg.store("helped.example:5000", "alice", "s3cret-from-helper");
+  cfg.store("store.example", "<token>", "identity-token-value");
+  cfg.store("https://index.docker.io/v1/", "hubuser", "hub-secret");
+
+  auto helped = find_registry_credentials("helped.example:5000", ctx);
+  REQUIRE(helped.has_value());
+  CHECK(helped->username == "alice");
+  CHECK(helped->password == "s3cret-from-helper");
+  CHECK(helped->source.find("credHelpers[\"helped.example:5000\"] helper docker-credential-lcake-test") == 0);
+  auto store = find_registry_credentials("store.example", ctx);  // no credHelpers entry: credsStore
+  REQUIRE(store.has_value());
+  CHECK(store->username.empty());
+  CHECK(store->identity_token == "identity-token-value");
+  auto hub = find_registry_credentials("docker.io", ctx);
+  REQUIRE(hub.has_value());
+  CHECK(hub->username == "hubuser");
+  // With a credsStore, docker ignores the auths entries: the helper has nothing for plain.example.
+  CHECK_FALSE(find_registry_credentials("plain.example", ctx).has_value());
+  CHECK(cfg.lookups() == "helped.example:5000\nstore.example\nhttps://index.docker.io/v1/\nplain.example\n");
+  // Every secret is registered for redaction, none was logged.
+  for (std::string s : {"s3cret-from-helper", "identity-token-value", "hub-secret"}) {
+    CHECK(std::find(ctx.redacted.begin(), ctx.redacted.end(), s) != ctx.redacted.end());
+    CHECK_FALSE(ctx.logged(s));
+  }
+  CHECK(ctx.memory_ledger.open_entries().empty());  // the helper's process was recorded and released
+
+  // A helper that is not installed: one line naming it and config.json, exit 2 (InputError).
+  try {
+    find_registry_credentials("missing.example", ctx);
+    FAIL("no error for a missing helper");
+  } catch (const lcake::InputError& e) {
+    CHECK(std::string(e.what()) == "credential helper docker-credential-nosuch (credHelpers[\"missing.example\"] in " +
+                                       (cfg.tmp.path / "config.json").string() +
+                                       ") is not in PATH: install it, or change credHelpers[\"missing.example\"] in that file");
+  }
+  // A helper that fails: one line with its message.
+  CHECK_THROWS_WITH_AS(find_registry_credentials("broken.example", ctx),
+                       doctest::Contains("credential helper docker-credential-lcake-test get (credsStore in "),
+                       lcake::BuildError);
+  CHECK_THROWS_WITH_AS(find_registry_credentials("broken.example", ctx), doctest::Contains("(exit 3): the keyring is locked"),
+                       lcake::BuildError);
+
+  // Without a helper, auths as before; a config.json that is not JSON is an input error naming it.
+  DockerConfigDir plain(json{{"auths", {{"https://plain.example/v2/", {{"auth", "dTpw"}}}}}});
+  auto p = find_registry_credentials("plain.example", ctx);
+  REQUIRE(p.has_value());
+  CHECK(p->username == "u");
+  CHECK(p->password == "p");
+  std::ofstream(plain.tmp.path / "config.json") << "{not json";
+  CHECK_THROWS_WITH_AS(find_registry_credentials("plain.example", ctx),
+                       doctest::Contains(((plain.tmp.path / "config.json").string() + ": not a JSON object").c_str()),
+                       lcake::InputError);
 }

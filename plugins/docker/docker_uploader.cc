@@ -165,8 +165,7 @@ RegistryClient DockerUploader::registry_client(lcake::Context& ctx, const std::s
   o.registry = registry;
   o.scheme = registry_scheme(settings_.value("scheme", "auto"), registry);
   o.tls_verify = settings_.value("tls_verify", true);
-  o.credentials = find_registry_credentials(registry);
-  if (o.credentials && !o.credentials->password.empty()) ctx.redact(o.credentials->password);
+  o.credentials = find_registry_credentials(registry, ctx);
   o.timeout = std::chrono::seconds(settings_.value("api_timeout", 60));
   o.cancel = &ctx.cancel();
   return RegistryClient(o);
@@ -197,9 +196,7 @@ lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcak
     throw lcake::BuildError("built image " + request.built.id + " is not in the Docker engine at " + engine.docker_host() +
                             ": rebuild the layer (lcake build --force)");
   }
-  auto creds = find_registry_credentials(registry_);
-  if (creds && !creds->password.empty()) ctx.redact(creds->password);
-  if (creds && !creds->identity_token.empty()) ctx.redact(creds->identity_token);
+  auto creds = find_registry_credentials(registry_, ctx);
   std::string auth = engine_registry_auth(registry_, creds);
   if (!auth.empty()) ctx.redact(auth);
   // A plain-HTTP registry (loopback by default) is one podman must not try TLS with.

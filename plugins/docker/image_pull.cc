@@ -24,9 +24,7 @@ nlohmann::json ensure_image(EngineClient& engine, const std::string& ref, const 
     }
   }
   std::string registry = registry_of(ref);
-  auto creds = find_registry_credentials(registry);
-  if (creds && !creds->password.empty()) ctx.redact(creds->password);
-  if (creds && !creds->identity_token.empty()) ctx.redact(creds->identity_token);
+  auto creds = find_registry_credentials(registry, ctx);
   std::string auth = engine_registry_auth(registry, creds);
   if (!auth.empty()) ctx.redact(auth);
   ctx.info("pulling " + ref + (creds ? " (with credentials for " + registry + ")" : ""));
