@@ -66,6 +66,7 @@ struct Services {
   std::string docker_host;
   int port = 0;
   std::string registry;
+  int token_registry_port = 0;  // a second registry, with token auth, started by the test that needs it
   std::string base_image = "localhost/lcake-test/busybox:1";
 
   Services() {
@@ -75,8 +76,11 @@ struct Services {
     dir = mkdtemp(tmpl);
     port = free_port();
     registry = "127.0.0.1:" + std::to_string(port);
+    do token_registry_port = free_port();
+    while (token_registry_port == port);
     try {
-      docker_host = sh(scripts.string() + "/podman-service.sh start " + dir.string() + " " + std::to_string(port));
+      docker_host = sh(scripts.string() + "/podman-service.sh start " + dir.string() + " " + std::to_string(port) + " " +
+                       std::to_string(token_registry_port));
       sh(scripts.string() + "/registry.sh start " + dir.string() + " " + std::to_string(port));
       sh(scripts.string() + "/import-busybox.sh " + dir.string() + " " + base_image);
     } catch (...) {
@@ -92,6 +96,7 @@ struct Services {
   // Runs at exit, outside any test: no doctest macros here.
   ~Services() { stop_all(); }
   void stop_all() {
+    quiet(scripts.string() + "/registry.sh stop " + (dir / "token").string());
     quiet(scripts.string() + "/registry.sh stop " + dir.string());
     quiet(scripts.string() + "/podman-service.sh stop " + dir.string());
     quiet("rm -rf " + dir.string());
@@ -680,4 +685,126 @@ TEST_CASE("credentials: credHelpers and credsStore through docker-credential-NAM
   CHECK_THROWS_WITH_AS(find_registry_credentials("plain.example", ctx),
                        doctest::Contains(((plain.tmp.path / "config.json").string() + ": not a JSON object").c_str()),
                        lcake::InputError);
+}
+
+namespace {
+std::vector<json> json_lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<json> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("token auth: docker-registry with auth.token, a token server, credentials from a helper") {
+  auto& svc = services();
+  int rc = 0;
+  sh("python3 -c 'import cryptography' 2>&1", &rc);
+  REQUIRE_MESSAGE(rc == 0, "tests/services/token-server.py needs python3-cryptography (apt-get install python3-cryptography)");
+  fs::path tdir = svc.dir / "token";
+  fs::create_directories(tdir);
+  std::ofstream(tdir / "token-users") << "pusher:pw-secret-1\nrefresh:identity-secret-2\n";
+  const std::string reg = "127.0.0.1:" + std::to_string(svc.token_registry_port);
+  sh(svc.scripts.string() + "/registry.sh start " + tdir.string() + " " + std::to_string(svc.token_registry_port) + " " +
+     std::to_string(free_port()));
+  // The registry wants a token for anything, even anonymous pulls.
+  CHECK(sh("curl -s -o /dev/null -w '%{http_code}' http://" + reg + "/v2/") == "401");
+
+  DockerConfigDir cfg(json{{"credsStore", "lcake-test"}});
+  cfg.store(reg, "pusher", "pw-secret-1");
+  TestContext ctx;
+  lcake::Artifact built;
+  built.type = "oci-image";
+  built.id = svc.base_image;
+  json settings = {{"registry", reg}, {"repository", "lcake/tok"}, {"tls_verify", false}};
+  lcake::docker::DockerUploader uploader(settings);
+  lcake::UploadRequest req{layer_info("tok", '7'), built, std::nullopt, json::object()};
+  // Push through the engine (podman does the token flow with the helper's credentials),
+  // then publish and look up through the registry API (lcake's token flow).
+  auto up = uploader.upload(req, ctx);
+  auto published = uploader.publish(up, lcake::PublishRequest{req.layer, {{"moving_tags", {"tok-moving"}}}}, ctx);
+  CHECK(published.metadata["moving_tags"] == json::array({"tok-moving"}));
+  lcake::docker::DockerUploader fresh(settings);
+  auto found = fresh.find(lcake::FindRequest{req.layer, json::object()}, ctx);
+  REQUIRE(found.has_value());
+  CHECK(found->id == up.id);
+  CHECK(cfg.lookups().find(reg + "\n") != std::string::npos);
+
+  auto log = json_lines(tdir / "token-requests.log");
+  bool lcake_push = false;
+  for (const auto& l : log) {
+    if (l.value("user", json()) == "pusher" && l["scope"] == "repository:lcake/tok:pull,push") lcake_push = true;
+  }
+  CHECK(lcake_push);
+  std::ifstream raw(tdir / "token-requests.log");
+  std::string raw_log((std::istreambuf_iterator<char>(raw)), {});
+  CHECK(raw_log.find("pw-secret-1") == std::string::npos);
+
+  // One token per scope: the second HEAD uses the cached token.
+  lcake::docker::RegistryOptions ro;
+  ro.registry = reg;
+  ro.scheme = "http";
+  ro.credentials = lcake::docker::RegistryCredentials{"pusher", "pw-secret-1", "", "test"};
+  ro.tokens = std::make_shared<lcake::docker::TokenCache>();
+  std::vector<std::string> tokens;
+  ro.redact = [&](const std::string& t) { tokens.push_back(t); };
+  lcake::docker::RegistryClient client(ro);
+  std::string digest = up.metadata["digest"];
+  CHECK(client.head_manifest("lcake/tok", "tok-moving") == digest);
+  CHECK(client.head_manifest("lcake/tok", digest) == digest);
+  CHECK(ro.tokens->fetched == 1);
+  CHECK(client.list_tags("lcake/tok").size() == 2);  // pull scope again: cached
+  CHECK(ro.tokens->fetched == 1);
+  REQUIRE(tokens.size() == 1);
+  for (const auto& l : ctx.logs) CHECK(l.find(tokens[0]) == std::string::npos);
+
+  // Renewed on 401: tokens that the registry refuses as expired...
+  std::ofstream(tdir / "token-users") << "pusher:pw-secret-1\nexpires:-120\n";
+  lcake::docker::RegistryClient expiring(ro);
+  ro.tokens->authorization.clear();
+  CHECK_THROWS_WITH_AS(expiring.head_manifest("lcake/tok", "tok-moving"), doctest::Contains("failed (HTTP 401)"),
+                       lcake::BuildError);
+  CHECK(ro.tokens->fetched == 2);
+  // ...are replaced by a fresh one when the token server gives good ones again.
+  std::ofstream(tdir / "token-users") << "pusher:pw-secret-1\nrefresh:identity-secret-2\n";
+  CHECK(expiring.head_manifest("lcake/tok", "tok-moving") == digest);
+  CHECK(ro.tokens->fetched == 3);
+  CHECK(expiring.head_manifest("lcake/tok", "tok-moving") == digest);
+  CHECK(ro.tokens->fetched == 3);
+
+  // Anonymous: pull is granted, push is not; the error says to add credentials.
+  lcake::docker::RegistryOptions anon = ro;
+  anon.credentials.reset();
+  anon.tokens = nullptr;
+  lcake::docker::RegistryClient anonymous(anon);
+  auto manifest = anonymous.get_manifest("lcake/tok", digest);
+  REQUIRE(manifest.has_value());
+  CHECK_THROWS_WITH_AS(anonymous.put_manifest("lcake/tok", "anon", *manifest),
+                       doctest::Contains("failed (HTTP 401)"), lcake::BuildError);
+  CHECK_THROWS_WITH_AS(anonymous.put_manifest("lcake/tok", "anon", *manifest),
+                       doctest::Contains(("add credentials for " + reg).c_str()), lcake::BuildError);
+  // An identity token goes to the token service as an OAuth2 refresh token (POST).
+  lcake::docker::RegistryOptions ident = anon;
+  ident.credentials = lcake::docker::RegistryCredentials{"", "", "identity-secret-2", "test identity"};
+  lcake::docker::RegistryClient with_identity(ident);
+  with_identity.put_manifest("lcake/tok", "by-identity", *manifest);
+  CHECK(json_lines(tdir / "token-requests.log").back()["method"] == "POST");
+  // Wrong credentials: the token service's refusal, naming where they came from.
+  cfg.store(reg, "pusher", "wrong-password");
+  TestContext bad_ctx;
+  lcake::docker::DockerUploader wrong(settings);
+  CHECK_THROWS_WITH_AS(wrong.publish(up, lcake::PublishRequest{req.layer, {{"moving_tags", {"nope"}}}}, bad_ctx),
+                       doctest::Contains("refused a token as pusher (credentials from credsStore helper docker-credential-lcake-test"),
+                       lcake::BuildError);
+  CHECK_FALSE(bad_ctx.logged("wrong-password"));
+
+  // remove() with token auth: other tags point at the digest, so it stays.
+  cfg.store(reg, "pusher", "pw-secret-1");
+  uploader.remove(up, ctx);
+  CHECK(uploader.exists(up, ctx));
+  CHECK((ctx.logged("other tags point at it (by-identity, tok-moving)") ||
+         ctx.logged("other tags point at it (tok-moving, by-identity)")));
+  svc.quiet(svc.scripts.string() + "/registry.sh stop " + tdir.string());
+  check_clean(ctx);
 }

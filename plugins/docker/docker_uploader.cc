@@ -156,6 +156,7 @@ std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, c
 DockerUploader::DockerUploader(const nlohmann::json& settings) : settings_(settings) {
   registry_ = settings_.value("registry", "127.0.0.1:5000");
   repository_ = settings_.value("repository", "lcake/stack");
+  tokens_ = std::make_shared<TokenCache>();
   EngineClient probe(engine_options(settings_, nullptr));
   (void)probe;
 }
@@ -168,6 +169,8 @@ RegistryClient DockerUploader::registry_client(lcake::Context& ctx, const std::s
   o.credentials = find_registry_credentials(registry, ctx);
   o.timeout = std::chrono::seconds(settings_.value("api_timeout", 60));
   o.cancel = &ctx.cancel();
+  o.tokens = tokens_;
+  o.redact = [&ctx](const std::string& token) { ctx.redact(token); };
   return RegistryClient(o);
 }
 
