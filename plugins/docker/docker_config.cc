@@ -79,7 +79,7 @@ EngineEndpoint resolve_engine_endpoint(const std::string& docker_host_setting, c
                               " is missing: put the engine's CA there or set DOCKER_CERT_PATH");
     }
   };
-  if (!docker_host_setting.empty() || !env("DOCKER_HOST").empty()) {
+  if (!docker_host_setting.empty() || (context_setting.empty() && !env("DOCKER_HOST").empty())) {
     e.host = docker_host_setting.empty() ? env("DOCKER_HOST") : docker_host_setting;
     e.source = docker_host_setting.empty() ? "DOCKER_HOST" : "the docker_host setting";
     from_env_tls(e.source);

@@ -26,9 +26,10 @@ struct EngineEndpoint {
   std::string source;      // what chose it, for errors: "DOCKER_HOST", "docker context 'x' (…/meta.json)"
 };
 
-// As the docker CLI decides: the `docker_host` setting, else $DOCKER_HOST (with
-// DOCKER_TLS_VERIFY / DOCKER_TLS / DOCKER_CERT_PATH), else the `docker_context`
-// setting, $DOCKER_CONTEXT or config.json's currentContext, else
+// As the docker CLI decides (settings as its --host and --context flags): the
+// `docker_host` setting, else the `docker_context` setting, else $DOCKER_HOST
+// (TLS with DOCKER_TLS_VERIFY / DOCKER_TLS, files from DOCKER_CERT_PATH), else
+// $DOCKER_CONTEXT, else config.json's currentContext, else
 // unix:///var/run/docker.sock. A named context that does not exist, or TLS files
 // that are missing, are InputErrors naming the file and what to do.
 EngineEndpoint resolve_engine_endpoint(const std::string& docker_host_setting, const std::string& context_setting);

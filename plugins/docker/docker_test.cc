@@ -33,6 +33,7 @@
 #include "registry_auth.h"
 #include "registry_client.h"
 #include "docker_config.h"
+#include "image_pull.h"
 #include "scratch_container.h"
 #include "lcake/plugin.hpp"
 
@@ -571,6 +572,7 @@ TEST_CASE("uploader remove: deletes the manifest only when no other tag points a
 
 namespace {
 
+using EnvVars = std::vector<std::pair<std::string, std::optional<std::string>>>;
 // Sets environment variables for one scope and puts the old values back.
 struct EnvOverride {
   explicit EnvOverride(std::vector<std::pair<std::string, std::optional<std::string>>> vars) {
@@ -807,4 +809,122 @@ TEST_CASE("token auth: docker-registry with auth.token, a token server, credenti
          ctx.logged("other tags point at it (tok-moving, by-identity)")));
   svc.quiet(svc.scripts.string() + "/registry.sh stop " + tdir.string());
   check_clean(ctx);
+}
+
+namespace {
+// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+void make_tls_files(const fs::path& d) {
+  fs::create_directories(d);
+  std::string q = "cd " + d.string() + " && ";
+  sh(q + "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=lcake-test-ca "
+         "-keyout ca-key.pem -out ca.pem 2>&1");
+  sh(q + "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+         "-keyout server-key.pem -out server.csr 2>&1 && "
+         "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext && "
+         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile server.ext "
+         "-out server-cert.pem 2>&1");
+  sh(q + "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=client "
+         "-keyout key.pem -out client.csr 2>&1 && printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+         "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile client.ext "
+         "-out cert.pem 2>&1");
+}
+}  // namespace
+
+TEST_CASE("engine over TLS: DOCKER_TLS_VERIFY/DOCKER_CERT_PATH and docker contexts, podman behind socat openssl-listen") {
+  auto& svc = services();
+  fs::path d = svc.dir / "tls";
+  make_tls_files(d);
+  int port = free_port();
+  std::string sock = svc.docker_host.substr(7);
+  // TLS in front of podman's socket, client certificates required (as dockerd --tlsverify).
+  sh("socat OPENSSL-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork,cert=" + (d / "server-cert.pem").string() +
+     ",key=" + (d / "server-key.pem").string() + ",cafile=" + (d / "ca.pem").string() + ",verify=1 UNIX-CONNECT:" + sock +
+     " >" + (d / "socat.log").string() + " 2>&1 & echo $! >" + (d / "socat.pid").string());
+  struct StopSocat {
+    fs::path pid;
+    ~StopSocat() { Services::quiet("kill $(cat " + pid.string() + ")"); }
+  } stop{d / "socat.pid"};
+  std::string host = "tcp://127.0.0.1:" + std::to_string(port);
+  for (int i = 0; i < 50 && sh("curl -s -o /dev/null -w '%{http_code}' --cacert " + (d / "ca.pem").string() + " --cert " +
+                                   (d / "cert.pem").string() + " --key " + (d / "key.pem").string() + " https://127.0.0.1:" +
+                                   std::to_string(port) + "/_ping 2>&1 || true") != "200"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  DockerConfigDir cfg(json::object());
+
+  SUBCASE("DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH: a whole build over TLS") {
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", d.string()}});
+    TestContext ctx;
+    lcake::docker::DockerBuilder builder(json{{"pull", "never"}});
+    lcake::BuildRequest req;
+    req.layer = layer_info("tls", '9');
+    req.source = {{"image", svc.base_image}};
+    auto session = builder.start(req, ctx);
+    CHECK(ctx.open()[0].how["docker_host"] == host);
+    Output o;
+    CHECK(session->communicator().run("echo over-tls; exit 4", o.fn(), std::chrono::seconds(30)) == 4);
+    CHECK(o.out == "over-tls\n");
+    auto image = session->finish(ctx);
+    session.reset();
+    CHECK(builder.exists(image, ctx));
+    builder.remove(image, ctx);
+    check_clean(ctx);
+    // A crashed build over TLS is reaped over TLS.
+    auto orphan = builder.start(req, ctx);
+    auto entry = ctx.open()[0];
+    orphan.reset();
+    builder.reap(entry, ctx);
+    ctx.release(entry.id);
+    check_clean(ctx);
+  }
+  SUBCASE("no client certificate: the engine refuses, one line naming the TLS files") {
+    fs::path ca_only = d / "ca-only";
+    fs::create_directories(ca_only);
+    fs::copy_file(d / "ca.pem", ca_only / "ca.pem", fs::copy_options::overwrite_existing);
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", ca_only.string()}});
+    CHECK_THROWS_WITH_AS(EngineClient(EngineOptions{}).negotiate(), doctest::Contains("no client certificate) of DOCKER_HOST"),
+                         lcake::BuildError);
+  }
+  SUBCASE("DOCKER_TLS_VERIFY without ca.pem is an input error naming the file") {
+    fs::path empty = d / "empty";
+    fs::create_directories(empty);
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", empty.string()}});
+    CHECK_THROWS_WITH_AS(EngineClient(EngineOptions{}), doctest::Contains(((empty / "ca.pem").string() + " is missing").c_str()),
+                         lcake::InputError);
+  }
+  SUBCASE("plain HTTP to a TLS engine fails") {
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", std::nullopt}, {"DOCKER_TLS", std::nullopt}});
+    CHECK_THROWS_AS(EngineClient(EngineOptions{}).negotiate(), lcake::BuildError);
+  }
+  SUBCASE("docker contexts: DOCKER_CONTEXT, currentContext, the docker_context setting") {
+    auto id = sh("printf %s tls-ctx | sha256sum | cut -d' ' -f1");
+    fs::path meta = cfg.tmp.path / "contexts/meta" / id;
+    fs::path tls = cfg.tmp.path / "contexts/tls" / id / "docker";
+    fs::create_directories(meta);
+    fs::create_directories(tls);
+    std::ofstream(meta / "meta.json") << json{{"Name", "tls-ctx"}, {"Metadata", json::object()},
+                                               {"Endpoints", {{"docker", {{"Host", host}, {"SkipTLSVerify", false}}}}}}.dump();
+    for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) fs::copy_file(d / f, tls / f);
+    EnvOverride env({{"DOCKER_HOST", std::nullopt}, {"DOCKER_TLS_VERIFY", std::nullopt}, {"DOCKER_CONTEXT", "tls-ctx"}});
+    EngineClient by_env{EngineOptions{}};
+    by_env.negotiate();
+    CHECK(by_env.docker_host() == host);
+    {
+      EnvOverride no_ctx(EnvVars{{"DOCKER_CONTEXT", std::nullopt}});
+      std::ofstream(cfg.tmp.path / "config.json") << json{{"currentContext", "tls-ctx"}}.dump();
+      auto o = lcake::docker::engine_options(json::object(), nullptr);
+      CHECK(o.docker_host == host);
+      CHECK(o.source == "docker context 'tls-ctx' (from currentContext in " + (cfg.tmp.path / "config.json").string() + ")");
+      EngineClient(o).negotiate();
+      // The setting wins over $DOCKER_HOST, as docker's --context does.
+      EnvOverride with_host(EnvVars{{"DOCKER_HOST", "unix:///nowhere.sock"}});
+      EngineClient(lcake::docker::engine_options(json{{"docker_context", "tls-ctx"}}, nullptr)).negotiate();
+      CHECK(lcake::docker::engine_options(json::object(), nullptr).docker_host == "unix:///nowhere.sock");
+    }
+    // A context that does not exist: one line naming meta.json and what to do (exit 2).
+    EnvOverride missing(EnvVars{{"DOCKER_CONTEXT", "nope"}});
+    CHECK_THROWS_WITH_AS(EngineClient(EngineOptions{}),
+                         doctest::Contains(("docker context 'nope' (from DOCKER_CONTEXT): " +
+                                            (cfg.tmp.path / "contexts/meta").string()).c_str()),
+                         lcake::InputError);
+  }
 }

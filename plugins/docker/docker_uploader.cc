@@ -38,6 +38,7 @@ const char* const kUploaderSchema = R"schema({
     "moving_tags": {"type": "array", "items": {"type": "string"}, "default": [],
                     "description": "tags moved at publish for every published layer; templates"},
     "docker_host": {"type": "string"},
+    "docker_context": {"type": "string", "minLength": 1, "description": "a docker context (~/.docker/contexts) to use unless docker_host is set; overrides $DOCKER_HOST, $DOCKER_CONTEXT and currentContext"},
     "api_timeout": {"type": "integer", "minimum": 1, "default": 60},
     "transfer_timeout": {"type": "integer", "minimum": 1, "default": 3600}
   }
