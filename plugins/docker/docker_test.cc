@@ -526,7 +526,7 @@ TEST_CASE("the plugin file declares three roles with valid schemas") {
   }
   char err[256] = {0};
   CHECK(d->builder.factory("{\"docker_host\": \"ftp://x\"}", err, sizeof err) == nullptr);
-  CHECK(std::string(err).find("DOCKER_HOST 'ftp://x' is not supported") != std::string::npos);
+  CHECK(std::string(err).find("the docker_host setting 'ftp://x' is not supported") != std::string::npos);
   void* uploader = d->uploader.factory("{}", err, sizeof err);
   CHECK(uploader != nullptr);
   delete static_cast<lcake::Uploader*>(uploader);

@@ -66,8 +66,10 @@ EngineClient::EngineClient(EngineOptions options) : options_(std::move(options))
     base_url_ = (options_.tls ? "https://" : "http://") + host.substr(6);
     while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
   } else {
-    throw lcake::InputError((options_.source.empty() || options_.source == "DOCKER_HOST" ? std::string("DOCKER_HOST")
-                                                                                        : options_.source + ": host") +
+    const std::string& src = options_.source;
+    throw lcake::InputError((src.empty() || src == "DOCKER_HOST"  ? std::string("DOCKER_HOST")
+                             : src == "the docker_host setting" ? src
+                                                                : src + ": host") +
                             " '" + host + "' is not supported: use unix:///path/to/docker.sock or tcp://host:port");
   }
 }
