@@ -104,7 +104,7 @@ std::optional<RegistryCredentials> find_registry_credentials(const std::string& 
     for (auto& [key, helper] : config["credHelpers"].items()) {
       std::string host = host_of_key(key);
       if (!helper.is_string() || !(host == registry || (hub && is_hub(host)))) continue;
-      return from_helper(helper.get<std::string>(), "credHelpers[\"" + key + "\"]", hub ? key : registry, ctx);
+      return from_helper(helper.get<std::string>(), "credHelpers[\"" + key + "\"]", server, ctx);
     }
   }
   if (config.contains("credsStore") && config["credsStore"].is_string() && !config["credsStore"].get<std::string>().empty()) {
