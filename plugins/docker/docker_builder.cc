@@ -17,6 +17,7 @@ const char* const kBuilderSchema = R"schema({
   "additionalProperties": false,
   "properties": {
     "docker_host": {"type": "string", "description": "overrides $DOCKER_HOST (unix:///path or tcp://host:port)"},
+    "docker_context": {"type": "string", "minLength": 1, "description": "a docker context (~/.docker/contexts) to use unless docker_host is set; overrides $DOCKER_HOST, $DOCKER_CONTEXT and currentContext"},
     "network": {"type": "string", "default": "none", "description": "HostConfig.NetworkMode of build containers"},
     "platform": {"type": "string", "description": "e.g. linux/amd64"},
     "keep_alive_command": {"type": "array", "items": {"type": "string"}, "minItems": 1,
@@ -259,7 +260,7 @@ std::unique_ptr<lcake::BuildSession> DockerBuilder::start(const lcake::BuildRequ
 }
 
 void DockerBuilder::reap(const lcake::LedgerEntry& entry, lcake::Context& ctx) {
-  reap_container(entry, ctx, std::chrono::seconds(settings_.value("api_timeout", 60)));
+  reap_container(entry, ctx, engine_options(settings_, nullptr));
 }
 
 bool DockerBuilder::exists(const lcake::Artifact& artifact, lcake::Context& ctx) {

@@ -30,7 +30,10 @@
 #include "docker_verifier.h"
 #include "engine_client.h"
 #include "lcake/errors.hpp"
+#include "registry_auth.h"
 #include "registry_client.h"
+#include "docker_config.h"
+#include "image_pull.h"
 #include "scratch_container.h"
 #include "lcake/plugin.hpp"
 
@@ -64,6 +67,7 @@ struct Services {
   std::string docker_host;
   int port = 0;
   std::string registry;
+  int token_registry_port = 0;  // a second registry, with token auth, started by the test that needs it
   std::string base_image = "localhost/lcake-test/busybox:1";
 
   Services() {
@@ -73,8 +77,11 @@ struct Services {
     dir = mkdtemp(tmpl);
     port = free_port();
     registry = "127.0.0.1:" + std::to_string(port);
+    do token_registry_port = free_port();
+    while (token_registry_port == port);
     try {
-      docker_host = sh(scripts.string() + "/podman-service.sh start " + dir.string() + " " + std::to_string(port));
+      docker_host = sh(scripts.string() + "/podman-service.sh start " + dir.string() + " " + std::to_string(port) + " " +
+                       std::to_string(token_registry_port));
       sh(scripts.string() + "/registry.sh start " + dir.string() + " " + std::to_string(port));
       sh(scripts.string() + "/import-busybox.sh " + dir.string() + " " + base_image);
     } catch (...) {
@@ -90,6 +97,7 @@ struct Services {
   // Runs at exit, outside any test: no doctest macros here.
   ~Services() { stop_all(); }
   void stop_all() {
+    quiet(scripts.string() + "/registry.sh stop " + (dir / "token").string());
     quiet(scripts.string() + "/registry.sh stop " + dir.string());
     quiet(scripts.string() + "/podman-service.sh stop " + dir.string());
     quiet("rm -rf " + dir.string());
@@ -520,9 +528,405 @@ TEST_CASE("the plugin file declares three roles with valid schemas") {
   }
   char err[256] = {0};
   CHECK(d->builder.factory("{\"docker_host\": \"ftp://x\"}", err, sizeof err) == nullptr);
-  CHECK(std::string(err).find("DOCKER_HOST 'ftp://x' is not supported") != std::string::npos);
+  CHECK(std::string(err).find("the docker_host setting 'ftp://x' is not supported") != std::string::npos);
   void* uploader = d->uploader.factory("{}", err, sizeof err);
   CHECK(uploader != nullptr);
   delete static_cast<lcake::Uploader*>(uploader);
   // Plugins are never unloaded (as in the host).
+}
+
+TEST_CASE("uploader remove: deletes the manifest only when no other tag points at it") {
+  auto& svc = services();
+  TestContext ctx;
+  lcake::Artifact built;
+  built.type = "oci-image";
+  built.id = svc.base_image;
+  json settings = {{"registry", svc.registry}, {"repository", "lcake/rm"}, {"tls_verify", false}};
+  lcake::docker::DockerUploader uploader(settings);
+  lcake::UploadRequest req{layer_info("rm", '1'), built, std::nullopt, json::object()};
+  auto up = uploader.upload(req, ctx);
+  REQUIRE(uploader.exists(up, ctx));
+  const std::string own = "busybox-rm-111111111111";
+
+  // A user's tag on the same manifest: remove() leaves the manifest (and both tags) and says so.
+  lcake::docker::RegistryOptions ro;
+  ro.registry = svc.registry;
+  ro.scheme = "http";
+  lcake::docker::RegistryClient registry(ro);
+  auto manifest = registry.get_manifest("lcake/rm", up.metadata["digest"].get<std::string>());
+  REQUIRE(manifest.has_value());
+  registry.put_manifest("lcake/rm", "users-own", *manifest);
+  uploader.remove(up, ctx);
+  CHECK(uploader.exists(up, ctx));
+  CHECK(has(registry_tags("lcake/rm"), "users-own"));
+  CHECK(has(registry_tags("lcake/rm"), own));
+  CHECK(ctx.logged("other tags point at it (users-own)"));
+
+  // Only lcake's own per-key tag: the manifest goes.
+  lcake::docker::DockerUploader other(json{{"registry", svc.registry}, {"repository", "lcake/rm2"}, {"tls_verify", false}});
+  auto up2 = other.upload(req, ctx);
+  REQUIRE(other.exists(up2, ctx));
+  other.remove(up2, ctx);
+  CHECK_FALSE(other.exists(up2, ctx));
+  CHECK_FALSE(has(registry_tags("lcake/rm2"), own));
+  check_clean(ctx);
+}
+
+namespace {
+
+using EnvVars = std::vector<std::pair<std::string, std::optional<std::string>>>;
+// Sets environment variables for one scope and puts the old values back.
+struct EnvOverride {
+  explicit EnvOverride(std::vector<std::pair<std::string, std::optional<std::string>>> vars) {
+    for (auto& [k, v] : vars) {
+      const char* old = std::getenv(k.c_str());
+      saved.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
+      if (v) setenv(k.c_str(), v->c_str(), 1);
+      else unsetenv(k.c_str());
+    }
+  }
+  ~EnvOverride() {
+    for (auto& [k, v] : saved) {
+      if (v) setenv(k.c_str(), v->c_str(), 1);
+      else unsetenv(k.c_str());
+    }
+  }
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved;
+};
+
+fs::path source_dir() {
+  const char* src = std::getenv("LCAKE_SOURCE_DIR");
+  return fs::path(src ? src : LCAKE_TEST_SOURCE_DIR);
+}
+
+// A docker config dir with config.json = `config` and the test credential helper
+// (tests/services/credential-helper) on PATH, its store in DIR/creds.
+struct DockerConfigDir {
+  lcake::test::TempDir tmp{"lcake-docker-config"};
+  fs::path creds = tmp.path / "creds";
+  std::unique_ptr<EnvOverride> env;
+  explicit DockerConfigDir(const json& config) {
+    fs::create_directories(creds);
+    std::ofstream(tmp.path / "config.json") << config.dump();
+    const char* path = std::getenv("PATH");
+    env = std::make_unique<EnvOverride>(std::vector<std::pair<std::string, std::optional<std::string>>>{
+        {"DOCKER_CONFIG", tmp.path.string()},
+        {"LCAKE_TEST_CREDENTIALS", creds.string()},
+        {"PATH", (source_dir() / "tests/services/credential-helper").string() + ":" + (path ? path : "/usr/bin:/bin")}});
+  }
+  void store(const std::string& server, const std::string& user, const std::string& secret) {
+    std::ofstream(creds / (server_file(server) + ".json")) << json{{"ServerURL", server}, {"Username", user}, {"Secret", secret}}.dump();
+  }
+  static std::string server_file(std::string s) {
+    for (auto& c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
+    return s;
+  }
+  std::string lookups() {
+    std::ifstream in(creds / "lookups.log");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+};
+
+}  // namespace
+
+TEST_CASE("credentials: credHelpers and credsStore through docker-credential-NAME get") {
+  using lcake::docker::find_registry_credentials;
+  lcake::test::TempDir root("lcake-creds-ctx");
+  lcake::testing::FakeContext ctx(root.path);
+  DockerConfigDir cfg(json{{"credsStore", "lcake-test"},
+                           {"credHelpers", {{"helped.example:5000", "lcake-test"}, {"missing.example", "nosuch"}}},
+                           {"auths", {{"helped.example:5000", json::object()}, {"plain.example", {{"auth", "dTpw"}}}}}});
+  cfg.store("helped.example:5000", "alice", "s3cret-from-helper");
+  cfg.store("store.example", "<token>", "identity-token-value");
+  cfg.store("https://index.docker.io/v1/", "hubuser", "hub-secret");
+
+  auto helped = find_registry_credentials("helped.example:5000", ctx);
+  REQUIRE(helped.has_value());
+  CHECK(helped->username == "alice");
+  CHECK(helped->password == "s3cret-from-helper");
+  CHECK(helped->source.find("credHelpers[\"helped.example:5000\"] helper docker-credential-lcake-test") == 0);
+  auto store = find_registry_credentials("store.example", ctx);  // no credHelpers entry: credsStore
+  REQUIRE(store.has_value());
+  CHECK(store->username.empty());
+  CHECK(store->identity_token == "identity-token-value");
+  auto hub = find_registry_credentials("docker.io", ctx);
+  REQUIRE(hub.has_value());
+  CHECK(hub->username == "hubuser");
+  // With a credsStore, docker ignores the auths entries: the helper has nothing for plain.example.
+  CHECK_FALSE(find_registry_credentials("plain.example", ctx).has_value());
+  CHECK(cfg.lookups() == "helped.example:5000\nstore.example\nhttps://index.docker.io/v1/\nplain.example\n");
+  // Every secret is registered for redaction, none was logged.
+  for (std::string s : {"s3cret-from-helper", "identity-token-value", "hub-secret"}) {
+    CHECK(std::find(ctx.redacted.begin(), ctx.redacted.end(), s) != ctx.redacted.end());
+    CHECK_FALSE(ctx.logged(s));
+  }
+  CHECK(ctx.memory_ledger.open_entries().empty());  // the helper's process was recorded and released
+
+  // A helper that is not installed: one line naming it and config.json, exit 2 (InputError).
+  try {
+    find_registry_credentials("missing.example", ctx);
+    FAIL("no error for a missing helper");
+  } catch (const lcake::InputError& e) {
+    CHECK(std::string(e.what()) == "credential helper docker-credential-nosuch (credHelpers[\"missing.example\"] in " +
+                                       (cfg.tmp.path / "config.json").string() +
+                                       ") is not in PATH: install it, or change credHelpers[\"missing.example\"] in that file");
+  }
+  // A helper that fails: one line with its message.
+  CHECK_THROWS_WITH_AS(find_registry_credentials("broken.example", ctx),
+                       doctest::Contains("credential helper docker-credential-lcake-test get (credsStore in "),
+                       lcake::BuildError);
+  CHECK_THROWS_WITH_AS(find_registry_credentials("broken.example", ctx), doctest::Contains("(exit 3): the keyring is locked"),
+                       lcake::BuildError);
+
+  // Without a helper, auths as before; a config.json that is not JSON is an input error naming it.
+  DockerConfigDir plain(json{{"auths", {{"https://plain.example/v2/", {{"auth", "dTpw"}}}}}});
+  auto p = find_registry_credentials("plain.example", ctx);
+  REQUIRE(p.has_value());
+  CHECK(p->username == "u");
+  CHECK(p->password == "p");
+  std::ofstream(plain.tmp.path / "config.json") << "{not json";
+  CHECK_THROWS_WITH_AS(find_registry_credentials("plain.example", ctx),
+                       doctest::Contains(((plain.tmp.path / "config.json").string() + ": not a JSON object").c_str()),
+                       lcake::InputError);
+}
+
+namespace {
+std::vector<json> json_lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::vector<json> out;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+}  // namespace
+
+TEST_CASE("token auth: docker-registry with auth.token, a token server, credentials from a helper") {
+  auto& svc = services();
+  int rc = 0;
+  sh("python3 -c 'import cryptography' 2>&1", &rc);
+  REQUIRE_MESSAGE(rc == 0, "tests/services/token-server.py needs python3-cryptography (apt-get install python3-cryptography)");
+  fs::path tdir = svc.dir / "token";
+  fs::create_directories(tdir);
+  std::ofstream(tdir / "token-users") << "pusher:pw-secret-1\nrefresh:identity-secret-2\n";
+  const std::string reg = "127.0.0.1:" + std::to_string(svc.token_registry_port);
+  sh(svc.scripts.string() + "/registry.sh start " + tdir.string() + " " + std::to_string(svc.token_registry_port) + " " +
+     std::to_string(free_port()));
+  // The registry wants a token for anything, even anonymous pulls.
+  CHECK(sh("curl -s -o /dev/null -w '%{http_code}' http://" + reg + "/v2/") == "401");
+
+  DockerConfigDir cfg(json{{"credsStore", "lcake-test"}});
+  cfg.store(reg, "pusher", "pw-secret-1");
+  TestContext ctx;
+  lcake::Artifact built;
+  built.type = "oci-image";
+  built.id = svc.base_image;
+  json settings = {{"registry", reg}, {"repository", "lcake/tok"}, {"tls_verify", false}};
+  lcake::docker::DockerUploader uploader(settings);
+  lcake::UploadRequest req{layer_info("tok", '7'), built, std::nullopt, json::object()};
+  // Push through the engine (podman does the token flow with the helper's credentials),
+  // then publish and look up through the registry API (lcake's token flow).
+  auto up = uploader.upload(req, ctx);
+  auto published = uploader.publish(up, lcake::PublishRequest{req.layer, {{"moving_tags", {"tok-moving"}}}}, ctx);
+  CHECK(published.metadata["moving_tags"] == json::array({"tok-moving"}));
+  lcake::docker::DockerUploader fresh(settings);
+  auto found = fresh.find(lcake::FindRequest{req.layer, json::object()}, ctx);
+  REQUIRE(found.has_value());
+  CHECK(found->id == up.id);
+  CHECK(cfg.lookups().find(reg + "\n") != std::string::npos);
+
+  auto log = json_lines(tdir / "token-requests.log");
+  bool lcake_push = false;
+  for (const auto& l : log) {
+    if (l.value("user", json()) == "pusher" && l["scope"] == "repository:lcake/tok:pull,push") lcake_push = true;
+  }
+  CHECK(lcake_push);
+  std::ifstream raw(tdir / "token-requests.log");
+  std::string raw_log((std::istreambuf_iterator<char>(raw)), {});
+  CHECK(raw_log.find("pw-secret-1") == std::string::npos);
+
+  // One token per scope: the second HEAD uses the cached token.
+  lcake::docker::RegistryOptions ro;
+  ro.registry = reg;
+  ro.scheme = "http";
+  ro.credentials = lcake::docker::RegistryCredentials{"pusher", "pw-secret-1", "", "test"};
+  ro.tokens = std::make_shared<lcake::docker::TokenCache>();
+  std::vector<std::string> tokens;
+  ro.redact = [&](const std::string& t) { tokens.push_back(t); };
+  lcake::docker::RegistryClient client(ro);
+  std::string digest = up.metadata["digest"];
+  CHECK(client.head_manifest("lcake/tok", "tok-moving") == digest);
+  CHECK(client.head_manifest("lcake/tok", digest) == digest);
+  CHECK(ro.tokens->fetched == 1);
+  CHECK(client.list_tags("lcake/tok").size() == 2);  // pull scope again: cached
+  CHECK(ro.tokens->fetched == 1);
+  REQUIRE(tokens.size() == 1);
+  for (const auto& l : ctx.logs) CHECK(l.find(tokens[0]) == std::string::npos);
+
+  // Renewed on 401: tokens that the registry refuses as expired...
+  std::ofstream(tdir / "token-users") << "pusher:pw-secret-1\nexpires:-120\n";
+  lcake::docker::RegistryClient expiring(ro);
+  ro.tokens->authorization.clear();
+  CHECK_THROWS_WITH_AS(expiring.head_manifest("lcake/tok", "tok-moving"), doctest::Contains("failed (HTTP 401)"),
+                       lcake::BuildError);
+  CHECK(ro.tokens->fetched == 2);
+  // ...are replaced by a fresh one when the token server gives good ones again.
+  std::ofstream(tdir / "token-users") << "pusher:pw-secret-1\nrefresh:identity-secret-2\n";
+  CHECK(expiring.head_manifest("lcake/tok", "tok-moving") == digest);
+  CHECK(ro.tokens->fetched == 3);
+  CHECK(expiring.head_manifest("lcake/tok", "tok-moving") == digest);
+  CHECK(ro.tokens->fetched == 3);
+
+  // Anonymous: pull is granted, push is not; the error says to add credentials.
+  lcake::docker::RegistryOptions anon = ro;
+  anon.credentials.reset();
+  anon.tokens = nullptr;
+  lcake::docker::RegistryClient anonymous(anon);
+  auto manifest = anonymous.get_manifest("lcake/tok", digest);
+  REQUIRE(manifest.has_value());
+  CHECK_THROWS_WITH_AS(anonymous.put_manifest("lcake/tok", "anon", *manifest),
+                       doctest::Contains("failed (HTTP 401)"), lcake::BuildError);
+  CHECK_THROWS_WITH_AS(anonymous.put_manifest("lcake/tok", "anon", *manifest),
+                       doctest::Contains(("add credentials for " + reg).c_str()), lcake::BuildError);
+  // An identity token goes to the token service as an OAuth2 refresh token (POST).
+  lcake::docker::RegistryOptions ident = anon;
+  ident.credentials = lcake::docker::RegistryCredentials{"", "", "identity-secret-2", "test identity"};
+  lcake::docker::RegistryClient with_identity(ident);
+  with_identity.put_manifest("lcake/tok", "by-identity", *manifest);
+  CHECK(json_lines(tdir / "token-requests.log").back()["method"] == "POST");
+  // Wrong credentials: the token service's refusal, naming where they came from.
+  cfg.store(reg, "pusher", "wrong-password");
+  TestContext bad_ctx;
+  lcake::docker::DockerUploader wrong(settings);
+  CHECK_THROWS_WITH_AS(wrong.publish(up, lcake::PublishRequest{req.layer, {{"moving_tags", {"nope"}}}}, bad_ctx),
+                       doctest::Contains("refused a token as pusher (credentials from credsStore helper docker-credential-lcake-test"),
+                       lcake::BuildError);
+  CHECK_FALSE(bad_ctx.logged("wrong-password"));
+
+  // remove() with token auth: other tags point at the digest, so it stays.
+  cfg.store(reg, "pusher", "pw-secret-1");
+  uploader.remove(up, ctx);
+  CHECK(uploader.exists(up, ctx));
+  CHECK((ctx.logged("other tags point at it (by-identity, tok-moving)") ||
+         ctx.logged("other tags point at it (tok-moving, by-identity)")));
+  svc.quiet(svc.scripts.string() + "/registry.sh stop " + tdir.string());
+  check_clean(ctx);
+}
+
+namespace {
+// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+void make_tls_files(const fs::path& d) {
+  fs::create_directories(d);
+  std::string q = "cd " + d.string() + " && ";
+  sh(q + "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=lcake-test-ca "
+         "-keyout ca-key.pem -out ca.pem 2>&1");
+  sh(q + "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+         "-keyout server-key.pem -out server.csr 2>&1 && "
+         "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext && "
+         "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile server.ext "
+         "-out server-cert.pem 2>&1");
+  sh(q + "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=client "
+         "-keyout key.pem -out client.csr 2>&1 && printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+         "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile client.ext "
+         "-out cert.pem 2>&1");
+}
+}  // namespace
+
+TEST_CASE("engine over TLS: DOCKER_TLS_VERIFY/DOCKER_CERT_PATH and docker contexts, podman behind socat openssl-listen") {
+  auto& svc = services();
+  fs::path d = svc.dir / "tls";
+  make_tls_files(d);
+  int port = free_port();
+  std::string sock = svc.docker_host.substr(7);
+  // TLS in front of podman's socket, client certificates required (as dockerd --tlsverify).
+  sh("socat OPENSSL-LISTEN:" + std::to_string(port) + ",bind=127.0.0.1,reuseaddr,fork,cert=" + (d / "server-cert.pem").string() +
+     ",key=" + (d / "server-key.pem").string() + ",cafile=" + (d / "ca.pem").string() + ",verify=1 UNIX-CONNECT:" + sock +
+     " >" + (d / "socat.log").string() + " 2>&1 & echo $! >" + (d / "socat.pid").string());
+  struct StopSocat {
+    fs::path pid;
+    ~StopSocat() { Services::quiet("kill $(cat " + pid.string() + ")"); }
+  } stop{d / "socat.pid"};
+  std::string host = "tcp://127.0.0.1:" + std::to_string(port);
+  for (int i = 0; i < 50 && sh("curl -s -o /dev/null -w '%{http_code}' --cacert " + (d / "ca.pem").string() + " --cert " +
+                                   (d / "cert.pem").string() + " --key " + (d / "key.pem").string() + " https://127.0.0.1:" +
+                                   std::to_string(port) + "/_ping 2>&1 || true") != "200"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  DockerConfigDir cfg(json::object());
+
+  SUBCASE("DOCKER_HOST=tcp:// with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH: a whole build over TLS") {
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", d.string()}});
+    TestContext ctx;
+    lcake::docker::DockerBuilder builder(json{{"pull", "never"}});
+    lcake::BuildRequest req;
+    req.layer = layer_info("tls", '9');
+    req.source = {{"image", svc.base_image}};
+    auto session = builder.start(req, ctx);
+    CHECK(ctx.open()[0].how["docker_host"] == host);
+    Output o;
+    CHECK(session->communicator().run("echo over-tls; exit 4", o.fn(), std::chrono::seconds(30)) == 4);
+    CHECK(o.out == "over-tls\n");
+    auto image = session->finish(ctx);
+    session.reset();
+    CHECK(builder.exists(image, ctx));
+    builder.remove(image, ctx);
+    check_clean(ctx);
+    // A crashed build over TLS is reaped over TLS.
+    auto orphan = builder.start(req, ctx);
+    auto entry = ctx.open()[0];
+    orphan.reset();
+    builder.reap(entry, ctx);
+    ctx.release(entry.id);
+    check_clean(ctx);
+  }
+  SUBCASE("no client certificate: the engine refuses, one line naming the TLS files") {
+    fs::path ca_only = d / "ca-only";
+    fs::create_directories(ca_only);
+    fs::copy_file(d / "ca.pem", ca_only / "ca.pem", fs::copy_options::overwrite_existing);
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", ca_only.string()}});
+    CHECK_THROWS_WITH_AS(EngineClient(EngineOptions{}).negotiate(), doctest::Contains("no client certificate) of DOCKER_HOST"),
+                         lcake::BuildError);
+  }
+  SUBCASE("DOCKER_TLS_VERIFY without ca.pem is an input error naming the file") {
+    fs::path empty = d / "empty";
+    fs::create_directories(empty);
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CERT_PATH", empty.string()}});
+    CHECK_THROWS_WITH_AS(EngineClient(EngineOptions{}), doctest::Contains(((empty / "ca.pem").string() + " is missing").c_str()),
+                         lcake::InputError);
+  }
+  SUBCASE("plain HTTP to a TLS engine fails") {
+    EnvOverride env({{"DOCKER_HOST", host}, {"DOCKER_TLS_VERIFY", std::nullopt}, {"DOCKER_TLS", std::nullopt}});
+    CHECK_THROWS_AS(EngineClient(EngineOptions{}).negotiate(), lcake::BuildError);
+  }
+  SUBCASE("docker contexts: DOCKER_CONTEXT, currentContext, the docker_context setting") {
+    auto id = sh("printf %s tls-ctx | sha256sum | cut -d' ' -f1");
+    fs::path meta = cfg.tmp.path / "contexts/meta" / id;
+    fs::path tls = cfg.tmp.path / "contexts/tls" / id / "docker";
+    fs::create_directories(meta);
+    fs::create_directories(tls);
+    std::ofstream(meta / "meta.json") << json{{"Name", "tls-ctx"}, {"Metadata", json::object()},
+                                               {"Endpoints", {{"docker", {{"Host", host}, {"SkipTLSVerify", false}}}}}}.dump();
+    for (const char* f : {"ca.pem", "cert.pem", "key.pem"}) fs::copy_file(d / f, tls / f);
+    EnvOverride env({{"DOCKER_HOST", std::nullopt}, {"DOCKER_TLS_VERIFY", std::nullopt}, {"DOCKER_CONTEXT", "tls-ctx"}});
+    EngineClient by_env{EngineOptions{}};
+    by_env.negotiate();
+    CHECK(by_env.docker_host() == host);
+    {
+      EnvOverride no_ctx(EnvVars{{"DOCKER_CONTEXT", std::nullopt}});
+      std::ofstream(cfg.tmp.path / "config.json") << json{{"currentContext", "tls-ctx"}}.dump();
+      auto o = lcake::docker::engine_options(json::object(), nullptr);
+      CHECK(o.docker_host == host);
+      CHECK(o.source == "docker context 'tls-ctx' (from currentContext in " + (cfg.tmp.path / "config.json").string() + ")");
+      EngineClient(o).negotiate();
+      // The setting wins over $DOCKER_HOST, as docker's --context does.
+      EnvOverride with_host(EnvVars{{"DOCKER_HOST", "unix:///nowhere.sock"}});
+      EngineClient(lcake::docker::engine_options(json{{"docker_context", "tls-ctx"}}, nullptr)).negotiate();
+      CHECK(lcake::docker::engine_options(json::object(), nullptr).docker_host == "unix:///nowhere.sock");
+    }
+    // A context that does not exist: one line naming meta.json and what to do (exit 2).
+    EnvOverride missing(EnvVars{{"DOCKER_CONTEXT", "nope"}});
+    CHECK_THROWS_WITH_AS(EngineClient(EngineOptions{}),
+                         doctest::Contains(("docker context 'nope' (from DOCKER_CONTEXT): " +
+                                            (cfg.tmp.path / "contexts/meta").string()).c_str()),
+                         lcake::InputError);
+  }
 }

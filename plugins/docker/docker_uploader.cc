@@ -1,5 +1,6 @@
 #include "docker_uploader.h"
 
+#include <algorithm>
 #include <regex>
 
 #include "engine_client.h"
@@ -37,6 +38,7 @@ const char* const kUploaderSchema = R"schema({
     "moving_tags": {"type": "array", "items": {"type": "string"}, "default": [],
                     "description": "tags moved at publish for every published layer; templates"},
     "docker_host": {"type": "string"},
+    "docker_context": {"type": "string", "minLength": 1, "description": "a docker context (~/.docker/contexts) to use unless docker_host is set; overrides $DOCKER_HOST, $DOCKER_CONTEXT and currentContext"},
     "api_timeout": {"type": "integer", "minimum": 1, "default": 60},
     "transfer_timeout": {"type": "integer", "minimum": 1, "default": 3600}
   }
@@ -155,6 +157,7 @@ std::string render_tag(const std::string& tmpl, const lcake::LayerInfo& layer, c
 DockerUploader::DockerUploader(const nlohmann::json& settings) : settings_(settings) {
   registry_ = settings_.value("registry", "127.0.0.1:5000");
   repository_ = settings_.value("repository", "lcake/stack");
+  tokens_ = std::make_shared<TokenCache>();
   EngineClient probe(engine_options(settings_, nullptr));
   (void)probe;
 }
@@ -164,10 +167,11 @@ RegistryClient DockerUploader::registry_client(lcake::Context& ctx, const std::s
   o.registry = registry;
   o.scheme = registry_scheme(settings_.value("scheme", "auto"), registry);
   o.tls_verify = settings_.value("tls_verify", true);
-  o.credentials = find_registry_credentials(registry);
-  if (o.credentials && !o.credentials->password.empty()) ctx.redact(o.credentials->password);
+  o.credentials = find_registry_credentials(registry, ctx);
   o.timeout = std::chrono::seconds(settings_.value("api_timeout", 60));
   o.cancel = &ctx.cancel();
+  o.tokens = tokens_;
+  o.redact = [&ctx](const std::string& token) { ctx.redact(token); };
   return RegistryClient(o);
 }
 
@@ -196,9 +200,7 @@ lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcak
     throw lcake::BuildError("built image " + request.built.id + " is not in the Docker engine at " + engine.docker_host() +
                             ": rebuild the layer (lcake build --force)");
   }
-  auto creds = find_registry_credentials(registry_);
-  if (creds && !creds->password.empty()) ctx.redact(creds->password);
-  if (creds && !creds->identity_token.empty()) ctx.redact(creds->identity_token);
+  auto creds = find_registry_credentials(registry_, ctx);
   std::string auth = engine_registry_auth(registry_, creds);
   if (!auth.empty()) ctx.redact(auth);
   // A plain-HTTP registry (loopback by default) is one podman must not try TLS with.
@@ -321,7 +323,25 @@ bool DockerUploader::exists(const lcake::Artifact& artifact, lcake::Context& ctx
 
 void DockerUploader::remove(const lcake::Artifact& artifact, lcake::Context& ctx) {
   auto ref = parse_pushed(artifact);
-  registry_client(ctx, ref.registry).delete_manifest(ref.repository, ref.digest);
+  auto registry = registry_client(ctx, ref.registry);
+  // The registry API deletes manifests by digest only, which drops every tag on
+  // it: when a tag other than this upload's own per-key tags points at the
+  // digest (a moving tag, a user's tag, another layer with the same content),
+  // the manifest stays and that is reported.
+  std::vector<std::string> own = string_list(artifact.metadata, "tags");
+  std::vector<std::string> others;
+  for (const auto& t : registry.list_tags(ref.repository)) {
+    if (std::find(own.begin(), own.end(), t) != own.end()) continue;
+    if (registry.head_manifest(ref.repository, t).value_or("") == ref.digest) others.push_back(t);
+  }
+  if (!others.empty()) {
+    std::string list;
+    for (const auto& t : others) list += (list.empty() ? "" : ", ") + t;
+    ctx.warn("left " + artifact.id + " in " + ref.registry + ": other tags point at it (" + list +
+             "); the registry can only delete a manifest with all its tags, so delete it by hand once they are unused");
+    return;
+  }
+  registry.delete_manifest(ref.repository, ref.digest);
 }
 
 }  // namespace lcake::docker

@@ -3,6 +3,7 @@
 // all or nothing.
 #pragma once
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 
 namespace lcake::docker {
 
+struct TokenCache;
 extern const char* const kUploaderSchema;
 extern const char* const kPublishSchema;
 
@@ -41,6 +43,7 @@ class DockerUploader : public lcake::Uploader {
   nlohmann::json settings_;
   std::string registry_;
   std::string repository_;
+  std::shared_ptr<TokenCache> tokens_;  // registry tokens, shared by every call of this uploader
 };
 
 }  // namespace lcake::docker

@@ -14,6 +14,7 @@ const char* const kVerifierSchema = R"schema({
   "additionalProperties": false,
   "properties": {
     "docker_host": {"type": "string"},
+    "docker_context": {"type": "string", "minLength": 1, "description": "a docker context (~/.docker/contexts) to use unless docker_host is set; overrides $DOCKER_HOST, $DOCKER_CONTEXT and currentContext"},
     "network": {"type": "string", "default": "none"},
     "platform": {"type": "string"},
     "keep_alive_command": {"type": "array", "items": {"type": "string"}, "minItems": 1,
@@ -90,7 +91,7 @@ std::unique_ptr<lcake::VerifySession> DockerVerifier::start(const lcake::VerifyR
 }
 
 void DockerVerifier::reap(const lcake::LedgerEntry& entry, lcake::Context& ctx) {
-  reap_container(entry, ctx, std::chrono::seconds(settings_.value("api_timeout", 60)));
+  reap_container(entry, ctx, engine_options(settings_, nullptr));
 }
 
 }  // namespace lcake::docker

@@ -8,6 +8,7 @@
 #include <regex>
 #include <thread>
 
+#include "docker_config.h"
 #include "lcake/errors.hpp"
 
 namespace lcake::docker {
@@ -46,23 +47,30 @@ std::string server_message(const std::string& body) {
 
 }  // namespace
 
-std::string EngineClient::default_docker_host() {
-  const char* env = std::getenv("DOCKER_HOST");
-  return env && *env ? env : "unix:///var/run/docker.sock";
-}
-
 EngineClient::EngineClient(EngineOptions options) : options_(std::move(options)) {
-  if (options_.docker_host.empty()) options_.docker_host = default_docker_host();
+  if (options_.docker_host.empty()) {
+    EngineEndpoint e = resolve_engine_endpoint("", "");
+    options_.docker_host = e.host;
+    options_.tls = e.tls;
+    options_.tls_verify = e.tls_verify;
+    options_.ca_file = e.ca_file;
+    options_.cert_file = e.cert_file;
+    options_.key_file = e.key_file;
+    options_.source = e.source;
+  }
   const std::string& host = options_.docker_host;
   if (host.rfind("unix://", 0) == 0) {
     unix_socket_ = host.substr(7);
     base_url_ = "http://docker";
   } else if (host.rfind("tcp://", 0) == 0) {
-    base_url_ = "http://" + host.substr(6);
+    base_url_ = (options_.tls ? "https://" : "http://") + host.substr(6);
     while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
   } else {
-    throw lcake::InputError("DOCKER_HOST '" + host +
-                            "' is not supported: use unix:///path/to/docker.sock or tcp://host:port");
+    const std::string& src = options_.source;
+    throw lcake::InputError((src.empty() || src == "DOCKER_HOST"  ? std::string("DOCKER_HOST")
+                             : src == "the docker_host setting" ? src
+                                                                : src + ": host") +
+                            " '" + host + "' is not supported: use unix:///path/to/docker.sock or tcp://host:port");
   }
 }
 
@@ -78,6 +86,12 @@ HttpResponse EngineClient::send(const Call& call) {
   std::string path = (call.versioned ? "/v" + api_version_ : std::string()) + call.path;
   req.url = base_url_ + path + (call.query.empty() ? "" : "?" + call.query);
   req.unix_socket = unix_socket_;
+  if (options_.tls) {
+    req.tls_verify = options_.tls_verify;
+    req.ca_file = options_.ca_file;
+    req.client_cert = options_.cert_file;
+    req.client_key = options_.key_file;
+  }
   req.headers = call.headers;
   if (call.body) {
     req.body = *call.body;
@@ -92,6 +106,12 @@ HttpResponse EngineClient::send(const Call& call) {
     return http_perform(req);
   } catch (const HttpFailure& e) {
     std::string where = call.method + " " + call.path;
+    std::string tls_hint;
+    if (options_.tls) {
+      tls_hint = std::string(": check the TLS files (") + (options_.ca_file.empty() ? "no CA" : options_.ca_file) + ", " +
+                 (options_.cert_file.empty() ? "no client certificate" : options_.cert_file) + ")" +
+                 (options_.source.empty() ? std::string() : " of " + options_.source);
+    }
     if (e.kind == HttpFailure::Kind::connect) {
       std::string why = e.what();
       if (!unix_socket_.empty()) {
@@ -104,15 +124,18 @@ HttpResponse EngineClient::send(const Call& call) {
           why = "connection refused";
         }
       }
-      throw lcake::BuildError("cannot reach the Docker engine at " + options_.docker_host + " (" + why +
-                              "): start the engine or set DOCKER_HOST");
+      throw lcake::BuildError("cannot reach the Docker engine at " + options_.docker_host + " (" + why + ")" +
+                              (options_.source.empty() || options_.source == "DOCKER_HOST" || options_.source == "the default"
+                                   ? std::string()
+                                   : " from " + options_.source) +
+                              (tls_hint.empty() ? ": start the engine or set DOCKER_HOST" : tls_hint));
     }
     if (e.kind == HttpFailure::Kind::timeout) {
       throw lcake::BuildError("the Docker engine at " + options_.docker_host + " did not finish " + where +
                               " within " + seconds_text(std::chrono::duration_cast<std::chrono::seconds>(req.timeout)) +
                               ": check the engine, or raise the plugin's api_timeout/transfer_timeout");
     }
-    throw lcake::BuildError("Docker engine at " + options_.docker_host + ": " + where + ": " + e.what());
+    throw lcake::BuildError("Docker engine at " + options_.docker_host + ": " + where + ": " + e.what() + tls_hint);
   }
 }
 

@@ -1,5 +1,7 @@
 // A Docker Engine API client (v1.41, also spoken by `podman system service`)
-// over DOCKER_HOST: unix:///path (default /var/run/docker.sock) or tcp://host:port.
+// over DOCKER_HOST: unix:///path (default /var/run/docker.sock) or tcp://host:port,
+// plain or TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, docker contexts: see
+// docker_config.h).
 // Every call has a connect timeout and a deadline, checks the run's cancel
 // token while it waits, and fails with one line naming DOCKER_HOST and the endpoint.
 #pragma once
@@ -28,7 +30,13 @@ using http::base64_decode;
 
 
 struct EngineOptions {
-  std::string docker_host;  // empty: $DOCKER_HOST, else unix:///var/run/docker.sock
+  // empty: as the docker CLI finds it (resolve_engine_endpoint: $DOCKER_HOST, the
+  // docker context, else unix:///var/run/docker.sock), TLS settings included
+  std::string docker_host;
+  bool tls = false;          // https to a tcp:// host
+  bool tls_verify = true;
+  std::string ca_file, cert_file, key_file;  // PEM files (DOCKER_CERT_PATH/{ca,cert,key}.pem)
+  std::string source;        // what chose the engine, for errors ("DOCKER_HOST", "docker context 'x' …")
   std::chrono::seconds api_timeout{60};         // ordinary calls
   std::chrono::seconds transfer_timeout{3600};  // pull, push, commit, archives
   const lcake::CancelToken* cancel = nullptr;   // null: calls cannot be cancelled
@@ -44,7 +52,6 @@ struct ExecOptions {
 class EngineClient {
  public:
   explicit EngineClient(EngineOptions options);
-  static std::string default_docker_host();
 
   const std::string& docker_host() const { return options_.docker_host; }
   // The same engine, but deaf to cancellation: for cleanup after a cancel.

@@ -1,5 +1,6 @@
 #include "image_pull.h"
 
+#include "docker_config.h"
 #include "lcake/errors.hpp"
 #include "registry_auth.h"
 
@@ -7,7 +8,15 @@ namespace lcake::docker {
 
 EngineOptions engine_options(const nlohmann::json& settings, const lcake::CancelToken* cancel) {
   EngineOptions o;
-  o.docker_host = settings.value("docker_host", std::string());
+  EngineEndpoint e = resolve_engine_endpoint(settings.value("docker_host", std::string()),
+                                             settings.value("docker_context", std::string()));
+  o.docker_host = e.host;
+  o.tls = e.tls;
+  o.tls_verify = e.tls_verify;
+  o.ca_file = e.ca_file;
+  o.cert_file = e.cert_file;
+  o.key_file = e.key_file;
+  o.source = e.source;
   o.api_timeout = std::chrono::seconds(settings.value("api_timeout", 60));
   o.transfer_timeout = std::chrono::seconds(settings.value("transfer_timeout", 3600));
   o.cancel = cancel;
@@ -24,9 +33,7 @@ nlohmann::json ensure_image(EngineClient& engine, const std::string& ref, const 
     }
   }
   std::string registry = registry_of(ref);
-  auto creds = find_registry_credentials(registry);
-  if (creds && !creds->password.empty()) ctx.redact(creds->password);
-  if (creds && !creds->identity_token.empty()) ctx.redact(creds->identity_token);
+  auto creds = find_registry_credentials(registry, ctx);
   std::string auth = engine_registry_auth(registry, creds);
   if (!auth.empty()) ctx.redact(auth);
   ctx.info("pulling " + ref + (creds ? " (with credentials for " + registry + ")" : ""));

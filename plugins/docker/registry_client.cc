@@ -38,13 +38,16 @@ std::string registry_scheme(const std::string& setting, const std::string& regis
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]" ? "http" : "https";
 }
 
-HttpResponse RegistryClient::send(HttpRequest request, const std::string& what) {
+HttpResponse RegistryClient::send(HttpRequest request, const std::string& what, const std::string& repo,
+                                  const std::string& action) {
+  if (!options_.tokens) options_.tokens = std::make_shared<TokenCache>();
   request.tls_verify = options_.tls_verify;
   request.timeout = options_.timeout;
   request.cancel = options_.cancel;
-  auto attempt = [&]() {
+  const std::string key = options_.registry + " repository:" + repo + ":" + action;
+  auto attempt = [&](const std::string& authorization) {
     HttpRequest r = request;
-    if (!authorization_.empty()) r.headers.push_back("Authorization: " + authorization_);
+    if (!authorization.empty()) r.headers.push_back("Authorization: " + authorization);
     try {
       return http_perform(r);
     } catch (const HttpFailure& e) {
@@ -52,35 +55,60 @@ HttpResponse RegistryClient::send(HttpRequest request, const std::string& what) 
       throw lcake::BuildError("registry " + options_.registry + ": " + what + ": " + e.what() + hint);
     }
   };
-  HttpResponse r = attempt();
-  if (r.status == 401 && fetch_token(r.header("www-authenticate"))) r = attempt();
-  return r;
+  std::string cached;
+  {
+    std::lock_guard lock(options_.tokens->mu);
+    cached = options_.tokens->authorization[key];
+  }
+  HttpResponse r = attempt(cached);
+  if (r.status != 401) return r;
+  // No token yet, or the registry refused the cached one (expired): ask again, once.
+  std::string fresh = authorize(r.header("www-authenticate"), cached);
+  if (fresh.empty()) return r;
+  {
+    std::lock_guard lock(options_.tokens->mu);
+    options_.tokens->authorization[key] = fresh;
+  }
+  return attempt(fresh);
 }
 
-bool RegistryClient::fetch_token(const std::string& challenge) {
-  if (challenge.empty()) return false;
+std::string RegistryClient::authorize(const std::string& challenge, const std::string& refused) {
+  if (challenge.empty()) return {};
   std::string scheme = challenge.substr(0, challenge.find(' '));
   for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   const auto& creds = options_.credentials;
   if (scheme == "basic") {
-    if (!creds || creds->username.empty()) return false;
+    if (!creds || creds->username.empty()) return {};
     std::string next = "Basic " + base64_encode(creds->username + ":" + creds->password);
-    if (next == authorization_) return false;
-    authorization_ = next;
-    return true;
+    return next == refused ? std::string() : next;
   }
-  if (scheme != "bearer") return false;
+  if (scheme != "bearer") return {};
   std::map<std::string, std::string> params;
   static const std::regex kParam(R"re((\w+)="([^"]*)")re");
   for (std::sregex_iterator it(challenge.begin(), challenge.end(), kParam), end; it != end; ++it) {
     params[(*it)[1]] = (*it)[2];
   }
-  if (params["realm"].empty()) return false;
+  const std::string& realm = params["realm"];
+  if (realm.empty()) return {};
   HttpRequest req;
-  req.url = params["realm"] + "?service=" + url_escape(params["service"]);
-  if (!params["scope"].empty()) req.url += "&scope=" + url_escape(params["scope"]);
-  if (creds && !creds->username.empty()) {
-    req.headers.push_back("Authorization: Basic " + base64_encode(creds->username + ":" + creds->password));
+  req.url = realm;
+  std::string who = "anonymously";
+  if (creds && !creds->identity_token.empty()) {
+    // An identity token (docker login's OAuth2 refresh token) goes in a POST, as docker sends it.
+    req.method = "POST";
+    req.body = "grant_type=refresh_token&client_id=lcake&service=" + url_escape(params["service"]) +
+               (params["scope"].empty() ? "" : "&scope=" + url_escape(params["scope"])) +
+               "&refresh_token=" + url_escape(creds->identity_token);
+    req.has_body = true;
+    req.headers.push_back("Content-Type: application/x-www-form-urlencoded");
+    who = "with the identity token from " + creds->source;
+  } else {
+    req.url += (realm.find('?') == std::string::npos ? "?" : "&") + std::string("service=") + url_escape(params["service"]);
+    if (!params["scope"].empty()) req.url += "&scope=" + url_escape(params["scope"]);
+    if (creds && !creds->username.empty()) {
+      req.headers.push_back("Authorization: Basic " + base64_encode(creds->username + ":" + creds->password));
+      who = "as " + creds->username + " (credentials from " + creds->source + ")";
+    }
   }
   req.tls_verify = options_.tls_verify;
   req.timeout = options_.timeout;
@@ -89,19 +117,35 @@ bool RegistryClient::fetch_token(const std::string& challenge) {
   try {
     r = http_perform(req);
   } catch (const HttpFailure& e) {
-    throw lcake::BuildError("registry " + options_.registry + ": token service: " + e.what());
+    throw lcake::BuildError("registry " + options_.registry + ": token service " + realm + ": " + e.what() +
+                            ": is it running?");
   }
-  if (r.status != 200) return false;
+  if (r.status != 200) {
+    throw lcake::BuildError("registry " + options_.registry + ": token service " + realm + " refused a token " + who +
+                            " for '" + params["scope"] + "' (HTTP " + std::to_string(r.status) + "): " +
+                            (creds ? "check those credentials (docker login " + options_.registry + ")"
+                                   : "add credentials for " + options_.registry + " (docker login " + options_.registry + ")"));
+  }
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   std::string token = j.is_object() ? j.value("token", j.value("access_token", std::string())) : "";
-  if (token.empty() || "Bearer " + token == authorization_) return false;
-  authorization_ = "Bearer " + token;
-  return true;
+  if (token.empty()) {
+    throw lcake::BuildError("registry " + options_.registry + ": token service " + realm +
+                            " answered without a token: check the registry's auth.token realm");
+  }
+  if (options_.redact) options_.redact(token);
+  {
+    std::lock_guard lock(options_.tokens->mu);
+    ++options_.tokens->fetched;
+  }
+  std::string next = "Bearer " + token;
+  return next == refused ? std::string() : next;
 }
 
 void RegistryClient::fail(const std::string& what, const HttpResponse& r) {
   std::string hint = r.status == 401 || r.status == 403
-                         ? ": add credentials for " + options_.registry + " to ~/.docker/config.json (docker login)"
+                         ? (options_.credentials ? ": check the credentials from " + options_.credentials->source
+                                                 : ": add credentials for " + options_.registry + " to ~/.docker/config.json (docker login " +
+                                                       options_.registry + ")")
                          : "";
   throw lcake::BuildError("registry " + options_.registry + ": " + what + " failed (HTTP " + std::to_string(r.status) +
                           "): " + errors_text(r.body) + hint);
@@ -116,7 +160,7 @@ std::optional<Manifest> RegistryClient::get_manifest(const std::string& repo, co
   req.url = base() + "/v2/" + repo + "/manifests/" + reference;
   req.headers.push_back(kManifestAccept);
   std::string what = "GET manifest " + image_reference(repo, reference);
-  auto r = send(req, what);
+  auto r = send(req, what, repo, "pull");
   if (r.status == 404) return std::nullopt;
   if (r.status != 200) fail(what, r);
   return Manifest{r.body, r.header("content-type"), r.header("docker-content-digest")};
@@ -128,7 +172,7 @@ std::optional<std::string> RegistryClient::head_manifest(const std::string& repo
   req.url = base() + "/v2/" + repo + "/manifests/" + reference;
   req.headers.push_back(kManifestAccept);
   std::string what = "HEAD manifest " + image_reference(repo, reference);
-  auto r = send(req, what);
+  auto r = send(req, what, repo, "pull");
   if (r.status == 404) return std::nullopt;
   if (r.status != 200) fail(what, r);
   return r.header("docker-content-digest");
@@ -142,7 +186,7 @@ std::string RegistryClient::put_manifest(const std::string& repo, const std::str
   req.body = m.body;
   req.has_body = true;
   std::string what = "PUT manifest " + image_reference(repo, reference);
-  auto r = send(req, what);
+  auto r = send(req, what, repo, "push");
   if (r.status != 201 && r.status != 200) fail(what, r);
   return r.header("docker-content-digest");
 }
@@ -152,7 +196,7 @@ void RegistryClient::delete_manifest(const std::string& repo, const std::string&
   req.method = "DELETE";
   req.url = base() + "/v2/" + repo + "/manifests/" + digest;
   std::string what = "DELETE manifest " + image_reference(repo, digest);
-  auto r = send(req, what);
+  auto r = send(req, what, repo, "delete");
   if (r.status == 404 || r.status == 202 || r.status == 200) return;
   fail(what, r);
 }
@@ -161,7 +205,7 @@ std::vector<std::string> RegistryClient::list_tags(const std::string& repo) {
   HttpRequest req;
   req.url = base() + "/v2/" + repo + "/tags/list";
   std::string what = "GET tags of " + repo;
-  auto r = send(req, what);
+  auto r = send(req, what, repo, "pull");
   if (r.status == 404) return {};
   if (r.status != 200) fail(what, r);
   auto j = nlohmann::json::parse(r.body, nullptr, false);

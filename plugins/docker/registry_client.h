@@ -1,9 +1,16 @@
 // The OCI distribution (registry HTTP API v2) calls the uploader needs beyond a
 // push through the engine: read, write and delete manifests, list tags. Handles
-// Basic and Bearer-token auth challenges with credentials from the Docker config.
+// Basic and Bearer-token auth challenges with credentials from the Docker config:
+// on a 401 with `WWW-Authenticate: Bearer realm=…,service=…,scope=…` it asks the
+// realm for a token (anonymously, with Basic credentials, or an identity token
+// as an OAuth2 refresh_token), caches it per registry and scope, and asks again
+// when the registry refuses a cached token (expired).
 #pragma once
 #include <chrono>
+#include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +36,14 @@ struct Manifest {
   std::string digest;      // "sha256:…"
 };
 
+// Authorization header values ("Bearer …", "Basic …": secrets) by "registry scope";
+// shared by the clients of one uploader so a token is fetched once per scope.
+struct TokenCache {
+  std::mutex mu;
+  std::map<std::string, std::string> authorization;
+  int fetched = 0;  // tokens obtained from token services
+};
+
 struct RegistryOptions {
   std::string registry;              // "127.0.0.1:5000"
   std::string scheme = "https";      // "https" | "http"
@@ -36,6 +51,8 @@ struct RegistryOptions {
   std::optional<RegistryCredentials> credentials;
   std::chrono::seconds timeout{60};
   const lcake::CancelToken* cancel = nullptr;
+  std::shared_ptr<TokenCache> tokens;              // null: a cache of the client's own
+  std::function<void(const std::string&)> redact;  // called with every token obtained
 };
 
 // How a reference is written after the repository: "repo@sha256:…" for a
@@ -62,13 +79,14 @@ class RegistryClient {
   std::vector<std::string> list_tags(const std::string& repo);
 
  private:
-  HttpResponse send(HttpRequest request, const std::string& what);
+  // `action`: the scope's action class, "pull" (GET/HEAD), "push" (PUT), "delete".
+  HttpResponse send(HttpRequest request, const std::string& what, const std::string& repo, const std::string& action);
   [[noreturn]] void fail(const std::string& what, const HttpResponse& r);
   std::string base() const { return options_.scheme + "://" + options_.registry; }
-  bool fetch_token(const std::string& challenge);
+  // The Authorization value answering `challenge`, or "" when there is none to try.
+  std::string authorize(const std::string& challenge, const std::string& refused);
 
   RegistryOptions options_;
-  std::string authorization_;  // "Basic …" or "Bearer …": a secret
 };
 
 }  // namespace lcake::docker

@@ -12,13 +12,18 @@ nlohmann::json container_ledger_how(const std::string& docker_host, const std::s
   return how;
 }
 
-void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, std::chrono::seconds api_timeout) {
+void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, const EngineOptions& current) {
   if (entry.kind != "container") {
     throw lcake::BuildError("the docker plugin does not know how to delete a '" + entry.kind + "' resource");
   }
+  // The recorded engine; its TLS files are today's when it is the engine the
+  // settings and environment name now (the ledger keeps no key material).
   EngineOptions options;
-  options.docker_host = entry.how.value("docker_host", std::string());
-  options.api_timeout = api_timeout;
+  std::string recorded = entry.how.value("docker_host", std::string());
+  if (recorded.empty() || recorded == current.docker_host) options = current;
+  else options.docker_host = recorded;
+  options.api_timeout = current.api_timeout;
+  options.cancel = nullptr;
   EngineClient engine(options);
   engine.negotiate();
   // The ID is known only once creation succeeded; the name always is.

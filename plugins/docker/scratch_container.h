@@ -30,7 +30,7 @@ nlohmann::json container_ledger_how(const std::string& docker_host, const std::s
 
 // Removes the container named in a ledger entry; throws lcake::AlreadyGone when
 // there was none (the host counts it as already gone, not deleted).
-void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, std::chrono::seconds api_timeout);
+void reap_container(const lcake::LedgerEntry& entry, lcake::Context& ctx, const EngineOptions& current);
 
 // "lcake-build-centos-7-stack-1a2b3c4d5e6f-9f8e7d6c": a valid, unique container name.
 std::string container_name(const std::string& role, const std::string& variant, const std::string& layer,
