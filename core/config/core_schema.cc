@@ -79,7 +79,10 @@ const std::string& core_schema_text() {
         "destination": { "type": "string" },
         "vars": { "type": "object", "additionalProperties": { "$ref": "#/definitions/scalar" } },
         "timeout": { "$ref": "#/definitions/duration" },
-        "retries": { "type": "integer", "minimum": 0 }
+        "retries": { "type": "integer", "minimum": 0 },
+        "sudo": { "type": "boolean" },
+        "run_as": { "type": "string", "minLength": 1 },
+        "execute_command": { "type": "string", "minLength": 1 }
       }
     },
     "verify": { "type": "array", "items": { "$ref": "#/definitions/verify_step" } },
@@ -93,6 +96,9 @@ const std::string& core_schema_text() {
         "expect_exit": { "type": "integer" },
         "expect_output": { "$ref": "#/definitions/strings" },
         "timeout": { "$ref": "#/definitions/duration" },
+        "sudo": { "type": "boolean" },
+        "run_as": { "type": "string", "minLength": 1 },
+        "execute_command": { "type": "string", "minLength": 1 },
         "compare": {
           "type": "object",
           "required": ["actual", "expected"],
