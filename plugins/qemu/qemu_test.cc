@@ -491,7 +491,10 @@ TEST_CASE("a guest whose qemu exits fails at once, not after ssh_timeout") {
   CHECK(error.find("qemu exited") != std::string::npos);
   CHECK(error.find("Kernel panic") != std::string::npos);
   CHECK(took < std::chrono::seconds(60));
+  ctx.memory_ledger.reap_open();  // the fresh source copy and kernel: the host deletes them
   check_nothing_left(ctx);
+  for (auto& e : fs::directory_iterator(ctx.store_dir()))
+    CHECK_MESSAGE(e.path().filename().string().rfind("source-", 0) != 0, e.path());
 }
 
 TEST_CASE("cancel during boot: Cancelled, nothing left") {
@@ -572,6 +575,8 @@ TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") 
   CHECK(disk.sha256 == want);
   CHECK(disk.format == "qcow2");
   CHECK(sha256_file(disk.path, &ctx.cancel()) == want);
+  CHECK(disk.entry != 0);  // a fresh copy: in the ledger until the caller makes it part of an artifact
+  ctx.ledger().release(disk.entry);
 
   json missing = {{"disk", base + "nope.qcow2"}, {"checksum", "sha256:" + std::string(64, 'a')}};
   std::string error;
@@ -584,6 +589,8 @@ TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") 
   CHECK(error.find("404") != std::string::npos);
 
   server.reset();  // stops the server: the second fetch must come from the cache
-  CHECK(fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx).path == disk.path);
+  auto cached = fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx);
+  CHECK(cached.path == disk.path);
+  CHECK(cached.entry == 0);  // not made by this call
   check_nothing_left(ctx);
 }
