@@ -72,7 +72,9 @@ const char* kTarget = R"json({
                "ssh_timeout": 900}}
 })json";
 
-// APPEND and FAIL_AT come from --var; the guest is the stock image plus nothing but a source block.
+// APPEND and FAIL_AT come from --var. "locale": false: on this minbase guest cloud-init's locale
+// module fails (update-locale rejects en_US.UTF-8 although locale-gen made it), which cloud-init
+// reports as status error and lcake's cloud-init wait turns into a failed build.
 const char* kPipeline = R"json({
   "name": "deb",
   "variables": {
@@ -90,7 +92,8 @@ const char* kPipeline = R"json({
           "initrd": "${var.GUEST}/initrd.img",
           "append": "${var.APPEND}",
           "cloud_init": {
-            "user_data": {"write_files": [{"path": "/etc/lcake-seeded", "content": "from user_data\n"}]},
+            "user_data": {"write_files": [{"path": "/etc/lcake-seeded", "content": "from user_data\n"}],
+                          "locale": false},
             "meta_data": {"local-hostname": "lcake-deb"}
           }
         }
