@@ -337,6 +337,8 @@ void remove_lcake_key(SshCommunicator& ssh, const std::string& public_key, Conte
   std::string out;
   int rc = run_as_root(ssh, script, out, 60s);
   while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  // The count is the last line (sudo may warn first, e.g. "unable to resolve host").
+  if (rc == 0 && out.rfind('\n') != std::string::npos) out = out.substr(out.rfind('\n') + 1);
   if (rc != 0)
     throw BuildError("cannot remove lcake's build key from the image's authorized_keys (exit " + std::to_string(rc) +
                      "): " + out + " (the SSH user needs root or passwordless sudo)");

@@ -123,7 +123,7 @@ const char* kPipeline = R"json({
       ],
       "verify": [
         {"name": "layer file as root", "run": "cat /etc/lcake-layer; id -un", "sudo": true,
-         "expect_output": ["^base\nroot"]}
+         "expect_output": ["(^|\n)base\nroot"]}
       ]
     },
     "app": {
