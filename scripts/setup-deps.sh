@@ -32,6 +32,8 @@ TEST_PKGS=(
   # AWS tests (tests/services/aws): botocore's models and signer, boto3, the independent client
   # (moto_server itself is not in Debian: without it the AWS tests report themselves skipped)
   python3-boto3 python3-botocore awscli
+  # the real-distribution test guest (scripts/build-distro-guest.sh)
+  mmdebstrap
   # misc tools used by tests and benches
   sqlite3 hyperfine
   # `lcake completion` is tested in the real shells

@@ -91,6 +91,15 @@ std::vector<std::filesystem::path> default_config_dirs();
 
 // ---- The typed model, resolved for one variant (${var.X} substituted) ----
 
+// How a shell provisioner or verify step runs its commands: as the SSH user (both empty),
+// as another user through sudo ("sudo": true is run_as root), or through an
+// execute_command template ("{{path}}": the script's path in the machine).
+struct RunAs {
+  std::string user;
+  std::string execute_command;
+  bool plain() const { return user.empty() && execute_command.empty(); }
+};
+
 struct Provisioner {
   std::string type;                       // "shell" | "file" | "env"
   std::vector<std::string> inline_commands;  // shell: "inline"
@@ -102,6 +111,7 @@ struct Provisioner {
   std::map<std::string, std::string> env;  // env: exported to every later shell step of the layer
   std::chrono::seconds timeout{0};        // "timeout": "90s" | "5m" | "1h" | number of seconds; 0 = none
   int retries = 0;
+  RunAs run_as;                           // shell: "sudo" / "run_as" / "execute_command"
   std::string pointer;                    // e.g. /pipeline/layers/newinstall/provisioners/2
 };
 
@@ -119,6 +129,7 @@ struct VerifyStep {
   std::vector<std::string> expect_output;  // ECMAScript regexes; each must match somewhere in stdout+stderr
   std::optional<CompareSpec> compare;
   std::chrono::seconds timeout{0};
+  RunAs run_as;                           // "sudo" / "run_as" / "execute_command", as for shell provisioners
   std::string pointer;
 };
 

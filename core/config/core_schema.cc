@@ -86,7 +86,10 @@ const std::string& core_schema_text() {
         "vars": { "type": "object", "additionalProperties": { "$ref": "#/definitions/scalar" } },
         "timeout": { "$ref": "#/definitions/duration" },
         "retries": { "type": "integer", "minimum": 0 },
-        "sensitive": { "type": "boolean" }
+        "sensitive": { "type": "boolean" },
+        "sudo": { "type": "boolean" },
+        "run_as": { "type": "string", "minLength": 1 },
+        "execute_command": { "type": "string", "minLength": 1 }
       }
     },
     "verify": { "type": "array", "items": { "$ref": "#/definitions/verify_step" } },
@@ -100,6 +103,9 @@ const std::string& core_schema_text() {
         "expect_exit": { "type": "integer" },
         "expect_output": { "$ref": "#/definitions/strings" },
         "timeout": { "$ref": "#/definitions/duration" },
+        "sudo": { "type": "boolean" },
+        "run_as": { "type": "string", "minLength": 1 },
+        "execute_command": { "type": "string", "minLength": 1 },
         "compare": {
           "type": "object",
           "required": ["actual", "expected"],

@@ -96,12 +96,30 @@ class LayerBuilder {
     return layer;
   }
 
+  RunAs run_as_at(const nlohmann::json& o, const std::string& pointer) const {
+    RunAs r;
+    if (o.value("sudo", false)) r.user = "root";
+    if (o.contains("run_as")) r.user = o["run_as"].get<std::string>();
+    if (o.contains("execute_command")) {
+      r.execute_command = o["execute_command"].get<std::string>();
+      if (!r.user.empty())
+        fail(pointer_append(pointer, "execute_command"),
+             "replaces \"sudo\" and \"run_as\": drop those, or write sudo into the template");
+      if (r.execute_command.find("{{path}}") == std::string::npos)
+        fail(pointer_append(pointer, "execute_command"),
+             "has no {{path}} (where the script is in the machine), e.g. \"sudo -E sh {{path}}\"");
+    }
+    return r;
+  }
+
   Provisioner build_provisioner(Layer& layer, const nlohmann::json& p, const std::string& pointer) const {
     Provisioner out;
     out.pointer = pointer;
     out.type = p.at("type").get<std::string>();
     static const std::map<std::string, std::set<std::string>> kKeys = {
-        {"shell", {"inline", "script"}}, {"file", {"source", "destination"}}, {"env", {"vars"}}};
+        {"shell", {"inline", "script", "sudo", "run_as", "execute_command"}},
+        {"file", {"source", "destination"}},
+        {"env", {"vars"}}};
     for (const auto& [key, _] : p.items()) {
       bool common = key == "type" || key == "timeout" || key == "retries" || key == "description" ||
                     (key == "sensitive" && out.type == "file");
@@ -134,6 +152,7 @@ class LayerBuilder {
     }
     out.timeout = duration_at(p, pointer);
     out.retries = p.value("retries", 0);
+    out.run_as = run_as_at(p, pointer);
     return out;
   }
 
@@ -185,6 +204,7 @@ class LayerBuilder {
       }
       if (step.run.empty() && !step.compare) fail(step.pointer, "a verify step needs \"run\" (a command) or \"compare\"");
       step.timeout = duration_at(s, step.pointer);
+      step.run_as = run_as_at(s, step.pointer);
       out.push_back(std::move(step));
     }
     return out;

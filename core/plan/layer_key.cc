@@ -163,12 +163,18 @@ LayerKey compute_layer_key(const KeyInputs& raw) {
     for (auto it = in.recipe.begin(); it != in.recipe.end(); ++it) recipe[it.key()] = hash_json(it.value());
   else if (!in.recipe.is_null())
     recipe["(recipe)"] = hash_json(in.recipe);
+  // Per source field, so the plan names the one that changed (append, kernel, disk, ...).
+  nlohmann::json source = nlohmann::json::object();
+  if (in.source.is_object())
+    for (auto it = in.source.begin(); it != in.source.end(); ++it) source[it.key()] = hash_json(it.value());
+  else if (!in.source.is_null())
+    source = hash_json(in.source);
   key.components = {
       {"format", kKeyFormat},
       {"recipe", recipe},
       {"inputs", inputs},
       {"parent", in.parent_key},
-      {"source", hash_json(in.source)},
+      {"source", source},
       {"plugin", {{"name", in.plugin_name}, {"version", in.plugin_version}, {"settings", hash_json(in.plugin_settings)}}},
   };
   key.sensitive_used.assign(used.begin(), used.end());
@@ -191,7 +197,10 @@ std::vector<std::string> explain_key_change(const nlohmann::json& before, const 
   const auto& parent_b = field(before, "parent");
   const auto& parent_a = field(after, "parent");
   if (parent_b != parent_a) out.push_back("parent layer changed");
-  if (field(before, "source") != field(after, "source")) out.push_back("source image changed");
+  const auto& source_b = field(before, "source");
+  const auto& source_a = field(after, "source");
+  if (source_b.is_object() && source_a.is_object()) diff_map(source_b, source_a, "source field", true, out);
+  else if (source_b != source_a) out.push_back("source changed");  // recorded by an older lcake, or none
 
   const auto& pb = field(before, "plugin");
   const auto& pa = field(after, "plugin");

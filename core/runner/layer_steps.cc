@@ -45,6 +45,17 @@ void Runner::Impl::end_step(StepContext& ctx, bool failed) {
   reaper.reap(rows);
 }
 
+// --on-error abort: the session stays as it is (a VM keeps running), and so does the
+// step's work dir it may use (its console log, SSH key); both are in the ledger for gc.
+template <class Session>
+void Runner::Impl::keep_session(Session* session, StepContext& ctx) {
+  ctx.keep_work_dir();
+  kept_work = true;
+  if (!session) return;
+  auto how = session->keep(ctx);
+  if (!how.empty()) ctx.warn(how);
+}
+
 lcake::LayerInfo Runner::Impl::layer_info(const Variant& v, const Layer& l, const LayerPlan& lp) {
   return core::layer_info(plan_inputs(), v, l, lp);
 }
@@ -73,6 +84,7 @@ ArtifactRecord Runner::Impl::do_build(const Variant& v, const Layer& layer, cons
     art = session->finish(*ctx);
   } catch (...) {
     if (session && options.on_error == OnError::cleanup) session->abort(*ctx);
+    if (options.on_error == OnError::abort) keep_session(session.get(), *ctx);
     end_step(*ctx, true);
     throw;
   }
@@ -157,6 +169,7 @@ void Runner::Impl::do_verify(const Variant& v, const Layer& layer, const LayerPl
     session->finish(*ctx);
   } catch (...) {
     if (session && options.on_error == OnError::cleanup) session->abort(*ctx);
+    if (options.on_error == OnError::abort) keep_session(session.get(), *ctx);
     end_step(*ctx, true);
     throw;
   }

@@ -54,6 +54,35 @@ CommandRun run_logged(lcake::Communicator& comm, lcake::Context& ctx, const std:
   return r;
 }
 
+// The command that runs `body` (shell text) as `how` says: as is for the SSH user; else the
+// body goes to a file in the machine (`remote`), run through sudo or the execute_command
+// template, and removed afterwards.
+std::string command_for(const RunAs& how, const std::string& body, const std::string& remote,
+                        lcake::Communicator& comm, lcake::Context& ctx) {
+  if (how.plain()) return body;
+  auto local = ctx.work_dir() / std::filesystem::path(remote).filename();
+  std::filesystem::create_directories(ctx.work_dir());
+  {
+    std::ofstream out(local, std::ios::binary | std::ios::trunc);
+    out << body;
+    if (!out) throw lcake::BuildError("cannot write " + local.string());
+  }
+  comm.upload(local, remote);
+  std::error_code ec;
+  std::filesystem::remove(local, ec);
+  auto path = shell_quote(remote);
+  std::string run;
+  if (!how.execute_command.empty()) {
+    run = how.execute_command;
+    for (std::size_t at; (at = run.find("{{path}}")) != std::string::npos;) run.replace(at, 8, path);
+  } else {
+    auto user = shell_quote(how.user);
+    run = "if [ \"$(id -un)\" = " + user + " ]; then sh " + path + "; else sudo -n -H -u " + user + " sh " + path +
+          "; fi";
+  }
+  return "chmod 0755 " + path + " && { " + run + "\n}; rc=$?; rm -f " + path + "; exit $rc";
+}
+
 std::string describe(const Provisioner& p) {
   if (p.type == "file") return "file " + p.source.filename().string() + " -> " + p.destination;
   if (p.type == "env") return "env";
@@ -170,11 +199,18 @@ void run_provisioner_steps(const std::vector<Provisioner>& steps, lcake::Communi
         if (p.script) {
           std::string remote = "/tmp/lcake-provision-" + std::to_string(i) + ".sh";
           comm.upload(*p.script, remote);
-          script = exports(env) + "sh " + shell_quote(remote) + "; rc=$?; rm -f " +
-                   shell_quote(remote) + "; exit $rc";
+          if (p.run_as.plain())
+            script = exports(env) + "sh " + shell_quote(remote) + "; rc=$?; rm -f " + shell_quote(remote) +
+                     "; exit $rc";
+          else
+            script = "chmod 0644 " + shell_quote(remote) + "; " +
+                     command_for(p.run_as, exports(env) + "sh " + shell_quote(remote) + "; rc=$?; rm -f " +
+                                               shell_quote(remote) + "; exit $rc\n",
+                                 "/tmp/lcake-run-" + std::to_string(i) + ".sh", comm, ctx);
         } else {
           script = "set -e\n" + exports(env);
           for (const auto& c : p.inline_commands) script += c + "\n";
+          script = command_for(p.run_as, script, "/tmp/lcake-run-" + std::to_string(i) + ".sh", comm, ctx);
         }
         CommandRun r = run_logged(comm, ctx, script, p.timeout);
         if (r.exit_code == 0) {
@@ -213,7 +249,9 @@ void run_verify_steps(const std::vector<VerifyStep>& steps, lcake::Communicator&
     std::string name = step.name.empty() ? step.pointer : step.name;
     on_step("verify step '" + name + "'");
     if (!step.run.empty()) {
-      CommandRun r = run_logged(comm, ctx, step.run, step.timeout);
+      auto command = command_for(step.run_as, step.run + "\n",
+                                 "/tmp/lcake-verify-" + std::to_string(&step - steps.data()) + ".sh", comm, ctx);
+      CommandRun r = run_logged(comm, ctx, command, step.timeout);
       if (r.exit_code != step.expect_exit)
         throw lcake::BuildError("verify step '" + name + "' exited with status " +
                                 std::to_string(r.exit_code) + ", expected " +

@@ -158,7 +158,8 @@ int Runner::Impl::run_all(Mode mode, const std::string& command) {
   written.message = path.string();
   events.emit(written);
   std::error_code ec;
-  std::filesystem::remove_all(state.dir() / "work" / run_id, ec);
+  // Kept work dirs (--on-error abort) stay for inspection; `lcake gc` removes them.
+  if (!kept_work) std::filesystem::remove_all(state.dir() / "work" / run_id, ec);
   for (auto& [name, c] : codes)
     events.log(c == kExitOk ? lcake::LogLevel::info : lcake::LogLevel::error, name,
                c == kExitOk ? "done" : c == kExitCancelled ? "cancelled" : "FAILED");

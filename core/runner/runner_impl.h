@@ -71,6 +71,7 @@ struct Runner::Impl {
   RunOptions options;
   std::mutex published_mu;
   std::vector<std::string> published;  // "variant/layer" published by this run (after_publish)
+  std::atomic<bool> kept_work{false};  // a step's work dir was kept (--on-error abort)
 
   Impl(const LoadedConfig& l, const ResolvedConfig& c, RoleFactory& f, StateStore& s, EventSink& e,
        const lcake::CancelToken& x)
@@ -109,6 +110,8 @@ struct Runner::Impl {
   // What a step left in the ledger is deleted when it ends, unless
   // --on-error=abort asked to keep a failed step's resources for inspection.
   void end_step(StepContext& ctx, bool failed);
+  template <class Session>
+  void keep_session(Session* session, StepContext& ctx);
   lcake::LayerInfo layer_info(const Variant& v, const Layer& l, const LayerPlan& lp);
   ArtifactRecord do_build(const Variant& v, const Layer& layer, const LayerPlan& lp, Roles& roles,
                           const std::optional<lcake::Artifact>& parent);

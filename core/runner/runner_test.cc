@@ -2,6 +2,7 @@
 // state in a temp dir: cache hits, --force, upload/verify gating, publish only
 // what verified, --on-error, cancellation, --no-verify, find() hits.
 #include <doctest/doctest.h>
+#include <set>
 
 #include <fstream>
 
@@ -213,9 +214,17 @@ TEST_CASE("a failed build is aborted and its ledger reaped; --on-error abort kee
   CHECK(r.build(o) == kExitFailed);
   CHECK(world.aborts == 1);
   CHECK(world.reaped.size() == 1);
+  // The VM and the step's work dir (kept for inspection: console, keys) stay for `lcake gc`.
   auto open = r.state->ledger_open();
-  REQUIRE(open.size() == 1);
-  CHECK(open[0].resource_id == "vm-app");
+  REQUIRE(open.size() == 2);
+  std::set<std::string> ids;
+  for (auto& row : open) ids.insert(row.kind == "path" ? std::filesystem::path(row.resource_id).filename().string()
+                                                       : row.resource_id);
+  CHECK(ids.count("vm-app") == 1);
+  bool work_kept = false;
+  for (auto& row : open)
+    if (row.kind == "path") work_kept = std::filesystem::is_directory(row.resource_id);
+  CHECK(work_kept);
 }
 
 TEST_CASE("cancellation stops the run with 130, cleans up and publishes nothing") {

@@ -18,7 +18,14 @@ StepContext::StepContext(StepScope scope, StateStore& state, EventSink& events,
 
 StepContext::~StepContext() {
   std::error_code ec;
-  if (!scope_.work_dir.empty()) std::filesystem::remove_all(scope_.work_dir, ec);
+  if (!scope_.work_dir.empty() && !keep_work_) std::filesystem::remove_all(scope_.work_dir, ec);
+}
+
+void StepContext::keep_work_dir() {
+  if (keep_work_ || scope_.work_dir.empty()) return;
+  auto dir = std::filesystem::absolute(scope_.work_dir).string();
+  intend("path", dir, {{"path", dir}});
+  keep_work_ = true;
 }
 
 void StepContext::log(lcake::LogLevel level, std::string_view message) {

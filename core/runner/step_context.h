@@ -45,6 +45,10 @@ class StepContext : public lcake::Context, private lcake::CleanupLedger {
 
   // Ledger entries this context created that are not released yet.
   std::vector<std::int64_t> open_entries() const;
+  // --on-error abort: the work dir outlives this context (a kept VM uses it);
+  // recorded in the ledger, so `lcake gc` removes it.
+  void keep_work_dir();
+  bool work_dir_kept() const { return keep_work_; }
   // A provisioner or verify step starts (the `step` event).
   void step(const std::string& stage, const std::string& what);
 
@@ -62,6 +66,7 @@ class StepContext : public lcake::Context, private lcake::CleanupLedger {
   std::vector<std::int64_t> entries_;
   std::chrono::steady_clock::time_point last_progress_{};
   std::string last_progress_what_;
+  bool keep_work_ = false;
 };
 
 }  // namespace lcake::core

@@ -54,7 +54,18 @@ static std::string printable(const std::string& line) {
       clean += static_cast<char>(c);
     }
   }
-  return clean;
+  // Valid UTF-8 only (the text ends up in JSON: events, the manifest): a console line may hold
+  // a multi-byte character cut by a terminal escape or by the guest itself; such bytes become '?'.
+  std::string out;
+  for (size_t i = 0; i < clean.size();) {
+    auto c = static_cast<unsigned char>(clean[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= clean.size();
+    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(clean[i + k]) & 0xc0) == 0x80;
+    if (ok) out.append(clean, i, n), i += n;
+    else out += '?', ++i;
+  }
+  return out;
 }
 
 std::string file_tail(const fs::path& file, int lines) {

@@ -15,7 +15,7 @@ namespace {
 // pipeline layers.L.builder, checked by the host against kOptionsSchema (plugin.cc)
 // and completed with its defaults.
 struct LayerOptions {
-  bool flatten = false, compress = false;
+  bool flatten = false, compress = false, generalize = false;
   std::string format = "qcow2";
 
   static LayerOptions from_json(const nlohmann::json& o) {
@@ -23,6 +23,7 @@ struct LayerOptions {
     l.flatten = o.value("flatten", false);
     l.compress = o.value("compress", false);
     l.format = o.value("format", "qcow2");
+    l.generalize = o.value("generalize", false);
     if (l.compress && l.format != "qcow2")
       throw ValueError("options", "/compress", "compress needs \"format\": \"qcow2\" (raw disks are not compressed)");
     return l;
@@ -33,8 +34,9 @@ struct LayerOptions {
 // Copies a boot file (kernel, initrd) named by the source into the store as
 // NAME-<sha256 prefix>: files in the store are never overwritten, since
 // artifacts of earlier builds (and guests booting them) may use them.
-std::string store_boot_file(const nlohmann::json& source, const char* key,
-                            const fs::path& store, const std::string& name, Context& ctx) {
+// A file created here stays in the ledger (its entry added to `fresh`) until it is part of an artifact.
+std::string store_boot_file(const nlohmann::json& source, const char* key, const fs::path& store,
+                            const std::string& name, Context& ctx, std::vector<std::int64_t>& fresh) {
   if (!source.contains(key) || source[key].is_null()) return "";
   auto from = strip_file_scheme(source[key].get<std::string>());
   if (!fs::is_regular_file(from))
@@ -45,8 +47,14 @@ std::string store_boot_file(const nlohmann::json& source, const char* key,
   try {
     fs::copy_file(from, temp, fs::copy_options::overwrite_existing);
     dest = store / (name + "-" + sha256_file(temp, &ctx.cancel()).substr(0, 16));
-    if (fs::exists(dest)) fs::remove(temp);
-    else fs::rename(temp, dest);
+    if (fs::exists(dest)) {
+      fs::remove(temp);
+    } else {
+      ctx.ledger().confirm(entry, dest.string(), {{"path", dest.string()}});
+      fs::rename(temp, dest);
+      fresh.push_back(entry);
+      return dest.string();
+    }
   } catch (...) {
     std::error_code ec;
     fs::remove(temp, ec);
@@ -83,10 +91,11 @@ class QemuBuildSession : public BuildSession {
  public:
   QemuBuildSession(BootedGuest guest, MachineSettings settings, LayerOptions options, LayerInfo layer,
                    fs::path overlay, std::int64_t overlay_entry, GuestFacts facts, nlohmann::json backing,
-                   nlohmann::json store_files)
+                   nlohmann::json store_files, std::vector<std::int64_t> fresh_entries)
       : guest_(std::move(guest)), settings_(std::move(settings)), options_(options), layer_(std::move(layer)),
         overlay_(std::move(overlay)), overlay_entry_(overlay_entry), facts_(std::move(facts)),
-        backing_(std::move(backing)), store_files_(std::move(store_files)) {}
+        backing_(std::move(backing)), store_files_(std::move(store_files)),
+        fresh_entries_(std::move(fresh_entries)) {}
 
   Communicator& communicator() override {
     if (!guest_.ssh) throw BuildError("the qemu build session is finished");
@@ -96,6 +105,15 @@ class QemuBuildSession : public BuildSession {
   // On failure everything stays in the ledger: the host calls abort(), or keeps
   // it for inspection (--on-error=abort).
   Artifact finish(Context& ctx) override { return finish_or_throw(ctx); }
+
+  std::string keep(Context& ctx) noexcept override {
+    (void)ctx;
+    try {
+      return guest_.keep();  // the overlay stays in the ledger too
+    } catch (const std::exception& e) {
+      return std::string("could not keep the guest: ") + e.what();
+    }
+  }
 
   void abort(Context& ctx) noexcept override {
     try {
@@ -116,12 +134,22 @@ class QemuBuildSession : public BuildSession {
 
  private:
   Artifact finish_or_throw(Context& ctx) {
+    if (options_.generalize) {
+      generalize_guest(*guest_.ssh, ctx);
+      facts_.host_key.clear();  // the next boot makes new host keys: learned on first contact
+    }
+    // What lcake added to get in does not go into the artifact.
+    if (!guest_.public_key.empty()) remove_lcake_key(*guest_.ssh, guest_.public_key, ctx);
     ctx.info("shutting down the guest");
     if (!shut_down(*guest_.machine, std::move(guest_.ssh), settings_.shutdown_timeout, ctx))
       throw BuildError("guest of layer " + layer_.layer + " did not shut down within " +
                        std::to_string(settings_.shutdown_timeout.count()) +
                        " s, so its disk may be incomplete: raise /target/builder/settings/shutdown_timeout");
     if (auto note = check_disk(overlay_, "qcow2", ctx); !note.empty()) ctx.warn(note);
+    // The console of the last successful build of this layer key is kept next to its disk.
+    std::error_code ec;
+    auto console_log = overlay_.parent_path() / (layer_.layer + ".console.log");
+    fs::copy_file(guest_.machine->console_file(), console_log, fs::copy_options::overwrite_existing, ec);
 
     fs::path disk = overlay_;
     if (options_.standalone()) {
@@ -145,8 +173,11 @@ class QemuBuildSession : public BuildSession {
                   {"virtual_size", info.virtual_size}, {"disk_bytes", info.disk_bytes}};
     facts_.to_metadata(a.metadata);
     if (!store_files_.empty()) a.metadata["store_files"] = store_files_;
+    if (fs::exists(console_log)) a.metadata["console_log"] = fs::absolute(console_log).string();
     ctx.ledger().release(overlay_entry_);  // now an artifact
     overlay_entry_ = 0;
+    for (auto e : fresh_entries_) ctx.ledger().release(e);  // the source copy and boot files: its files
+    fresh_entries_.clear();
     return a;
   }
 
@@ -158,6 +189,7 @@ class QemuBuildSession : public BuildSession {
   std::int64_t overlay_entry_ = 0, temp_entry_ = 0;
   GuestFacts facts_;
   nlohmann::json backing_, store_files_;
+  std::vector<std::int64_t> fresh_entries_;  // store files this build created (still in the ledger)
 };
 
 }  // namespace
@@ -172,6 +204,7 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
   fs::path backing;
   std::string backing_format;
   auto store_files = nlohmann::json::array();
+  std::vector<std::int64_t> fresh;  // ledger entries of store files created by this build
   if (request.parent) {
     facts = GuestFacts::from_metadata(request.parent->metadata);
     backing = request.parent->id;
@@ -193,10 +226,11 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
                          "disk's own bootloader");
     auto disk = fetch_source_disk(source, where, store, ctx);
     backing = disk.path, backing_format = disk.format;
-    facts.kernel = store_boot_file(source, "kernel", store, "vmlinuz", ctx);
-    facts.initrd = store_boot_file(source, "initrd", store, "initrd.img", ctx);
+    if (disk.entry) fresh.push_back(disk.entry);
+    facts.kernel = store_boot_file(source, "kernel", store, "vmlinuz", ctx, fresh);
+    facts.initrd = store_boot_file(source, "initrd", store, "initrd.img", ctx, fresh);
     facts.append = source.value("append", std::string());
-    facts.cloud_init = source.value("cloud_init", true);
+    facts.set_cloud_init(source.contains("cloud_init") ? source["cloud_init"] : nlohmann::json(true));
     facts.ssh_user = source.value("ssh_user", std::string());
     facts.host_key = read_host_key(source);
     if (source.contains("ssh_private_key"))
@@ -212,6 +246,7 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
   spec.guest = facts;
   spec.work_dir = ctx.work_dir();
   spec.name = "lcake-build-" + request.layer.variant + "-" + request.layer.layer;
+  spec.instance_id = "lcake-" + request.layer.key.substr(0, 16) + "-build";
 
   // The parent is never written: the guest runs on an overlay backed by it.
   auto overlay = fs::path(free_disk_stem(store, request.layer.layer).string() + ".qcow2");
@@ -223,7 +258,8 @@ std::unique_ptr<BuildSession> QemuBuilder::start(const BuildRequest& request, Co
     auto guest = boot_guest(spec, ctx);
     if (facts.host_key.empty()) facts.host_key = guest.ssh->host_key();  // learned on first contact
     return std::make_unique<QemuBuildSession>(std::move(guest), settings_, options, request.layer, overlay, entry,
-                                              facts, nlohmann::json(fs::absolute(backing).string()), store_files);
+                                              facts, nlohmann::json(fs::absolute(backing).string()), store_files,
+                                              fresh);
   } catch (...) {
     std::error_code ec;
     fs::remove(overlay, ec);
@@ -253,6 +289,7 @@ void QemuBuilder::remove(const Artifact& artifact, Context& ctx) {
     }
   }
   for (auto& f : artifact.metadata.value("store_files", nlohmann::json::array())) fs::remove(f.get<std::string>(), ec);
+  if (artifact.metadata.contains("console_log")) fs::remove(artifact.metadata["console_log"].get<std::string>(), ec);
 }
 
 }  // namespace lcake::qemu

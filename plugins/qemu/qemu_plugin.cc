@@ -45,8 +45,19 @@ constexpr const char* kSourceSchema = R"schema({
     "kernel": {"type": "string", "x-lcake-path": "file", "description": "direct kernel boot"},
     "initrd": {"type": "string", "x-lcake-path": "file"},
     "append": {"type": "string", "description": "kernel command line"},
-    "cloud_init": {"type": "boolean", "default": true,
-      "description": "attach a NoCloud seed with a per-boot SSH key"},
+    "cloud_init": {"default": true,
+      "description": "attach a NoCloud seed with a per-boot SSH key (true), none (false), or a seed with more in it",
+      "oneOf": [
+        {"type": "boolean"},
+        {"type": "object", "additionalProperties": false,
+         "properties": {
+           "wait": {"type": "boolean", "default": true,
+             "description": "wait for cloud-init to finish (cloud-init status --wait) before the first provisioner"},
+           "user_data": {"type": "object",
+             "description": "#cloud-config keys; lcake's key is added to ssh_authorized_keys"},
+           "meta_data": {"type": "object",
+             "description": "NoCloud meta-data (local-hostname, ...); instance-id is lcake's"},
+           "network_config": {"type": "object", "description": "NoCloud network-config (version 1 or 2)"}}}]},
     "ssh_user": {"type": "string", "minLength": 1},
     "host_key": {"type": "string", "description": "\"ssh-ed25519 AAAA...\" or a file holding it"},
     "ssh_private_key": {"type": "string", "x-lcake-path": "file",
@@ -63,7 +74,9 @@ constexpr const char* kBuilderOptionsSchema = R"schema({
   "properties": {
     "flatten": {"type": "boolean", "default": false, "description": "a standalone disk, not an overlay on the parent"},
     "compress": {"type": "boolean", "default": false, "description": "a standalone, compressed qcow2 (needs format qcow2)"},
-    "format": {"enum": ["qcow2", "raw"], "default": "qcow2"}
+    "format": {"enum": ["qcow2", "raw"], "default": "qcow2"},
+    "generalize": {"type": "boolean", "default": false,
+      "description": "clear machine-id, cloud-init state, SSH host keys, logs and shell history before the disk becomes the artifact"}
   }
 })schema";
 

@@ -30,9 +30,22 @@ GuestFacts GuestFacts::from_metadata(const nlohmann::json& m) {
   f.append = text_or_empty(m, "append");
   f.host_key = text_or_empty(m, "host_key");
   f.ssh_user = text_or_empty(m, "ssh_user");
-  f.cloud_init = m.value("cloud_init", true);
+  f.set_cloud_init(m.contains("cloud_init") ? m["cloud_init"] : nlohmann::json(true));
   f.ssh_private_key = text_or_empty(m, "ssh_private_key");
   return f;
+}
+
+void GuestFacts::set_cloud_init(const nlohmann::json& v) {
+  if (v.is_boolean()) {
+    cloud_init = v.get<bool>();
+    return;
+  }
+  if (!v.is_object()) return;
+  cloud_init = true;
+  cloud_init_wait = v.value("wait", true);
+  if (v.contains("user_data") && v["user_data"].is_object()) user_data = v["user_data"];
+  if (v.contains("meta_data") && v["meta_data"].is_object()) meta_data = v["meta_data"];
+  if (v.contains("network_config") && v["network_config"].is_object()) network_config = v["network_config"];
 }
 
 void GuestFacts::to_metadata(nlohmann::json& m) const {
@@ -42,7 +55,12 @@ void GuestFacts::to_metadata(nlohmann::json& m) const {
   m["append"] = or_null(append);
   m["host_key"] = or_null(host_key);
   m["ssh_user"] = ssh_user;
-  m["cloud_init"] = cloud_init;
+  if (!cloud_init) {
+    m["cloud_init"] = false;
+  } else {
+    m["cloud_init"] = {{"wait", cloud_init_wait}, {"user_data", user_data}, {"meta_data", meta_data}};
+    if (!network_config.is_null()) m["cloud_init"]["network_config"] = network_config;
+  }
   if (!ssh_private_key.empty()) m["ssh_private_key"] = ssh_private_key;
 }
 

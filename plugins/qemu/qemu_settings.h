@@ -30,9 +30,15 @@ struct GuestFacts {
   std::string host_key;                // "ssh-ed25519 AAAA..."; empty: learn on first contact
   std::string ssh_user;
   bool cloud_init = true;              // attach a NoCloud seed with a per-boot key
+  bool cloud_init_wait = true;         // wait for `cloud-init status --wait` before provisioning
+  // The source's cloud_init object: user_data (merged with lcake's key), meta_data, network_config.
+  nlohmann::json user_data = nlohmann::json::object(), meta_data = nlohmann::json::object(),
+                 network_config = nullptr;
   std::string ssh_private_key;         // only when cloud_init is off: a key the image accepts
 
   static GuestFacts from_metadata(const nlohmann::json& metadata);
+  // The source's "cloud_init": true/false or {"wait", "user_data", "meta_data", "network_config"}.
+  void set_cloud_init(const nlohmann::json& value);
   void to_metadata(nlohmann::json& metadata) const;
 };
 

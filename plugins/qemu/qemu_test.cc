@@ -20,6 +20,7 @@
 #include "lcake/plugin.hpp"
 #include "lcake/testing.hpp"
 #include "qemu_builder.h"
+#include "qemu_machine.h"
 #include "qemu_uploader.h"
 #include "qemu_verifier.h"
 #include "source_fetch.h"
@@ -343,8 +344,73 @@ TEST_CASE("a guest that never boots: error with the console tail, no qemu left, 
   CHECK(error.find("serial console") != std::string::npos);
   CHECK((error.find("Kernel panic") != std::string::npos || error.find("VFS") != std::string::npos));
   CHECK(!fs::exists(ctx.store_dir() / "noboot.qcow2"));
+  // The fresh source copy and kernel are the host's to delete (they are in the ledger until they
+  // are part of an artifact): a failed first layer leaks no copy of the source.
+  bool copy_open = false;
+  for (auto& e : ctx.memory_ledger.open_entries()) copy_open = copy_open || e.resource_id.find("source-") != std::string::npos;
+  CHECK(copy_open);
+  ctx.memory_ledger.reap_open();  // what the host does
   check_nothing_left(ctx);
-  ctx.memory_ledger.reap_open();  // what the host would do: nothing should be left to do
+  for (auto& e : fs::directory_iterator(ctx.store_dir()))
+    CHECK_MESSAGE(e.path().filename().string().rfind("source-", 0) != 0, e.path());
+}
+
+TEST_CASE("dead ends on the serial console are recognised") {
+  CHECK(dead_end_kind("[    2.1] Kernel panic - not syncing: VFS: Unable to mount root fs") == "kernel panic");
+  CHECK(!dead_end_kind("ALERT!  /dev/vdz does not exist.  Dropping to a shell!").empty());
+  CHECK(!dead_end_kind("Give root password for maintenance").empty());
+  CHECK(!dead_end_kind("You are in emergency mode. After logging in, type \"journalctl -xb\"").empty());
+  CHECK(dead_end_kind("[  OK  ] Reached target multi-user.target").empty());
+  CHECK(dead_end_kind("cloud-init[341]: Cloud-init v. 22.4.2 finished").empty());
+}
+
+TEST_CASE("a dead-end guest fails within seconds, not after ssh_timeout") {
+  // The tiny guest's initramfs says "... dropping to a shell" after its 30 s root wait.
+  auto source = direct_boot_source_for(test_guest(), "root=/dev/nonexistent console=ttyS0 quiet");
+  TestContext ctx(temp_root(), "deadend");
+  auto settings = kSettings;
+  settings["ssh_timeout"] = 300;
+  QemuBuilder builder(settings);
+  std::string error;
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    builder.start({layer_info("deadend"), source, std::nullopt, json::object()}, ctx);
+  } catch (const BuildError& e) {
+    error = e.what();
+  }
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE(error << "\nafter " << secs << " s");
+  CHECK(error.find("the guest will not boot") != std::string::npos);
+  CHECK(error.find("dropping to a shell") != std::string::npos);
+  CHECK(secs < 120);
+  ctx.memory_ledger.reap_open();
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("the seed: user_data merged with lcake's key, meta_data's hostname, network-config") {
+  SeedContent c{"ssh-ed25519 AAAATEST lcake", "debian", "lcake-0123-build"};
+  c.user_data = {{"ssh_authorized_keys", {"ssh-ed25519 AAAAMINE me"}}, {"packages", {"jq"}}};
+  c.meta_data = {{"hostname", "builder"}};
+  c.network_config = {{"version", 2}, {"ethernets", {{"eth0", {{"dhcp4", true}}}}}};
+  auto user = seed_user_data(c);
+  CHECK(user.rfind("#cloud-config\n", 0) == 0);
+  CHECK(user.find("\"packages\": [\"jq\"]") != std::string::npos);
+  CHECK(user.find("\"ssh_deletekeys\": false") != std::string::npos);
+  CHECK(user.find("disable_root") == std::string::npos);  // not root
+  CHECK(user.find("ssh_authorized_keys:\n  - ssh-ed25519 AAAAMINE me\n  - ssh-ed25519 AAAATEST lcake\n") !=
+        std::string::npos);
+  auto meta = seed_meta_data(c);
+  CHECK(meta.find("instance-id: lcake-0123-build\n") != std::string::npos);
+  CHECK(meta.find("local-hostname: builder\n") != std::string::npos);
+  CHECK(meta.find("hostname: builder\nlocal") == std::string::npos);
+  TestContext ctx(temp_root(), "seed2");
+  auto image = ctx.work_dir() / "seed.img";
+  write_nocloud_seed(image, c, ctx);
+  auto net = stdout_of(ctx, {"mtype", "-i", image.string(), "::network-config"});
+  CHECK(json::parse(net)["ethernets"]["eth0"]["dhcp4"] == true);
+  SeedContent plain{"ssh-ed25519 AAAATEST lcake", "root", "x"};
+  CHECK(seed_meta_data(plain).find("local-hostname: lcake\n") != std::string::npos);
+  CHECK(seed_user_data(plain).find("\"disable_root\": false") != std::string::npos);
 }
 
 TEST_CASE("direct kernel boot: the source's kernel and initrd go into the store and travel with uploads") {
@@ -426,7 +492,10 @@ TEST_CASE("a guest whose qemu exits fails at once, not after ssh_timeout") {
   CHECK(error.find("qemu exited") != std::string::npos);
   CHECK(error.find("Kernel panic") != std::string::npos);
   CHECK(took < std::chrono::seconds(60));
+  ctx.memory_ledger.reap_open();  // the fresh source copy and kernel: the host deletes them
   check_nothing_left(ctx);
+  for (auto& e : fs::directory_iterator(ctx.store_dir()))
+    CHECK_MESSAGE(e.path().filename().string().rfind("source-", 0) != 0, e.path());
 }
 
 TEST_CASE("cancel during boot: Cancelled, nothing left") {
@@ -507,6 +576,8 @@ TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") 
   CHECK(disk.sha256 == want);
   CHECK(disk.format == "qcow2");
   CHECK(sha256_file(disk.path, &ctx.cancel()) == want);
+  CHECK(disk.entry != 0);  // a fresh copy: in the ledger until the caller makes it part of an artifact
+  ctx.ledger().release(disk.entry);
 
   json missing = {{"disk", base + "nope.qcow2"}, {"checksum", "sha256:" + std::string(64, 'a')}};
   std::string error;
@@ -519,6 +590,8 @@ TEST_CASE("http source: downloaded with libcurl, verified, cached by checksum") 
   CHECK(error.find("404") != std::string::npos);
 
   server.reset();  // stops the server: the second fetch must come from the cache
-  CHECK(fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx).path == disk.path);
+  auto cached = fetch_source_disk(source, "variants.test.sources.qemu", ctx.store_dir(), ctx);
+  CHECK(cached.path == disk.path);
+  CHECK(cached.entry == 0);  // not made by this call
   check_nothing_left(ctx);
 }

@@ -21,6 +21,15 @@ class QemuVerifySession : public VerifySession {
 
   // The overlay is thrown away, so there is nothing to shut down cleanly for.
   void finish(Context& ctx) override { tear_down(ctx); }
+  std::string keep(Context& ctx) noexcept override {
+    (void)ctx;
+    try {
+      return guest_.keep();  // the overlay stays in the ledger too
+    } catch (const std::exception& e) {
+      return std::string("could not keep the guest: ") + e.what();
+    }
+  }
+
   void abort(Context& ctx) noexcept override {
     try {
       tear_down(ctx);
@@ -68,6 +77,7 @@ std::unique_ptr<VerifySession> QemuVerifier::start(const VerifyRequest& request,
   spec.guest = GuestFacts::from_metadata(candidate.metadata);
   spec.work_dir = ctx.work_dir();
   spec.name = "lcake-verify-" + request.layer.variant + "-" + request.layer.layer;
+  spec.instance_id = "lcake-" + request.layer.key.substr(0, 16) + "-verify";
 
   auto overlay = ctx.work_dir() / "verify.qcow2";
   auto entry = ctx.ledger().intend("path", overlay.string(), {{"path", overlay.string()}});

@@ -98,38 +98,57 @@ SourceDisk fetch_source_disk(const nlohmann::json& source, const std::string& wh
 
   // Cached by checksum: a copy is renamed into place only after it verified.
   fs::create_directories(store_dir);
-  auto cached = store_dir / ("source-" + want.substr(0, 16) + ".img");
+  auto name = "source-" + want.substr(0, 16) + ".img";
+  auto cached = store_dir / name;
+  std::int64_t entry = 0;
   if (!fs::exists(cached)) {
+    // Recorded before it exists: a build that fails (or dies) from here on does not leak it.
+    entry = ctx.ledger().intend("path", cached.string(), {{"path", cached.string()}});
     auto part = fs::path(cached.string() + ".part");
-    auto entry = ctx.ledger().intend("path", part.string(), {{"path", part.string()}});
     try {
-      if (is_http(location)) {
-        ctx.info("downloading source disk " + location);
-        download(location, part, ctx);
-      } else {
-        auto local = strip_file_scheme(location);
-        if (!fs::is_regular_file(local))
-          throw ValueError("source", "/disk", "no such file " + local + ": fix the path");
-        // Copy first, then hash the copy: what is verified is what is used.
-        fs::copy_file(local, part, fs::copy_options::overwrite_existing);
+      std::error_code ec;
+      fs::path sibling;
+      for (auto& dir : fs::directory_iterator(store_dir.parent_path(), ec)) {
+        auto candidate = dir.path() / name;
+        if (dir.path() != store_dir && fs::is_regular_file(candidate, ec)) {
+          sibling = candidate;
+          break;
+        }
       }
-      auto got = sha256_file(part, &ctx.cancel());
-      if (got != want)
-        throw BuildError("source disk " + location + ": checksum mismatch: expected sha256:" + want +
-                         ", got sha256:" + got + ": fix the checksum of " + where + " or the disk");
-      fs::rename(part, cached);
+      std::error_code link_ec;
+      if (!sibling.empty()) fs::create_hard_link(sibling, cached, link_ec);
+      if (!sibling.empty() && !link_ec) {
+        ctx.info("source disk already in the store (" + sibling.parent_path().filename().string() +
+                 "): linked, not copied");
+      } else {
+        if (is_http(location)) {
+          ctx.info("downloading source disk " + location);
+          download(location, part, ctx);
+        } else {
+          auto local = strip_file_scheme(location);
+          if (!fs::is_regular_file(local))
+            throw ValueError("source", "/disk", "no such file " + local + ": fix the path");
+          // Copy first, then hash the copy: what is verified is what is used.
+          fs::copy_file(local, part, fs::copy_options::overwrite_existing);
+        }
+        auto got = sha256_file(part, &ctx.cancel());
+        if (got != want)
+          throw BuildError("source disk " + location + ": checksum mismatch: expected sha256:" + want +
+                           ", got sha256:" + got + ": fix the checksum of " + where + " or the disk");
+        fs::rename(part, cached);
+      }
     } catch (...) {
       std::error_code ec;
       fs::remove(part, ec);
+      fs::remove(cached, ec);
       ctx.ledger().release(entry);
       throw;
     }
-    ctx.ledger().release(entry);
   }
   auto info = disk_info(cached, ctx);
   if (info.backing)
     throw ValueError("source", "/disk", location + " has a backing file; give a standalone image");
-  SourceDisk disk{cached, info.format, want};
+  SourceDisk disk{cached, info.format, want, entry};
   if (disk.format != "qcow2" && disk.format != "raw")
     throw ValueError("source", "/disk", "format '" + disk.format + "' is not supported: use qcow2 or raw");
   if (!want_format.empty() && want_format != disk.format)

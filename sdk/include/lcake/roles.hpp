@@ -61,6 +61,14 @@ class BuildSession {
   virtual Artifact finish(Context& ctx) = 0;
   // Tear down and delete everything not yet an artifact. Must not throw.
   virtual void abort(Context& ctx) noexcept = 0;
+  // --on-error abort: leave everything as it is for inspection (a VM keeps
+  // running); what is kept must stay in the ledger, so `lcake gc` deletes it
+  // later. Returns how to get in (shown to the user), or "" when there is
+  // nothing to show. The host keeps the step's work dir too. Must not throw.
+  virtual std::string keep(Context& ctx) noexcept {
+    (void)ctx;
+    return {};
+  }
 };
 
 class Builder : public Role {
@@ -125,6 +133,11 @@ class VerifySession {
   virtual Communicator& communicator() = 0;
   virtual void finish(Context& ctx) = 0;
   virtual void abort(Context& ctx) noexcept = 0;
+  // As BuildSession::keep.
+  virtual std::string keep(Context& ctx) noexcept {
+    (void)ctx;
+    return {};
+  }
 };
 
 class Verifier : public Role {
