@@ -589,6 +589,7 @@ TEST_CASE("CI matrix: emitted jobs on separate runners, a second wave of cache h
     CHECK_MESSAGE(matches_a_per_key_tag, v << "-stack points at no image a job pushed");
   }
   CHECK(services().containers(true).empty());  // no runner left a container behind
+}
 
 TEST_CASE("after_publish: the hooks see every layer's pushed image and moving names; a webhook is told; lcake outputs") {
   DockerProject p("hooks");
