@@ -3,6 +3,9 @@
 // hundred random requests (Debian python3-botocore; skipped when missing).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <iostream>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -70,7 +73,13 @@ SignInput parse_req(const std::string& text) {
 }  // namespace
 
 TEST_CASE("every vector of AWS's SigV4 test suite") {
-  REQUIRE_MESSAGE(fs::is_directory(suite_dir()), "the SigV4 test suite is missing: " << suite_dir());
+  if (!fs::is_directory(suite_dir())) {
+    // AWS's published vectors are not part of this repository: report the binary skipped
+    // (ctest SKIP_RETURN_CODE 77) rather than pass without them.
+    std::cout << "SKIPPED: AWS's SigV4 test suite is missing: " << suite_dir()
+              << " (set AWS_SIGV4_SUITE to the aws-sig-v4-test-suite directory)" << std::endl;
+    std::_Exit(77);
+  }
   SigningKeys keys{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""};
   int checked = 0, inconsistent = 0;
   for (const auto& e : fs::recursive_directory_iterator(suite_dir())) {

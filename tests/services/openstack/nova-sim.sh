@@ -16,6 +16,12 @@ case $cmd in
     ks=${1:-}; [ -n "$ks" ] || usage; shift
     [ -f "$ks/admin-env" ] || { echo "nova-sim.sh: $ks/admin-env missing; run keystone-glance.sh start $ks first" >&2; exit 2; }
     [ -e "$dir/nova-sim.pid" ] && { echo "nova-sim.sh: $dir already has a simulator; stop it first" >&2; exit 2; }
+    # The simulator checks every request and answer against the official Compute API definition,
+    # which is not part of this repository: without it the simulator's tests cannot run (exit 3).
+    spec=${LCAKE_COMPUTE_OPENAPI:-/work/shared/data/openstack-openapi/compute-v2.96.yaml}
+    case " $* " in *" --openapi "*) ;; *)
+      [ -f "$spec" ] || { echo "nova-sim.sh: the Compute API definition $spec is missing (set LCAKE_COMPUTE_OPENAPI to compute-v2.96.yaml from the OpenStack OpenAPI definitions)" >&2; exit 3; } ;;
+    esac
     mkdir -p "$dir"; dir=$(cd "$dir" && pwd); rm -f "$dir/url"
     setsid /usr/bin/python3 "$here/nova-sim.py" --state-dir "$dir" --admin-env "$ks/admin-env" "$@" \
       </dev/null >>"$dir/nova-sim.log" 2>&1 &
