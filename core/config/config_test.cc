@@ -645,7 +645,7 @@ TEST_CASE("resolve: the core schema catches typos and wrong types with file:line
   CHECK(contains(resolve_error(options), "/vars/TAG: expected string, number or boolean, got array"));
 
   box.write("configs/sites/s.json", R"({"extra": 1})");
-  CHECK(contains(resolve_error(options), "s.json:1: /extra: unknown key \"extra\" (allowed: pipeline, target, vars)"));
+  CHECK(contains(resolve_error(options), "s.json:1: /extra: unknown key \"extra\" (allowed: $schema, pipeline, target, vars)"));
 }
 
 TEST_CASE("resolve: provisioner and verify shapes beyond the schema") {
