@@ -405,7 +405,7 @@ TEST_CASE("Nova answering 500, and a server stuck in BUILD: a clean failure, not
     ost::sim_control(services(), "DELETE", "/_sim/fail");
     CHECK(r.exit_code == 1);
     CHECK(!lines_with(r.err, "injected by a simulator fault rule").empty());
-    CHECK(r.err.find("published") == std::string::npos);
+    CHECK(r.err.find(": published ") == std::string::npos);  // no "published <id>" line
   }
   SUBCASE("a create that hangs (the server stays in BUILD): the boot timeout, then the server deleted") {
     ost::sim_control(services(), "POST", "/_sim/fail", {{"op", "create"}, {"mode", "slow"}, {"seconds", 120}});
