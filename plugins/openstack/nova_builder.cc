@@ -31,6 +31,17 @@ const char* const kNovaBuildOptionsSchema = R"json({
 
 namespace {
 
+// createImage may have happened without its answer reaching us (a cancel, a lost connection):
+// Nova marks a snapshot with its server's id; an earlier build's image of the same name is kept.
+bool delete_unanswered_snapshots(GlanceClient& glance, const std::string& name, const std::string& server) {
+  bool deleted = false;
+  for (auto& i : glance.list_images("name=" + http::url_escape(name))) {
+    bool ours = i.contains("instance_uuid") ? i["instance_uuid"] == server : i.value("status", "") != "active";
+    if (ours && glance.delete_image(i.at("id"))) deleted = true;
+  }
+  return deleted;
+}
+
 class NovaBuildSession : public BuildSession {
  public:
   NovaBuildSession(const ServerSettings& settings, std::shared_ptr<KeystoneSession> session,
@@ -70,6 +81,7 @@ class NovaBuildSession : public BuildSession {
     for (auto& [k, v] : extra.items()) props[k] = v;
 
     image_entry_.emplace(ctx.ledger(), kImageKind, name, json{{"name", name}, {"server", id}});
+    image_name_ = name, image_server_ = id;
     ctx.info("snapshotting server " + id + " to image " + name);
     image_id_ = nova.create_image(id, name, props);
     image_entry_->confirmed(image_id_, {{"name", name}, {"server", id}, {"id", image_id_}});
@@ -90,6 +102,7 @@ class NovaBuildSession : public BuildSession {
     try {
       GlanceClient glance(session_, ctx, false);
       if (!image_id_.empty()) glance.delete_image(image_id_);
+      else delete_unanswered_snapshots(glance, image_name_, image_server_);  // cancelled mid-createImage
       image_entry_->deleted();
     } catch (const std::exception& e) {
       ctx.warn(std::string("could not delete snapshot image (left for lcake gc): ") + e.what());
@@ -102,6 +115,7 @@ class NovaBuildSession : public BuildSession {
   std::unique_ptr<BootedServer> server_;
   BuildRequest request_;
   std::string ssh_user_, base_image_, image_id_;
+  std::string image_name_, image_server_;  // the createImage in flight, for abort()
   std::optional<LedgerScope> image_entry_;
 };
 
@@ -150,13 +164,8 @@ void NovaBuilder::reap(const LedgerEntry& entry, Context& ctx) {
     bool deleted = false;
     if (entry.how.contains("id")) {
       deleted = glance.delete_image(entry.how["id"]);
-    } else {  // createImage may have happened without its answer reaching us: Nova marks
-              // a snapshot with its server's id; an earlier build's image of this name is kept
-      auto server = entry.how.value("server", std::string());
-      for (auto& i : glance.list_images("name=" + http::url_escape(name))) {
-        bool ours = i.contains("instance_uuid") ? i["instance_uuid"] == server : i.value("status", "") != "active";
-        if (ours && glance.delete_image(i.at("id"))) deleted = true;
-      }
+    } else {
+      deleted = delete_unanswered_snapshots(glance, name, entry.how.value("server", std::string()));
     }
     if (!deleted) throw AlreadyGone("snapshot image " + name + " is already gone (or was never made)");
     ctx.info("deleted leftover snapshot image " + name);
