@@ -1,6 +1,7 @@
 #include "lcake_process.h"
 
 #include <fcntl.h>
+#include <algorithm>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -109,6 +110,18 @@ ProcessResult run_process(const std::string& program, const RunSpec& spec) {
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+int qemu_processes_mentioning(const std::string& needle) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::string name = e.path().filename();
+    if (!std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::string cmd = read_file(e.path() / "cmdline");
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find("qemu-system") != std::string::npos && cmd.find(needle) != std::string::npos) ++n;
+  }
+  return n;
 }
 
 }  // namespace lcake::test

@@ -35,5 +35,7 @@ void write_file(const std::filesystem::path& p, const std::string& text);
 std::string read_file(const std::filesystem::path& p);
 // How often `needle` occurs in `text` (e.g. "cached" lines in lcake's log).
 int count(const std::string& text, const std::string& needle);
+// Running qemu-system processes whose command line mentions `needle` (e.g. a state dir).
+int qemu_processes_mentioning(const std::string& needle);
 
 }  // namespace lcake::test

@@ -43,17 +43,6 @@ fs::path distro_guest() {
   return dir;
 }
 
-int qemu_processes_mentioning(const std::string& needle) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string name = e.path().filename();
-    if (!std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::string cmd = read_file(e.path() / "cmdline");
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    if (cmd.find("qemu-system") != std::string::npos && cmd.find(needle) != std::string::npos) ++n;
-  }
-  return n;
-}
 
 ProcessResult sh(const std::string& command, std::chrono::seconds timeout = std::chrono::seconds(120)) {
   RunSpec spec;

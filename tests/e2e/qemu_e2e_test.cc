@@ -28,18 +28,6 @@ fs::path guest_dir() {
   return dir;
 }
 
-// Processes whose command line mentions `needle` (e.g. our state dir).
-int processes_mentioning(const std::string& needle) {
-  int n = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    std::string name = e.path().filename();
-    if (!std::all_of(name.begin(), name.end(), ::isdigit)) continue;
-    std::string cmd = read_file(e.path() / "cmdline");
-    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
-    if (cmd.find("qemu-system") != std::string::npos && cmd.find(needle) != std::string::npos) ++n;
-  }
-  return n;
-}
 
 struct QemuProject {
   fs::path dir = make_temp_dir("lcake-qemu-e2e");
@@ -169,13 +157,13 @@ TEST_CASE("the example pipeline: two variants built, verified, cached, and rebui
   auto up = p.find("tiny-dropbear", "stack", "upload");
   CHECK(up["published"] == false);
   CHECK(up["verified"] == false);
-  CHECK(processes_mentioning(p.state().string()) == 0);
+  CHECK(qemu_processes_mentioning(p.state().string()) == 0);
 }
 
 TEST_CASE("failures leave no qemu process and an empty ledger") {
   QemuProject p;
   auto no_leaks = [&] {
-    CHECK(processes_mentioning(p.state().string()) == 0);
+    CHECK(qemu_processes_mentioning(p.state().string()) == 0);
     CHECK(p.lcake({"gc"}).out.find("gc: 0 deleted") != std::string::npos);
   };
   SUBCASE("a guest that never boots") {
@@ -320,7 +308,7 @@ TEST_CASE("after_publish: both variants' IDs reach a Vagrantfile in a git reposi
                                  nlohmann::json::parse(p.lcake({"outputs", "--format", "tfvars"}).out));
   CHECK(formats.empty());
   for (const auto& m : formats) MESSAGE(m);
-  CHECK(processes_mentioning(p.state().string()) == 0);
+  CHECK(qemu_processes_mentioning(p.state().string()) == 0);
 }
 
 TEST_CASE("sensitive variables: no trace in output, --json, plan, config show, state or the image; rotating keeps the cache") {
@@ -337,5 +325,5 @@ TEST_CASE("sensitive variables: no trace in output, --json, plan, config show, s
         fs::remove(raw);
         return bytes;
       });
-  CHECK(processes_mentioning(p.state().string()) == 0);
+  CHECK(qemu_processes_mentioning(p.state().string()) == 0);
 }
