@@ -46,6 +46,17 @@ std::string base64_core(const std::string& secret, std::size_t offset, bool url_
   return out;
 }
 
+std::string hex_encode(const std::string& s, bool upper) {
+  const char* hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) out += hex[c >> 4], out += hex[c & 0xf];
+  return out;
+}
+
+bool is_base64_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '-' || c == '_';
+}
+
 }  // namespace
 
 Redactor& Redactor::instance() {
@@ -53,11 +64,15 @@ Redactor& Redactor::instance() {
   return r;
 }
 
-std::vector<std::string> Redactor::forms(const std::string& secret) {
+std::vector<std::string> Redactor::forms(const std::string& secret) { return forms(secret, nullptr); }
+
+std::vector<std::string> Redactor::forms(const std::string& secret, std::set<std::string>* base64_forms) {
   std::vector<std::string> out;
   if (secret.size() < kMinLength) return out;
-  auto put = [&](const std::string& f) {
-    if (f.size() >= kMinLength) out.push_back(f);
+  auto put = [&](const std::string& f, bool b64 = false) {
+    if (f.size() < kMinLength) return;
+    out.push_back(f);
+    if (b64 && base64_forms) base64_forms->insert(f);
   };
   auto encodings = [&](const std::string& v) {
     put(v);
@@ -65,8 +80,9 @@ std::vector<std::string> Redactor::forms(const std::string& secret) {
     put(json.substr(1, json.size() - 2));
     for (bool upper : {true, false})
       for (bool plus : {false, true}) put(url_encode(v, upper, plus));
+    for (bool upper : {false, true}) put(hex_encode(v, upper));
     for (std::size_t offset = 0; offset < 3; ++offset)
-      for (bool url_safe : {false, true}) put(base64_core(v, offset, url_safe));
+      for (bool url_safe : {false, true}) put(base64_core(v, offset, url_safe), true);
   };
   encodings(secret);
   // Output is logged line by line: each line of a multi-line secret on its own.
@@ -85,9 +101,11 @@ std::vector<std::string> Redactor::forms(const std::string& secret) {
 }
 
 void Redactor::add(const std::string& secret) {
-  auto all = forms(secret);
+  std::set<std::string> b64;
+  auto all = forms(secret, &b64);
   std::lock_guard lock(mu_);
   secrets_.insert(all.begin(), all.end());
+  base64_.insert(b64.begin(), b64.end());
 }
 
 std::string Redactor::apply(std::string text) const {
@@ -95,8 +113,16 @@ std::string Redactor::apply(std::string text) const {
   for (const auto& s : secrets_) {  // longest first: a value's encoded form before its lines
     std::size_t pos = 0;
     while ((pos = text.find(s, pos)) != std::string::npos) {
-      text.replace(pos, s.size(), kRedacted);
-      pos += std::char_traits<char>::length(kRedacted);
+      std::size_t begin = pos, end = pos + s.size();
+      // A base64 form's neighbouring characters each carry a few of the secret's bits (the
+      // sextets shared with the bytes around it): they go too, with the padding.
+      if (base64_.count(s)) {
+        if (begin > 0 && is_base64_char(text[begin - 1])) --begin;
+        if (end < text.size() && is_base64_char(text[end])) ++end;
+        while (end < text.size() && text[end] == '=') ++end;
+      }
+      text.replace(begin, end - begin, kRedacted);
+      pos = begin + std::char_traits<char>::length(kRedacted);
     }
   }
   return text;

@@ -17,8 +17,10 @@ class Redactor {
 
   static Redactor& instance();
   // Registers a secret and the forms it takes in lcake's output: the value, each
-  // line of a multi-line value, its JSON-escaped, URL-encoded and base64 forms
-  // (standard and URL-safe alphabets, at any offset inside a longer encoding).
+  // line of a multi-line value, its JSON-escaped, URL-encoded, hex (either case) and base64
+  // forms (standard and URL-safe alphabets, at any offset inside a longer encoding; the
+  // characters at either edge of a base64 form, which mix the secret's bits with its
+  // neighbours', are hidden with it).
   // Values shorter than kMinLength are ignored.
   void add(const std::string& secret);
   std::string apply(std::string text) const;
@@ -33,6 +35,8 @@ class Redactor {
   static std::vector<std::string> forms(const std::string& secret);
 
  private:
+  // The same, also collecting the base64 forms among them.
+  static std::vector<std::string> forms(const std::string& secret, std::set<std::string>* base64_forms);
   struct LongestFirst {
     bool operator()(const std::string& a, const std::string& b) const {
       return a.size() != b.size() ? a.size() > b.size() : a < b;
@@ -40,6 +44,7 @@ class Redactor {
   };
   mutable std::mutex mu_;
   std::set<std::string, LongestFirst> secrets_;
+  std::set<std::string> base64_;  // the base64 forms among secrets_ (their edges go too)
 };
 
 }  // namespace lcake::core

@@ -1,6 +1,7 @@
 // The Redactor: every form a secret takes in lcake's output is hidden.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "redactor.h"
@@ -73,16 +74,35 @@ TEST_CASE("redactor: base64 forms at any offset inside a longer encoding") {
     std::string out = r.apply("Basic " + encoded);
     CAPTURE(prefix);
     CAPTURE(encoded);
-    CHECK(out.find("<redacted>") != std::string::npos);
-    // All but the characters that mix the secret's first and last bytes with their neighbours went.
-    std::size_t removed = encoded.size() - (out.size() - 6 - 10);  // minus "Basic " and the marker
-    CHECK(removed >= secret.size() * 4 / 3 - 2);
+    std::size_t at = out.find("<redacted>");
+    REQUIRE(at != std::string::npos);
+    // What is left carries none of the secret's bits: on the left only characters encoding the
+    // prefix alone, on the right only characters encoding the tail alone (and padding).
+    std::size_t p = prefix.size(), n = p + secret.size() + 5;
+    std::size_t data_chars = (n * 8 + 5) / 6, padding = encoded.size() - data_chars;
+    std::size_t left_max = p * 8 / 6, right_max = data_chars - ((p + secret.size()) * 8 + 5) / 6 + padding;
+    CHECK(at - 6 <= left_max);
+    CHECK(out.size() - (at + 10) <= right_max);
+    CHECK(out.substr(0, at) == "Basic " + encoded.substr(0, at - 6));
   }
   // URL-safe alphabet too.
-  std::string std_form = base64(secret + "??>");
+  std::string std_form = base64(secret + "?\?>");
   std::string url_form = std_form;
   for (auto& c : url_form) c = c == '+' ? '-' : c == '/' ? '_' : c;
   CHECK(r.apply(url_form).find("<redacted>") != std::string::npos);
+}
+
+TEST_CASE("redactor: hex forms, either case") {
+  std::string secret = "hex-secret-9";
+  Redactor::instance().add(secret);
+  std::string lower, upper;
+  for (unsigned char c : secret) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", c), lower += b;
+    std::snprintf(b, sizeof b, "%02X", c), upper += b;
+  }
+  CHECK(Redactor::instance().apply("dump: 00" + lower + "ff") == "dump: 00<redacted>ff");
+  CHECK(Redactor::instance().apply(upper) == "<redacted>");
 }
 
 TEST_CASE("redactor: the well-known list") {
