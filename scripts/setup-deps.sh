@@ -24,6 +24,8 @@ TEST_PKGS=(
   openssh-server dropbear-bin
   # docker backend tests: podman's Docker API, an OCI registry, an independent client
   podman runc docker-registry skopeo uidmap
+  # the registry token server (tests/services/token-server.py) signs its JWTs with it
+  python3-cryptography
   # OpenStack tests (tests/services/openstack): real Keystone, Glance, Nova with the fake
   # driver, and the independent client
   keystone glance-api python3-openstackclient uwsgi-core uwsgi-plugin-python3 jq
