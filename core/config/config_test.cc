@@ -781,7 +781,10 @@ TEST_CASE("validate_against_schema: names pointer, origin and complaint") {
     "properties": {
       "memory": { "type": "integer", "minimum": 256 },
       "cpus": { "type": "integer" },
-      "disks": { "type": "array", "items": { "$ref": "#/definitions/disk" } }
+      "disks": { "type": "array", "items": { "$ref": "#/definitions/disk" } },
+      "seed": { "oneOf": [ { "type": "boolean" },
+                           { "type": "object", "additionalProperties": false,
+                             "properties": { "wait": { "type": "boolean" }, "data": { "type": "object" } } } ] }
     },
     "definitions": { "disk": { "type": "object", "properties": { "size": { "type": "integer" } } } }
   })";
@@ -797,9 +800,15 @@ TEST_CASE("validate_against_schema: names pointer, origin and complaint") {
         "configs/sites/s.json:5: /target/builder/settings/memory: expected integer, got string \"2G\""
         " (schema of plugin qemu (lcake-qemu.so) builder)");
   CHECK(contains(check(json::parse(R"({"memory": 100})")), "/target/builder/settings/memory: expected number greater than or equal to 256"));
-  CHECK(contains(check(json::parse(R"({"memroy": 100})")), "/target/builder/settings/memroy: unknown key \"memroy\" (allowed: cpus, disks, memory)"));
+  CHECK(contains(check(json::parse(R"({"memroy": 100})")), "/target/builder/settings/memroy: unknown key \"memroy\" (allowed: cpus, disks, memory, seed)"));
   CHECK(contains(check(json::parse(R"({"disks": [{"size": 1}, {"size": "big"}]})")), "/target/builder/settings/disks/1/size: expected integer, got string \"big\""));
   CHECK(check(json::parse(R"({"memory": 4096, "cpus": 2})")) == "(no error)");
+  // oneOf: the branch of the value's type is the one that explains what is wrong.
+  CHECK(contains(check(json::parse(R"({"seed": {"wiat": true}})")), "/target/builder/settings/seed/wiat: unknown key \"wiat\" (allowed: data, wait)"));
+  CHECK(contains(check(json::parse(R"({"seed": {"wait": 3}})")), "/target/builder/settings/seed/wait: expected boolean, got integer 3"));
+  CHECK(contains(check(json::parse(R"({"seed": "yes"})")), "/target/builder/settings/seed: expected boolean or object, got string \"yes\""));
+  CHECK(check(json::parse(R"({"seed": {"wait": false}})")) == "(no error)");
+  CHECK(check(json::parse(R"({"seed": true})")) == "(no error)");
 
   CHECK_THROWS_WITH_AS(validate_against_schema(loaded, "/target/builder/settings", json::object(), "{not json", "plugin x builder"),
                        doctest::Contains("plugin x builder: its settings schema is not valid JSON"), InputError);

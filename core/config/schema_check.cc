@@ -26,10 +26,41 @@ std::string describe_value(const nlohmann::json& value) {
   return type_name(value) + " " + text;
 }
 
+bool type_matches(const nlohmann::json& type, const nlohmann::json& value) {
+  auto one = [&](const nlohmann::json& t) {
+    return t.is_string() && (t == type_name(value) || (t == "number" && value.is_number()));
+  };
+  if (type.is_array()) {
+    for (const auto& t : type)
+      if (one(t)) return true;
+    return false;
+  }
+  return one(type);
+}
+
+// A schema without a type of its own whose oneOf/anyOf has exactly one branch of the value's
+// type stands for that branch (cloud_init: a boolean, or an object with these keys).
+const nlohmann::json* branch_for(const nlohmann::json& root, const nlohmann::json* schema, const nlohmann::json& value) {
+  if (!schema || !schema->is_object() || schema->contains("type")) return schema;
+  const nlohmann::json* found = nullptr;
+  for (const char* key : {"oneOf", "anyOf"}) {
+    auto branches = schema->find(key);
+    if (branches == schema->end() || !branches->is_array()) continue;
+    for (const auto& b : *branches) {
+      const nlohmann::json* branch = follow_local_refs(root, &b);
+      if (branch && branch->is_object() && branch->contains("type") && type_matches((*branch)["type"], value)) {
+        if (found) return schema;  // more than one: no telling which was meant
+        found = branch;
+      }
+    }
+  }
+  return found ? found : schema;
+}
+
 // Best-effort: the subschema that applies to `token` of `container` in `schema`.
 const nlohmann::json* child_schema(const nlohmann::json& root, const nlohmann::json* schema,
                                    const nlohmann::json& container, const std::string& token) {
-  schema = follow_local_refs(root, schema);
+  schema = branch_for(root, follow_local_refs(root, schema), container);
   if (!schema || !schema->is_object()) return nullptr;
   if (container.is_array()) {
     auto items = schema->find("items");
@@ -80,6 +111,7 @@ FailurePlace locate(const std::vector<std::string>& context, const nlohmann::jso
     place.value = next;
   }
   place.schema = place.schema ? follow_local_refs(schema, place.schema) : nullptr;
+  if (place.value) place.schema = branch_for(schema, place.schema, *place.value);
   return place;
 }
 
@@ -95,22 +127,39 @@ std::string join_keys(const nlohmann::json& object) {
   return out;
 }
 
+// The types a schema allows: its own "type", or those of its oneOf/anyOf branches.
+std::vector<std::string> allowed_types(const nlohmann::json* schema) {
+  std::vector<std::string> out;
+  if (!schema || !schema->is_object()) return out;
+  auto add = [&](const nlohmann::json& type) {
+    if (type.is_string()) out.push_back(type.get<std::string>());
+    if (type.is_array())
+      for (const auto& t : type)
+        if (t.is_string()) out.push_back(t.get<std::string>());
+  };
+  if (schema->contains("type")) {
+    add((*schema)["type"]);
+    return out;
+  }
+  for (const char* key : {"oneOf", "anyOf"})
+    if (auto branches = schema->find(key); branches != schema->end() && branches->is_array())
+      for (const auto& branch : *branches)
+        if (branch.is_object() && branch.contains("type")) add(branch["type"]);
+  return out;
+}
+
+bool type_allowed(const std::vector<std::string>& types, const nlohmann::json& value) {
+  return type_matches(nlohmann::json(types), value);
+}
+
 // Rewrites valijson's complaint about `place` into a short, specific one.
 std::string complaint(const std::string& description, FailurePlace& place) {
   const nlohmann::json* schema = place.schema;
   if (description.starts_with("Value type not permitted")) {
-    std::string expected = "another type";
-    if (schema && schema->contains("type")) {
-      const auto& type = (*schema)["type"];
-      if (type.is_string()) {
-        expected = type.get<std::string>();
-      } else if (type.is_array()) {
-        expected.clear();
-        for (size_t i = 0; i < type.size(); ++i) {
-          expected += (i == 0 ? "" : i + 1 == type.size() ? " or " : ", ") + type[i].get<std::string>();
-        }
-      }
-    }
+    auto types = allowed_types(schema);
+    std::string expected = types.empty() ? "another type" : "";
+    for (size_t i = 0; i < types.size(); ++i)
+      expected += (i == 0 ? "" : i + 1 == types.size() ? " or " : ", ") + types[i];
     return "expected " + expected + ", got " + (place.value ? describe_value(*place.value) : "something else");
   }
   if (description.starts_with("Object contains a property")) {
@@ -172,9 +221,21 @@ void check_against_schema(const Provenance& provenance, const std::string& point
                      " (fix the plugin's schema)");
   }
 
+  // A wrong type explains the rest, except where the value has the type of another branch of a
+  // oneOf/anyOf: then that branch's complaint (an unknown key, say) is the one to show.
+  auto rank = [&](const valijson::ValidationResults::Error& error) {
+    int r = specificity(error);
+    if (error.description.starts_with("Value type not permitted")) {
+      FailurePlace at = locate(error.context, value, schema);
+      if (at.value && type_allowed(allowed_types(at.schema), *at.value)) r -= 4;
+    }
+    return r;
+  };
   const valijson::ValidationResults::Error* best = nullptr;
+  int best_rank = 0;
   for (const auto& error : results) {
-    if (!best || specificity(error) > specificity(*best)) best = &error;
+    int r = rank(error);
+    if (!best || r > best_rank) best = &error, best_rank = r;
   }
   FailurePlace place = locate(best->context, value, schema);
   std::string message = complaint(best->description, place);
