@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -570,6 +571,55 @@ TEST_CASE("uploader remove: deletes the manifest only when no other tag points a
   CHECK_FALSE(other.exists(up2, ctx));
   CHECK_FALSE(has(registry_tags("lcake/rm2"), own));
   check_clean(ctx);
+}
+
+TEST_CASE("registry: a paged tag list (Link rel=\"next\") is followed to its end") {
+  auto& svc = services();
+  TestContext ctx;
+  lcake::Artifact built;
+  built.type = "oci-image";
+  built.id = svc.base_image;
+  lcake::docker::DockerUploader uploader(json{{"registry", svc.registry}, {"repository", "lcake/paged"}, {"tls_verify", false}});
+  lcake::UploadRequest req{layer_info("paged", '5'), built, std::nullopt, json::object()};
+  auto up = uploader.upload(req, ctx);
+  lcake::docker::RegistryOptions ro;
+  ro.registry = svc.registry;
+  ro.scheme = "http";
+  lcake::docker::RegistryClient direct(ro);
+  auto manifest = direct.get_manifest("lcake/paged", up.metadata["digest"].get<std::string>());
+  REQUIRE(manifest.has_value());
+  for (int i = 0; i < 6; ++i) direct.put_manifest("lcake/paged", "extra-" + std::to_string(i), *manifest);
+  auto all = registry_tags("lcake/paged");
+  REQUIRE(all.size() == 7);
+
+  // The simulator in front of the real registry pages by 2 (tests/services/paged-tags.py).
+  lcake::test::TempDir tmp("lcake-paged");
+  int port = free_port();
+  auto pidfile = tmp.path / "pid";
+  sh("python3 " + (fs::path(LCAKE_TEST_SOURCE_DIR) / "tests/services/paged-tags.py").string() + " " +
+     std::to_string(port) + " " + svc.registry + " 2 " + pidfile.string() + " >" + (tmp.path / "log").string() +
+     " 2>&1 &");
+  std::string probe = "curl -fsS -o /dev/null http://127.0.0.1:" + std::to_string(port) + "/v2/lcake/paged/tags/list";
+  int rc = 1;
+  for (int i = 0; i < 100 && rc != 0; ++i) {
+    sh(probe + " 2>/dev/null", &rc);
+    if (rc != 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  REQUIRE(rc == 0);
+  // One page is not all: the simulator really pages.
+  auto first = json::parse(sh("curl -fsS http://127.0.0.1:" + std::to_string(port) + "/v2/lcake/paged/tags/list"));
+  CHECK(first["tags"].size() == 2);
+
+  ro.registry = "127.0.0.1:" + std::to_string(port);
+  lcake::docker::RegistryClient paged(ro);
+  auto sorted = [](std::vector<std::string> v) { std::sort(v.begin(), v.end()); return v; };
+  CHECK(sorted(paged.list_tags("lcake/paged")) == sorted(all));     // the registry's page size
+  CHECK(sorted(paged.list_tags("lcake/paged", 3)) == sorted(all));  // n=3
+  std::ifstream pid_in(pidfile);
+  int pid = 0;
+  pid_in >> pid;
+  if (pid > 0) kill(pid, SIGTERM);
+  uploader.remove(up, ctx);
 }
 
 namespace {

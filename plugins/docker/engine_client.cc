@@ -47,17 +47,18 @@ std::string server_message(const std::string& body) {
 
 }  // namespace
 
+void EngineOptions::use(const EngineEndpoint& e) {
+  docker_host = e.host;
+  tls = e.tls;
+  tls_verify = e.tls_verify;
+  ca_file = e.ca_file;
+  cert_file = e.cert_file;
+  key_file = e.key_file;
+  source = e.source;
+}
+
 EngineClient::EngineClient(EngineOptions options) : options_(std::move(options)) {
-  if (options_.docker_host.empty()) {
-    EngineEndpoint e = resolve_engine_endpoint("", "");
-    options_.docker_host = e.host;
-    options_.tls = e.tls;
-    options_.tls_verify = e.tls_verify;
-    options_.ca_file = e.ca_file;
-    options_.cert_file = e.cert_file;
-    options_.key_file = e.key_file;
-    options_.source = e.source;
-  }
+  if (options_.docker_host.empty()) options_.use(resolve_engine_endpoint("", ""));
   const std::string& host = options_.docker_host;
   if (host.rfind("unix://", 0) == 0) {
     unix_socket_ = host.substr(7);

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "docker_config.h"
 #include "lcake/common/http_client.h"
 #include "lcake/communicator.hpp"
 #include "lcake/context.hpp"
@@ -40,6 +41,9 @@ struct EngineOptions {
   std::chrono::seconds api_timeout{60};         // ordinary calls
   std::chrono::seconds transfer_timeout{3600};  // pull, push, commit, archives
   const lcake::CancelToken* cancel = nullptr;   // null: calls cannot be cancelled
+
+  // Talk to this engine (host, TLS and the source naming it); timeouts and cancel stay.
+  void use(const EngineEndpoint& e);
 };
 
 struct ExecOptions {

@@ -8,15 +8,8 @@ namespace lcake::docker {
 
 EngineOptions engine_options(const nlohmann::json& settings, const lcake::CancelToken* cancel) {
   EngineOptions o;
-  EngineEndpoint e = resolve_engine_endpoint(settings.value("docker_host", std::string()),
-                                             settings.value("docker_context", std::string()));
-  o.docker_host = e.host;
-  o.tls = e.tls;
-  o.tls_verify = e.tls_verify;
-  o.ca_file = e.ca_file;
-  o.cert_file = e.cert_file;
-  o.key_file = e.key_file;
-  o.source = e.source;
+  o.use(resolve_engine_endpoint(settings.value("docker_host", std::string()),
+                                settings.value("docker_context", std::string())));
   o.api_timeout = std::chrono::seconds(settings.value("api_timeout", 60));
   o.transfer_timeout = std::chrono::seconds(settings.value("transfer_timeout", 3600));
   o.cancel = cancel;

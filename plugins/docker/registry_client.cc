@@ -1,5 +1,7 @@
 #include "registry_client.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -201,17 +203,48 @@ void RegistryClient::delete_manifest(const std::string& repo, const std::string&
   fail(what, r);
 }
 
-std::vector<std::string> RegistryClient::list_tags(const std::string& repo) {
-  HttpRequest req;
-  req.url = base() + "/v2/" + repo + "/tags/list";
+namespace {
+// The target of a Link header's rel="next" entry ("" when there is none).
+std::string next_link(const std::string& link) {
+  std::size_t pos = 0;
+  while ((pos = link.find('<', pos)) != std::string::npos) {
+    std::size_t close = link.find('>', pos);
+    if (close == std::string::npos) return "";
+    std::size_t end = link.find(',', close);
+    std::string params = link.substr(close + 1, end == std::string::npos ? std::string::npos : end - close - 1);
+    if (params.find("rel=\"next\"") != std::string::npos || params.find("rel=next") != std::string::npos)
+      return link.substr(pos + 1, close - pos - 1);
+    pos = close;
+  }
+  return "";
+}
+}  // namespace
+
+std::vector<std::string> RegistryClient::list_tags(const std::string& repo, int page_size) {
+  std::string url = base() + "/v2/" + repo + "/tags/list" + (page_size > 0 ? "?n=" + std::to_string(page_size) : "");
   std::string what = "GET tags of " + repo;
-  auto r = send(req, what, repo, "pull");
-  if (r.status == 404) return {};
-  if (r.status != 200) fail(what, r);
-  auto j = nlohmann::json::parse(r.body, nullptr, false);
   std::vector<std::string> tags;
-  if (j.is_object() && j.contains("tags") && j["tags"].is_array()) {
-    for (const auto& t : j["tags"]) tags.push_back(t.get<std::string>());
+  std::set<std::string> seen_urls;
+  while (!url.empty()) {
+    if (!seen_urls.insert(url).second)
+      throw lcake::BuildError("registry " + options_.registry + ": " + what + ": its pages loop back to " + url);
+    HttpRequest req;
+    req.url = url;
+    auto r = send(req, what, repo, "pull");
+    if (r.status == 404) return tags;
+    if (r.status != 200) fail(what, r);
+    auto j = nlohmann::json::parse(r.body, nullptr, false);
+    if (j.is_object() && j.contains("tags") && j["tags"].is_array()) {
+      for (const auto& t : j["tags"])
+        if (t.is_string()) tags.push_back(t.get<std::string>());
+    }
+    std::string next = next_link(r.header("link"));
+    // The spec's links are relative to the registry ("/v2/...?n=..&last=.."); an absolute one
+    // must stay on it (the request carries the registry's credentials).
+    if (!next.empty() && next.front() != '/' && next.rfind(base() + "/", 0) != 0)
+      throw lcake::BuildError("registry " + options_.registry + ": " + what + ": the next page is on another host (" +
+                              next + "); not following it");
+    url = next.empty() ? "" : next.front() == '/' ? base() + next : next;
   }
   return tags;
 }

@@ -76,7 +76,9 @@ class RegistryClient {
   std::string put_manifest(const std::string& repo, const std::string& reference, const Manifest& manifest);
   // Deleting by digest removes every tag that points at it (distribution has no tag delete).
   void delete_manifest(const std::string& repo, const std::string& digest);
-  std::vector<std::string> list_tags(const std::string& repo);
+  // Every tag, following the registry's pages (Link: <...>; rel="next", as the distribution
+  // spec says); page_size > 0 asks for pages of that many (n=), 0 leaves it to the registry.
+  std::vector<std::string> list_tags(const std::string& repo, int page_size = 0);
 
  private:
   // `action`: the scope's action class, "pull" (GET/HEAD), "push" (PUT), "delete".
