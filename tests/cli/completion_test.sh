@@ -56,12 +56,25 @@ else
   echo "skipped: fish is not installed (scripts/setup-deps.sh --tests)"
 fi
 
-# ---- zsh: the script parses, registers itself with compinit, and its helper answers ----
+# ---- zsh: the script parses, registers itself with compinit, and completes lines typed at a prompt ----
 if command -v zsh >/dev/null; then
   lcake completion zsh > "$tmp/_lcake"
   zsh -n "$tmp/_lcake" || { echo "FAIL: zsh -n _lcake"; fails=$((fails + 1)); }
   got=$(zsh -f -c "fpath=($tmp \$fpath); autoload -Uz compinit; compinit -u -d $tmp/zcompdump; print -r -- \$_comps[lcake]")
   check "zsh: compinit maps lcake to _lcake" "_lcake" "$got"
+  if zsh -f -c 'zmodload zsh/zpty' 2>/dev/null; then
+    zsh_complete() { zsh -f "$src/tests/cli/zsh_complete.zsh" "$tmp" "$1"; }
+    check "zsh: subcommands" "$(printf 'plan\nplugins\npublish')" "$(zsh_complete 'lcake p')"
+    check "zsh: hidden helper not offered" "" "$(zsh_complete 'lcake __c')"
+    check "zsh: targets" "$(printf 'qemu\nqemu-openstack')" "$(zsh_complete "lcake --config-dir $src/configs --target q")"
+    check "zsh: --only from the config" \
+      "$(printf 'tiny-openssh\ntiny-openssh/base\ntiny-openssh/newinstall\ntiny-openssh/stack')" \
+      "$(zsh_complete "lcake build --config-dir $src/configs --target qemu --only tiny-o")"
+    check "zsh: options of the subcommand" "--force" "$(zsh_complete 'lcake build --fo')"
+    check "zsh: completion shells" "$(printf 'bash\nzsh\nfish')" "$(zsh_complete 'lcake completion ')"
+  else
+    echo "skipped: zsh's zsh/zpty module is missing, so zsh completion is not driven interactively"
+  fi
 else
   echo "skipped: zsh is not installed (scripts/setup-deps.sh --tests)"
 fi
