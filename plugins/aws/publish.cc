@@ -3,6 +3,7 @@
 #include <pugixml.hpp>
 #include <regex>
 
+#include "ami_image.h"
 #include "image_cleanup.h"
 
 namespace lcake::aws {
@@ -165,7 +166,7 @@ void grant(const AwsClient& client, const std::string& image, const PublishSetti
     client.ec2("EnableImageDeprecation", {{"ImageId", image}, {"DeprecateAt", buf}});
     ctx.info(image + " in " + client.region() + " deprecates at " + buf);
   }
-  client.ec2("CreateTags", tag_params({image}, {{"lcake:published", "true"}}));
+  client.ec2("CreateTags", tag_params({image}, {{kPublishedTag, "true"}}));
 }
 
 }  // namespace
