@@ -148,7 +148,8 @@ void grant(const AwsClient& client, const std::string& image, const PublishSetti
     Pairs who;
     int users = 1;
     for (const auto& w : settings.launch_permission) {
-      if (w == "public") who.emplace_back("GroupName.1", "all");
+      // (the query names are the model's locationNames: UserGroup.N, UserId.N)
+      if (w == "public") who.emplace_back("UserGroup.1", "all");
       else if (w.rfind("arn:", 0) != 0) who.emplace_back("UserId." + std::to_string(users++), w);
     }
     if (!who.empty())

@@ -151,7 +151,8 @@ TEST_CASE("verify, publish, gc: the AMI boots and answers over SSH, is copied, m
   REQUIRE(found);
   CHECK(found->id == ami);
   CHECK(found->metadata["lcake_found"] == json({{"verified", true}, {"published", false}}));
-  for (auto& r : cli({"ec2", "describe-instances"})["Reservations"])
+  json reservations = cli({"ec2", "describe-instances"})["Reservations"];
+  for (auto& r : reservations)
     for (auto& i : r["Instances"]) CHECK(i["State"]["Name"] == "terminated");
   CHECK_FALSE(any_named(cli({"ec2", "describe-key-pairs"})["KeyPairs"], "KeyName", "lcake-verify-"));
   CHECK_FALSE(any_named(cli({"ec2", "describe-security-groups"})["SecurityGroups"], "GroupName", "lcake-verify-"));
@@ -247,14 +248,14 @@ TEST_CASE("publish: a KMS-encrypted copy, snapshot volume permissions, a depreca
     CAPTURE(region);
     // Launch permission for all and the account; createVolumePermission on the snapshot for the same two.
     std::set<std::string> launch, volume;
-    for (auto& p : cli({"ec2", "describe-image-attribute", "--image-id", image, "--attribute", "launchPermission"},
-                       region)["LaunchPermissions"])
-      launch.insert(p.value("Group", p.value("UserId", "")));
-    CHECK(launch == std::set<std::string>{"all", account});
-    for (auto& p : cli({"ec2", "describe-snapshot-attribute", "--snapshot-id", snap, "--attribute",
-                        "createVolumePermission"}, region)["CreateVolumePermissions"])
-      volume.insert(p.value("Group", p.value("UserId", "")));
-    CHECK(volume == std::set<std::string>{"all", account});
+    json launch_doc = cli({"ec2", "describe-image-attribute", "--image-id", image, "--attribute", "launchPermission"},
+                          region);
+    for (const auto& p : launch_doc["LaunchPermissions"]) launch.insert(p.value("Group", p.value("UserId", "")));
+    CHECK_MESSAGE(launch == std::set<std::string>{"all", account}, launch_doc.dump());
+    json volume_doc = cli({"ec2", "describe-snapshot-attribute", "--snapshot-id", snap, "--attribute",
+                           "createVolumePermission"}, region);
+    for (const auto& p : volume_doc["CreateVolumePermissions"]) volume.insert(p.value("Group", p.value("UserId", "")));
+    CHECK_MESSAGE(volume == std::set<std::string>{"all", account}, volume_doc.dump());
     // Deprecation 30 days after publishing (to the minute).
     std::string at = cli({"ec2", "describe-images", "--image-ids", image}, region)["Images"][0].value("DeprecationTime", "");
     REQUIRE(at.size() >= 19);
