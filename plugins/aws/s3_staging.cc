@@ -1,5 +1,8 @@
 #include "s3_staging.h"
 
+#include <cstring>
+#include <memory>
+
 #include <atomic>
 #include <fstream>
 #include <mutex>
@@ -162,7 +165,18 @@ std::int64_t upload_multipart(const AwsClient& client, const S3Location& where, 
                                 {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}});
           put.headers = {{"content-md5", http::base64_encode(md5.raw())}};
           put.payload_hash = sha256_hex(buf);
-          put.body = std::move(buf);
+          // Streamed from the worker's one buffer: a body held in the request would be copied
+          // into the HTTP request and again for each try (3 copies of every part in flight).
+          auto pos = std::make_shared<std::size_t>(0);
+          const std::string* data = &buf;
+          put.body_size = buf.size();
+          put.body_reader = [data, pos](char* out, std::size_t max) {
+            std::size_t n = std::min(max, data->size() - *pos);
+            std::memcpy(out, data->data() + *pos, n);
+            *pos += n;
+            return n;
+          };
+          put.rewind = [pos] { *pos = 0; };
           put.timeout = std::chrono::milliseconds(0);
           auto resp = client.send(std::move(put));
           etags[static_cast<std::size_t>(i)] = resp.header("etag");

@@ -251,11 +251,11 @@ TEST_CASE("publish: a KMS-encrypted copy, snapshot volume permissions, a depreca
     json launch_doc = cli({"ec2", "describe-image-attribute", "--image-id", image, "--attribute", "launchPermission"},
                           region);
     for (const auto& p : launch_doc["LaunchPermissions"]) launch.insert(p.value("Group", p.value("UserId", "")));
-    CHECK_MESSAGE(launch == std::set<std::string>{"all", account}, launch_doc.dump());
+    CHECK_MESSAGE((launch == std::set<std::string>{"all", account}), launch_doc.dump());
     json volume_doc = cli({"ec2", "describe-snapshot-attribute", "--snapshot-id", snap, "--attribute",
                            "createVolumePermission"}, region);
     for (const auto& p : volume_doc["CreateVolumePermissions"]) volume.insert(p.value("Group", p.value("UserId", "")));
-    CHECK_MESSAGE(volume == std::set<std::string>{"all", account}, volume_doc.dump());
+    CHECK_MESSAGE((volume == std::set<std::string>{"all", account}), volume_doc.dump());
     // Deprecation 30 days after publishing (to the minute).
     std::string at = cli({"ec2", "describe-images", "--image-ids", image}, region)["Images"][0].value("DeprecationTime", "");
     REQUIRE(at.size() >= 19);
