@@ -107,6 +107,13 @@ std::optional<Artifact> find_image(const AwsClient& client, const std::string& u
       spec.tags.emplace_back(xml_text(t.node(), "key"), xml_text(t.node(), "value"));
     Artifact a = ami_artifact(xml_text(img, "imageId"), client.region(), spec);
     a.metadata["found"] = true;
+    // What the AMI remembers (the host records the found upload so: not verified or published again).
+    bool verified = false, published = false;
+    for (const auto& [k, v] : spec.tags) {
+      if (k == kVerifiedTag && !v.empty()) verified = true;
+      if (k == kPublishedTag && v == "true") published = true;
+    }
+    a.metadata["lcake_found"] = {{"verified", verified}, {"published", published}};
     return a;
   }
   return std::nullopt;

@@ -14,6 +14,10 @@
 namespace lcake::aws {
 
 inline constexpr const char* kImageKind = "ec2-image";
+// Marks an AMI carries for a fresh runner that finds it (find_image → metadata.lcake_found):
+// set by the verifier once the verify steps passed (UTC time), and by publish ("true").
+inline constexpr const char* kVerifiedTag = "lcake:verified";
+inline constexpr const char* kPublishedTag = "lcake:published";
 
 struct ImageSpec {
   std::string name;
@@ -38,7 +42,8 @@ std::string register_image(const AwsClient& client, const UploaderSettings& sett
 // The artifact for a registered image ("ami", id, metadata region/snapshot_id/name/...).
 Artifact ami_artifact(const std::string& image_id, const std::string& region, const ImageSpec& spec);
 
-// An available image of ours tagged lcake:key=upload_key, as an artifact.
+// An available image of ours tagged lcake:key=upload_key, as an artifact; its
+// metadata.lcake_found says whether it carries kVerifiedTag / kPublishedTag.
 std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key);
 // "available", "pending", ... ; "" when it does not exist.
 std::string image_state(const AwsClient& client, const std::string& image_id);

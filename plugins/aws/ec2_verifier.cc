@@ -1,7 +1,9 @@
 #include "ec2_verifier.h"
 
+#include <ctime>
 #include <random>
 
+#include "ami_image.h"
 #include "aws_client.h"
 #include "ec2_instance.h"
 
@@ -84,13 +86,30 @@ std::string suffix() {
 
 class Ec2VerifySession : public VerifySession {
  public:
-  explicit Ec2VerifySession(VerifierSettings settings) : settings_(std::move(settings)) {}
+  Ec2VerifySession(VerifierSettings settings, std::string image)
+      : settings_(std::move(settings)), image_(std::move(image)) {}
 
   Communicator& communicator() override {
     if (!ssh_) throw BuildError("the aws verify session is finished");
     return *ssh_;
   }
-  void finish(Context& ctx) override { tear_down(ctx); }
+  // The verify steps passed: the instance goes, and the AMI remembers it (tag
+  // lcake:verified, UTC time), so a runner with an empty state that finds the AMI
+  // (the uploader's find) records it verified instead of booting it again.
+  void finish(Context& ctx) override {
+    tear_down(ctx);
+    std::time_t now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    try {
+      AwsClient client = client_for(settings_, ctx);
+      client.ec2("CreateTags", {{"ResourceId.1", image_}, {"Tag.1.Key", std::string(kVerifiedTag)}, {"Tag.1.Value", stamp}});
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const std::exception& e) {  // verified all the same; a fresh runner verifies it again
+      ctx.warn("could not mark AMI " + image_ + " verified (tag " + kVerifiedTag + "): " + e.what());
+    }
+  }
   void abort(Context& ctx) noexcept override {
     try {
       tear_down(ctx);
@@ -163,6 +182,7 @@ class Ec2VerifySession : public VerifySession {
   }
 
   VerifierSettings settings_;
+  std::string image_;
   TemporaryInstance instance_;
   std::unique_ptr<SshCommunicator> ssh_;
   bool done_ = false;
@@ -180,7 +200,7 @@ std::unique_ptr<VerifySession> Ec2Verifier::start(const VerifyRequest& request, 
   VerifierSettings settings = settings_;
   // Boot where the AMI is, unless the target names the region.
   if (settings.region.empty()) settings.region = request.candidate.metadata.value("region", std::string());
-  auto session = std::make_unique<Ec2VerifySession>(std::move(settings));
+  auto session = std::make_unique<Ec2VerifySession>(std::move(settings), request.candidate.id);
   try {
     session->boot(request, ctx);
   } catch (...) {

@@ -3,6 +3,7 @@
 #include <pugixml.hpp>
 #include <regex>
 
+#include "ami_image.h"
 #include "image_cleanup.h"
 
 namespace lcake::aws {
@@ -147,7 +148,8 @@ void grant(const AwsClient& client, const std::string& image, const PublishSetti
     Pairs who;
     int users = 1;
     for (const auto& w : settings.launch_permission) {
-      if (w == "public") who.emplace_back("GroupName.1", "all");
+      // (the query names are the model's locationNames: UserGroup.N, UserId.N)
+      if (w == "public") who.emplace_back("UserGroup.1", "all");
       else if (w.rfind("arn:", 0) != 0) who.emplace_back("UserId." + std::to_string(users++), w);
     }
     if (!who.empty())
@@ -165,7 +167,7 @@ void grant(const AwsClient& client, const std::string& image, const PublishSetti
     client.ec2("EnableImageDeprecation", {{"ImageId", image}, {"DeprecateAt", buf}});
     ctx.info(image + " in " + client.region() + " deprecates at " + buf);
   }
-  client.ec2("CreateTags", tag_params({image}, {{"lcake:published", "true"}}));
+  client.ec2("CreateTags", tag_params({image}, {{kPublishedTag, "true"}}));
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "s3_staging.h"
 
+#include <memory>
+
 #include <atomic>
 #include <fstream>
 #include <mutex>
@@ -141,35 +143,55 @@ std::int64_t upload_multipart(const AwsClient& client, const S3Location& where, 
     std::mutex failure_mu;
     std::exception_ptr failure;
     const std::string what = "uploading " + file.filename().string() + " to " + s3_url(where);
-    // Each worker holds one part in memory: its bytes are hashed (SHA-256 for the
-    // signature, MD5 for Content-MD5) before they are sent.
+    // Each part is read twice and never held whole: once to hash it (SHA-256 for the
+    // signature, MD5 for Content-MD5), then streamed from the file as it is sent (again
+    // on a retry). Memory is one 1 MiB chunk per worker, whatever the part size.
     auto worker = [&] {
       try {
         std::ifstream in(file, std::ios::binary);
-        std::string buf;
+        std::string chunk(std::size_t{1} << 20, '\0');
+        auto short_read = [&](std::uint64_t at) {
+          return BuildError("short read of " + file.string() + " at byte " + std::to_string(at));
+        };
         for (int i = next++; i < parts && !failed; i = next++) {
           ctx.cancel().throw_if_cancelled();
           std::uint64_t offset = static_cast<std::uint64_t>(i) * part_size;
           std::uint64_t length = std::min(part_size, size - offset);
-          buf.resize(length);
+          Hasher sha("sha256"), md5("md5");
+          in.clear();
           in.seekg(static_cast<std::streamoff>(offset));
-          in.read(buf.data(), static_cast<std::streamsize>(length));
-          if (static_cast<std::uint64_t>(in.gcount()) != length)
-            throw BuildError("short read of " + file.string() + " at byte " + std::to_string(offset));
-          Hasher md5("md5");
-          md5.update(buf);
+          for (std::uint64_t done = 0; done < length;) {
+            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), length - done));
+            in.read(chunk.data(), static_cast<std::streamsize>(n));
+            if (static_cast<std::size_t>(in.gcount()) != n) throw short_read(offset + done);
+            sha.update({chunk.data(), n});
+            md5.update({chunk.data(), n});
+            done += n;
+          }
           auto put = s3_request("UploadPart", "PUT", where,
                                 {{"partNumber", std::to_string(i + 1)}, {"uploadId", upload_id}});
           put.headers = {{"content-md5", http::base64_encode(md5.raw())}};
-          put.payload_hash = sha256_hex(buf);
-          put.body = std::move(buf);
+          put.payload_hash = sha.hex();
+          auto pos = std::make_shared<std::uint64_t>(0);
+          put.body_size = length;
+          // A short read ends the body early: the transfer fails and is retried or reported.
+          put.body_reader = [&in, offset, length, pos](char* out, std::size_t max) -> std::size_t {
+            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(max, length - *pos));
+            if (n == 0) return 0;
+            in.clear();
+            in.seekg(static_cast<std::streamoff>(offset + *pos));
+            in.read(out, static_cast<std::streamsize>(n));
+            auto got = static_cast<std::size_t>(std::max<std::streamsize>(0, in.gcount()));
+            *pos += got;
+            return got;
+          };
+          put.rewind = [pos] { *pos = 0; };
           put.timeout = std::chrono::milliseconds(0);
           auto resp = client.send(std::move(put));
           etags[static_cast<std::size_t>(i)] = resp.header("etag");
           if (etags[static_cast<std::size_t>(i)].empty())
             throw BuildError("S3 accepted part " + std::to_string(i + 1) + " of " + s3_url(where) + " without an ETag");
           ctx.progress_bytes(sent += length, size, what);
-          buf = std::string();
         }
       } catch (...) {
         std::lock_guard lock(failure_mu);

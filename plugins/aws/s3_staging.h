@@ -1,5 +1,6 @@
 // The S3 object an import reads its disk from: a parallel multipart upload with
-// constant memory (workers × part size), a Content-MD5 per part on top of the
+// constant memory (one 1 MiB chunk per worker: each part is hashed, then streamed
+// from the file), a Content-MD5 per part on top of the
 // signed SHA-256 payload hash, progress in bytes. Both the multipart upload and
 // the object are in the ledger before they exist (kinds s3-multipart, s3-object).
 #pragma once

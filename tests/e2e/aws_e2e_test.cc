@@ -320,14 +320,30 @@ TEST_CASE("lcake --target aws-ami: parent-relative snapshots, verified on EC2, p
   {
     AwsProject fresh("aws-ami");
     std::size_t snaps = events("snapshot-started"), registered = events("image-registered");
-    std::size_t copied = events("image-copied");
+    std::size_t copied = events("image-copied"), booted_before = events("instance-booted");
+    // The verifier marked the candidate it booted (awscli sees the tag); publish copied it along.
+    auto tag_of = [](const json& i, const std::string& key) {
+      for (const auto& t : i.value("Tags", json::array()))
+        if (t["Key"] == key) return t["Value"].get<std::string>();
+      return std::string();
+    };
+    CHECK(tag_of(image(stack_ami), "lcake:verified").size() == 20);
+    CHECK(tag_of(image(copy["stack"], kRegion2), "lcake:verified").size() == 20);
+    CHECK(tag_of(image(ami["base"]), "lcake:verified").empty());  // not booted itself
     auto found = fresh.build();
     REQUIRE(found.exit_code == 0);
     CHECK(found.err.find("building") == std::string::npos);  // no layer built again
     CHECK(events("snapshot-started") == snaps);
     CHECK(events("image-registered") == registered);
     CHECK(events("image-copied") == copied);  // the earlier copies are reused
-    for (const auto& layer : layers) CHECK(fresh.upload(layer)["artifact"]["id"] == ami[layer]);
+    // Found verified (lcake:verified) and published (lcake:published): not booted or published again.
+    CHECK(events("instance-booted") == booted_before);
+    for (const auto& layer : layers) {
+      json up = fresh.upload(layer);
+      CHECK(up["artifact"]["id"] == ami[layer]);
+      CHECK(up["published"] == true);
+    }
+    CHECK(fresh.upload("stack")["verified"] == true);
     check_nothing_leaked();
   }
 

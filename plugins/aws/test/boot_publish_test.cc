@@ -4,8 +4,13 @@
 // unpublished one. Checked with awscli.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <ctime>
 #include <fstream>
+#include <set>
+#include <tuple>
 
+#include "ami_image.h"
 #include "aws_client.h"
 #include "ec2_verifier.h"
 #include "image_cleanup.h"
@@ -137,7 +142,17 @@ TEST_CASE("verify, publish, gc: the AMI boots and answers over SSH, is copied, m
     session->finish(f.ctx);
   }
   CHECK(f.ctx.memory_ledger.open_entries().empty());
-  for (auto& r : cli({"ec2", "describe-instances"})["Reservations"])
+  // The AMI remembers that it passed (tag lcake:verified, UTC time): a fresh runner's find says so.
+  std::map<std::string, std::string> verified_tags;
+  for (auto& t : cli({"ec2", "describe-images", "--image-ids", ami})["Images"][0].value("Tags", json::array()))
+    verified_tags[t["Key"]] = t["Value"];
+  CHECK(verified_tags["lcake:verified"].size() == 20);  // 2026-01-01T00:00:00Z
+  auto found = find_image(client, f.layer.key);
+  REQUIRE(found);
+  CHECK(found->id == ami);
+  CHECK(found->metadata["lcake_found"] == json({{"verified", true}, {"published", false}}));
+  json reservations = cli({"ec2", "describe-instances"})["Reservations"];
+  for (auto& r : reservations)
     for (auto& i : r["Instances"]) CHECK(i["State"]["Name"] == "terminated");
   CHECK_FALSE(any_named(cli({"ec2", "describe-key-pairs"})["KeyPairs"], "KeyName", "lcake-verify-"));
   CHECK_FALSE(any_named(cli({"ec2", "describe-security-groups"})["SecurityGroups"], "GroupName", "lcake-verify-"));
@@ -162,6 +177,7 @@ TEST_CASE("verify, publish, gc: the AMI boots and answers over SSH, is copied, m
   CHECK(tags["lcake:key"] == f.layer.key);  // the source's tags, copied
   CHECK(tags["lcake:source-image"] == ami);
   CHECK(tags["lcake:published"] == "true");
+  CHECK(find_image(client, f.layer.key)->metadata["lcake_found"] == json({{"verified", true}, {"published", true}}));
   for (auto [region, image] : {std::pair{std::string("us-east-1"), ami}, std::pair{std::string("us-west-2"), copy}}) {
     CAPTURE(region);
     auto perms = cli({"ec2", "describe-image-attribute", "--image-id", image, "--attribute", "launchPermission"}, region);
@@ -186,6 +202,73 @@ TEST_CASE("verify, publish, gc: the AMI boots and answers over SSH, is copied, m
   aws_test::admin_aws_status({"ec2", "describe-images", "--image-ids", stale}, out);
   CHECK((out.empty() || json::parse(out)["Images"].empty()));
   CHECK(aws_test::admin_aws_status({"ec2", "describe-snapshots", "--snapshot-ids", stale_snaps[0]}, out) != 0);
+}
+
+TEST_CASE("publish: a KMS-encrypted copy, snapshot volume permissions, a deprecation time in every region") {
+  Fixture f;
+  fs::path disk = f.tmp.path / "pub.raw";
+  { std::ofstream(disk, std::ios::binary) << std::string(1 << 20, 'p'); }
+  fs::resize_file(disk, 8 << 20);
+  std::string ami = import_and_register(f, disk, "raw", "lcake-tiny-stack-kms");
+  auto client = f.client();
+  // A customer-managed key in the destination region, made by the admin (the test user may not).
+  std::string key = cli({"kms", "create-key", "--description", "lcake publish test"}, "us-west-2")["KeyMetadata"]["Arn"];
+  REQUIRE(key.rfind("arn:aws:kms:us-west-2:", 0) == 0);
+  const std::string account = "111122223333";
+  json settings = {{"regions", {"us-west-2"}}, {"kms_key_ids", {{"us-west-2", key}}},
+                   {"launch_permission", {"public", account}}, {"snapshot_permission", true},
+                   {"deprecate_after_days", 30}, {"publish_poll_seconds", 0.2}};
+  PublishRequest pr{.layer = f.layer, .options = json::object()};
+  auto before = std::chrono::system_clock::now();
+  Artifact published = publish_image(client, PublishSettings::from_json(settings), artifact("ami", ami, {{"region", "us-east-1"}}),
+                                     pr, f.ctx);
+  std::string copy = published.metadata["regions"].value("us-west-2", "");
+  REQUIRE(copy.rfind("ami-", 0) == 0);
+  CHECK(f.ctx.memory_ledger.open_entries().empty());
+
+  // CopyImage was asked for encryption with that key (moto ignores it; aws-sim keeps it, awscli shows it).
+  auto copied = cli({"ec2", "describe-images", "--image-ids", copy}, "us-west-2")["Images"];
+  REQUIRE(copied.size() == 1);
+  const json& copy_ebs = copied[0]["BlockDeviceMappings"][0]["Ebs"];
+  CHECK(copy_ebs.value("Encrypted", false) == true);
+  CHECK(copy_ebs.value("KmsKeyId", "") == key);
+  std::string copy_snap = copy_ebs["SnapshotId"];
+  auto snap_info = cli({"ec2", "describe-snapshots", "--snapshot-ids", copy_snap}, "us-west-2")["Snapshots"];
+  REQUIRE(snap_info.size() == 1);
+  CHECK(snap_info[0].value("Encrypted", false) == true);
+  CHECK(snap_info[0].value("KmsKeyId", "") == key);
+  auto source = cli({"ec2", "describe-images", "--image-ids", ami})["Images"];
+  REQUIRE(source.size() == 1);
+  std::string source_snap = source[0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"];
+  CHECK_FALSE(source[0]["BlockDeviceMappings"][0]["Ebs"].value("Encrypted", false));  // only the copy was asked
+
+  auto days30 = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::hours(24 * 30)).count();
+  for (auto [region, image, snap] : {std::tuple{std::string("us-east-1"), ami, source_snap},
+                                     std::tuple{std::string("us-west-2"), copy, copy_snap}}) {
+    CAPTURE(region);
+    // Launch permission for all and the account; createVolumePermission on the snapshot for the same two.
+    std::set<std::string> launch, volume;
+    json launch_doc = cli({"ec2", "describe-image-attribute", "--image-id", image, "--attribute", "launchPermission"},
+                          region);
+    for (const auto& p : launch_doc["LaunchPermissions"]) launch.insert(p.value("Group", p.value("UserId", "")));
+    CHECK_MESSAGE((launch == std::set<std::string>{"all", account}), launch_doc.dump());
+    json volume_doc = cli({"ec2", "describe-snapshot-attribute", "--snapshot-id", snap, "--attribute",
+                           "createVolumePermission"}, region);
+    for (const auto& p : volume_doc["CreateVolumePermissions"]) volume.insert(p.value("Group", p.value("UserId", "")));
+    CHECK_MESSAGE((volume == std::set<std::string>{"all", account}), volume_doc.dump());
+    // Deprecation 30 days after publishing (to the minute).
+    std::string at = cli({"ec2", "describe-images", "--image-ids", image}, region)["Images"][0].value("DeprecationTime", "");
+    REQUIRE(at.size() >= 19);
+    std::tm tm{};
+    REQUIRE(strptime(at.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) != nullptr);
+    auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
+    auto off = std::chrono::duration_cast<std::chrono::seconds>(when - before).count() - days30;
+    CHECK_MESSAGE((off > -120 && off < 180), at << " is not 30 days after publishing");
+  }
+  auto deprecations = aws_test::sim_events("image-deprecation");
+  CHECK(std::count_if(deprecations.begin(), deprecations.end(), [&](const json& e) {
+          return e.value("image", "") == ami || e.value("image", "") == copy;
+        }) == 2);
 }
 
 }  // namespace lcake::aws

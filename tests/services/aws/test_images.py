@@ -104,6 +104,53 @@ class Images(unittest.TestCase):
         data = ebs_west.get_snapshot_block(SnapshotId=copied_sid, BlockIndex=1, BlockToken=blocks[0]["BlockToken"])
         self.assertEqual(data["BlockData"].read(), block(1))
 
+    def test_copy_image_encrypted(self):
+        sid = self.snapshot(blocks=(4,))
+        ami = self.register(sid, "to-encrypt")
+        west = self.s.client("ec2", region="eu-west-1")
+        with self.assertRaises(ClientError) as cm:  # a key without Encrypted
+            west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="no", KmsKeyId="alias/x")
+        self.assertEqual(error_code(cm.exception), "InvalidParameterDependency")
+        key = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-0000-4000-8000-000000000001"
+        raw = ec2model.Capture(west)
+        copy = west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="encrypted",
+                               Encrypted=True, KmsKeyId=key)["ImageId"]
+        img = west.describe_images(ImageIds=[copy])["Images"][0]
+        ec2model.check_response("DescribeImages", raw.bodies["DescribeImages"])
+        ebs = img["BlockDeviceMappings"][0]["Ebs"]
+        self.assertTrue(ebs["Encrypted"])
+        self.assertEqual(ebs["KmsKeyId"], key)
+        snap = west.describe_snapshots(SnapshotIds=[ebs["SnapshotId"]])["Snapshots"][0]
+        ec2model.check_response("DescribeSnapshots", raw.bodies["DescribeSnapshots"])
+        self.assertTrue(snap["Encrypted"])
+        self.assertEqual(snap["KmsKeyId"], key)
+        source = self.ec2.describe_images(ImageIds=[ami])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]
+        self.assertNotIn("KmsKeyId", source)
+        self.assertFalse(self.ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["Encrypted"])
+
+    def test_image_deprecation(self):
+        ami = self.register(self.snapshot(blocks=(5,)), "to-deprecate")
+        at = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(time.time() + 30 * 86400))
+        self.assertTrue(self.ec2.enable_image_deprecation(ImageId=ami, DeprecateAt=at)["Return"])
+        ec2model.check_response("EnableImageDeprecation", self.raw.bodies["EnableImageDeprecation"])
+        img = self.ec2.describe_images(ImageIds=[ami])["Images"][0]
+        ec2model.check_response("DescribeImages", self.raw.bodies["DescribeImages"])
+        self.assertEqual(img["DeprecationTime"], at.replace(":00Z", ":00.000Z"))
+        west = self.s.client("ec2", region="eu-west-1")
+        copy = west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="not-deprecated")["ImageId"]
+        self.assertNotIn("DeprecationTime", west.describe_images(ImageIds=[copy])["Images"][0])
+        for bad in ("2001-01-01T00:00:00Z", "2099-01-01T00:00:00Z"):  # past; beyond 10 years
+            with self.assertRaises(ClientError) as cm:
+                self.ec2.enable_image_deprecation(ImageId=ami, DeprecateAt=bad)
+            self.assertEqual(error_code(cm.exception), "InvalidParameterValue")
+        with self.assertRaises(ClientError) as cm:
+            self.ec2.enable_image_deprecation(ImageId="ami-0123456789abcdef0", DeprecateAt=at)
+        self.assertEqual(error_code(cm.exception), "InvalidAMIID.NotFound")
+        with self.assertRaises(ClientError) as cm:  # moto checks the policy first: lcake needs no Disable
+            self.ec2.disable_image_deprecation(ImageId=ami)
+        self.assertEqual(error_code(cm.exception), "AccessDenied")
+        self.assertIn("DeprecationTime", self.ec2.describe_images(ImageIds=[ami])["Images"][0])
+
 
 class InstancesWithoutADisk(unittest.TestCase):
     """Instances the simulator cannot boot end terminated, their console output saying why."""

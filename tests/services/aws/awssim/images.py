@@ -2,6 +2,7 @@
 snapshot of its own), so the simulator records what was registered or copied and shows it in
 DescribeImages; it also refuses what AWS refuses (an unknown or unfinished root snapshot, deleting
 a snapshot an image still uses)."""
+import datetime
 import json
 import os
 import threading
@@ -90,6 +91,11 @@ class Images:
         return upstream
 
     def copy(self, req, params):
+        encrypted = params.get("Encrypted", "").lower() == "true"
+        kms_key = params.get("KmsKeyId")
+        if kms_key and not encrypted:  # checked before moto makes the copy
+            return ec2xml.error("InvalidParameterDependency",
+                                "The parameter KmsKeyId requires the parameter Encrypted to be set.")
         upstream = self.moto.forward(req)
         if upstream.status >= 300:
             return upstream
@@ -112,14 +118,19 @@ class Images:
                                      description=f"copy of {sid}", source="copy-image")
             self.store.complete(copy)
             m["Ebs"]["SnapshotId"] = copy.id
+            if encrypted:  # moto ignores Encrypted/KmsKeyId; AWS encrypts every snapshot of the copy
+                m["Ebs"]["Encrypted"] = "true"
+                m["Ebs"]["KmsKeyId"] = kms_key or "alias/aws/ebs"
         record = dict(source, ImageId=new_id, Region=req.region, Name=params.get("Name", source["Name"]),
                       mappings=mappings, SourceImageId=source["ImageId"])
+        record.pop("DeprecationTime", None)  # not copied, as in AWS
         with self.lock:
             self.images[new_id] = record
             self.ever.add(new_id)
             self._save()
         self.log("image-copied", image=new_id, source=source["ImageId"], region=req.region,
-                 source_region=params.get("SourceRegion"), root_snapshot=self.root_snapshot(record))
+                 source_region=params.get("SourceRegion"), root_snapshot=self.root_snapshot(record),
+                 encrypted=encrypted, kms_key=kms_key)
         return upstream
 
     def deregister(self, req, params):
@@ -165,7 +176,7 @@ class Images:
                 snap = self.store.get(e.get("SnapshotId", ""))
                 if "VolumeSize" not in e and snap is not None:
                     e["VolumeSize"] = str(snap.volume_size)
-                for key in ("SnapshotId", "VolumeSize", "DeleteOnTermination", "VolumeType", "Encrypted"):
+                for key in ("SnapshotId", "VolumeSize", "DeleteOnTermination", "VolumeType", "KmsKeyId", "Encrypted"):
                     if key in e:
                         ET.SubElement(ebs, key[0].lower() + key[1:]).text = str(e[key]).lower() \
                             if key in ("DeleteOnTermination", "Encrypted") else str(e[key])
@@ -173,7 +184,8 @@ class Images:
             ec2xml.set_text(item, "rootDeviceName", image["root"])
             ec2xml.set_text(item, "rootDeviceType", "ebs")
         for key, name in (("Architecture", "architecture"), ("BootMode", "bootMode"),
-                          ("VirtualizationType", "virtualizationType"), ("EnaSupport", "enaSupport")):
+                          ("VirtualizationType", "virtualizationType"), ("EnaSupport", "enaSupport"),
+                          ("DeprecationTime", "deprecationTime")):
             if image.get(key):
                 ec2xml.set_text(item, name, str(image[key]).lower() if key == "EnaSupport" else image[key])
 
@@ -190,3 +202,52 @@ class Images:
             ec2xml.set_text(item, "status", snap.status)
             ec2xml.set_text(item, "progress", "100%" if snap.status == "completed" else "0%")
             ec2xml.set_text(item, "volumeSize", str(snap.volume_size))
+            key = self.snapshot_kms_key(snap.id)
+            if key:
+                ec2xml.set_text(item, "encrypted", "true")
+                ec2xml.set_text(item, "kmsKeyId", key)
+
+    def snapshot_kms_key(self, sid):
+        """The KMS key of an encrypted copy's snapshot (None: not encrypted)."""
+        with self.lock:
+            for image in self.images.values():
+                for m in image["mappings"]:
+                    ebs = m.get("Ebs", {})
+                    if ebs.get("SnapshotId") == sid and ebs.get("Encrypted") == "true":
+                        return ebs.get("KmsKeyId")
+        return None
+
+    # ---- deprecation: moto answers EnableImageDeprecation / DisableImageDeprecation with 500 after
+    # its signature and policy check; the simulator keeps the time and shows it in DescribeImages.
+    def deprecation(self, req, params):
+        upstream = self.moto.forward(req)
+        if upstream.auth_failed:
+            return upstream
+        action, image_id = params.get("Action"), params.get("ImageId", "")
+        if params.get("DryRun", "").lower() == "true":
+            return ec2xml.error("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
+        with self.lock:
+            image = self.images.get(image_id)
+            if image is None or image["Region"] != req.region:
+                return ec2xml.error("InvalidAMIID.NotFound", f"The image id '[{image_id}]' does not exist")
+            if action == "DisableImageDeprecation":
+                image.pop("DeprecationTime", None)
+            else:
+                given = params.get("DeprecateAt", "")
+                try:
+                    at = datetime.datetime.fromisoformat(given.replace("Z", "+00:00"))
+                    if at.tzinfo is None:
+                        at = at.replace(tzinfo=datetime.timezone.utc)
+                except ValueError:
+                    return ec2xml.error("InvalidParameterValue", f"Invalid value '{given}' for DeprecateAt.")
+                # AWS: seconds are rounded to the nearest minute; no time in the past; at most 10 years ahead
+                at = (at + datetime.timedelta(seconds=30)).replace(second=0, microsecond=0)
+                now = datetime.datetime.now(datetime.timezone.utc)
+                if at < now - datetime.timedelta(minutes=1) or at > now + datetime.timedelta(days=3653):
+                    return ec2xml.error("InvalidParameterValue",
+                                        f"DeprecateAt {given} must be in the future and at most 10 years from now.")
+                image["DeprecationTime"] = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            self._save()
+        self.log("image-deprecation", image=image_id, region=req.region,
+                 deprecate_at=image.get("DeprecationTime"))
+        return ec2xml.response(action, {"return": True})

@@ -38,6 +38,7 @@ class Sim:
             "RegisterImage": i.register, "CopyImage": i.copy, "DeregisterImage": i.deregister,
             "DescribeImages": i.describe, "DeleteSnapshot": i.delete_snapshot,
             "DescribeSnapshots": i.describe_snapshots,
+            "EnableImageDeprecation": i.deprecation, "DisableImageDeprecation": i.deprecation,
             "ImportSnapshot": m.start, "DescribeImportSnapshotTasks": m.describe, "CancelImportTask": m.cancel,
             "RunInstances": n.run, "DescribeInstances": n.describe, "DescribeInstanceStatus": n.status,
             "TerminateInstances": n.terminate, "GetConsoleOutput": n.console,
