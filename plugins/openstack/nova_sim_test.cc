@@ -379,6 +379,8 @@ TEST_CASE("floating IP: a wrong or internal network is refused before anything i
   CHECK_THROWS_WITH_AS(internal.start(v, ctx), doctest::Contains("is not external"), InputError);
   CHECK_THROWS_AS(ServerSettings::from_json(settings({{"floating_ip_network", "public"}, {"networks", "none"}})),
                   ValueError);
+  CHECK_THROWS_AS(ServerSettings::from_json(settings({{"floating_ip_network", "public"}, {"address", "fixed"}})),
+                  ValueError);
   CHECK(sim_events("create").size() == before);  // no server
   check_nothing_left(ctx);
 }
