@@ -171,9 +171,8 @@ void NovaBuilder::reap(const LedgerEntry& entry, Context& ctx) {
     ctx.info("deleted leftover snapshot image " + name);
     return;
   }
-  if (entry.kind != kServerKind && entry.kind != kKeypairKind) Builder::reap(entry, ctx);
-  NovaClient nova(session, ctx, false);
-  reap_nova(entry, nova, ctx);
+  if (!is_server_resource(entry.kind)) Builder::reap(entry, ctx);
+  reap_server_resource(entry, session, ctx);
 }
 
 bool NovaBuilder::exists(const Artifact& artifact, Context& ctx) {

@@ -2,6 +2,8 @@
 
 #include <random>
 
+#include "neutron_client.h"
+
 namespace lcake::openstack {
 namespace {
 
@@ -80,6 +82,9 @@ void BootedServer::boot(const BootRequest& request, Context& ctx) {
   name_ = request.name;
   nova_.negotiate();
   auto flavor = nova_.flavor(settings_.flavor);
+  // The external network is looked up before anything is made: a wrong name fails at once.
+  if (!settings_.floating_ip_network.empty())
+    floating_network_ = NeutronClient(session_, ctx).external_network(settings_.floating_ip_network);
   auto key_dir = ctx.work_dir() / ("ssh-" + request.name);
   auto public_key = ctx.generate_ssh_key(key_dir);
 
@@ -112,7 +117,8 @@ void BootedServer::boot(const BootRequest& request, Context& ctx) {
   server_entry_->confirmed(server_id_, {{"name", request.name}, {"id", server_id_}});
 
   auto server = nova_.wait_for_status(server_id_, "ACTIVE", {settings_.boot_timeout, settings_.poll});
-  address_ = pick_address(server, settings_.address);
+  if (floating_network_.empty()) address_ = pick_address(server, settings_.address);
+  else attach_floating_ip(ctx);
   ctx.info("server " + server_id_ + " is ACTIVE at " + address_ + "; connecting over SSH");
 
   SshOptions ssh;
@@ -146,6 +152,30 @@ void BootedServer::boot(const BootRequest& request, Context& ctx) {
   ssh_ = ctx.connect_ssh(ssh);
 }
 
+// Allocates a floating IP on the external network (in the ledger first, found again by its
+// description = the server's unique name), associates it with the server's port, and makes
+// it the SSH address.
+void BootedServer::attach_floating_ip(Context& ctx) {
+  NeutronClient neutron(session_, ctx);
+  nlohmann::json ports = json::array();
+  // The port may show up in Neutron a moment after Nova reports ACTIVE.
+  auto deadline = std::chrono::steady_clock::now() + settings_.boot_timeout;
+  while ((ports = neutron.server_ports(server_id_)).empty()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw BuildError("Nova server " + server_id_ + " has no Neutron port to associate a floating IP with");
+    if (ctx.cancel().wait_for(settings_.poll)) throw Cancelled();
+  }
+  auto port = ports[0].at("id").get<std::string>();
+  floating_entry_.emplace(ctx.ledger(), kFloatingIpKind, name_, json{{"description", name_}});
+  auto fip = neutron.create_floating_ip(floating_network_, name_);
+  floating_id_ = fip.at("id");
+  address_ = fip.value("floating_ip_address", "");
+  floating_entry_->confirmed(floating_id_, {{"description", name_}, {"id", floating_id_}, {"address", address_}});
+  neutron.associate(floating_id_, port);
+  ctx.info("floating IP " + address_ + " (" + floating_id_ + ") from network " + settings_.floating_ip_network +
+           " associated with server " + server_id_);
+}
+
 SshCommunicator& BootedServer::ssh() {
   if (!ssh_) throw BuildError("the Nova server session is finished");
   return *ssh_;
@@ -154,6 +184,16 @@ SshCommunicator& BootedServer::ssh() {
 void BootedServer::tear_down(Context& ctx) {
   ssh_.reset();
   auto nova = nova_.uncancellable();  // cleanup runs after a cancel too
+  if (floating_entry_ && floating_entry_->open()) {
+    NeutronClient neutron(session_, ctx, false);
+    // No id: the create call failed or was interrupted; one may still have been made.
+    auto ids = floating_id_.empty() ? neutron.floating_ips_described(name_) : std::vector<std::string>{floating_id_};
+    for (auto& id : ids) {
+      neutron.delete_floating_ip(id);
+      ctx.debug("released floating IP " + id);
+    }
+    floating_entry_->deleted();
+  }
   if (server_entry_ && server_entry_->open()) {
     // No id: the create call failed or was interrupted; one may still have been made.
     auto ids = server_id_.empty() ? nova.servers_named(name_) : std::vector<std::string>{server_id_};
@@ -175,14 +215,35 @@ void BootedServer::tear_down_quietly(Context& ctx) noexcept {
     tear_down(ctx);
   } catch (const std::exception& e) {
     try {
-      ctx.warn(std::string("could not delete the Nova server or key pair (left for lcake gc): ") + e.what());
+      ctx.warn(std::string("could not delete the Nova server, key pair or floating IP (left for lcake gc): ") +
+               e.what());
     } catch (...) {
     }
   } catch (...) {
   }
 }
 
-void reap_nova(const LedgerEntry& entry, NovaClient& nova, Context& ctx) {
+bool is_server_resource(const std::string& kind) {
+  return kind == kServerKind || kind == kKeypairKind || kind == kFloatingIpKind;
+}
+
+void reap_server_resource(const LedgerEntry& entry, std::shared_ptr<KeystoneSession> session, Context& ctx) {
+  if (entry.kind == kFloatingIpKind) {
+    NeutronClient neutron(std::move(session), ctx, false);
+    auto description = entry.how.value("description", entry.resource_id);
+    std::vector<std::string> ids;
+    if (entry.how.contains("id")) ids.push_back(entry.how["id"]);
+    else ids = neutron.floating_ips_described(description);  // intended but never confirmed
+    bool deleted = false;
+    for (auto& id : ids)
+      if (neutron.delete_floating_ip(id)) {
+        deleted = true;
+        ctx.info("released leftover floating IP " + entry.how.value("address", id) + " (" + description + ")");
+      }
+    if (!deleted) throw AlreadyGone("floating IP of " + description + " is already gone (or was never made)");
+    return;
+  }
+  NovaClient nova(std::move(session), ctx, false);
   auto name = entry.how.value("name", entry.resource_id);
   if (entry.kind == kKeypairKind) {
     if (!nova.delete_keypair(name)) throw AlreadyGone("Nova key pair " + name + " is already gone");

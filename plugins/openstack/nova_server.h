@@ -17,6 +17,8 @@ namespace lcake::openstack {
 // Ledger kinds of the Nova roles (how = {"name": ...}).
 inline constexpr const char* kServerKind = "nova-server";
 inline constexpr const char* kKeypairKind = "nova-keypair";
+// A floating IP allocated for SSH (how = {"description": server name[, "id", "address"]}).
+inline constexpr const char* kFloatingIpKind = "neutron-floatingip";
 
 struct BootRequest {
   std::string name;      // server and key pair name (unique per run)
@@ -45,12 +47,14 @@ class BootedServer {
 
  private:
   void boot(const BootRequest& request, Context& ctx);
+  void attach_floating_ip(Context& ctx);
 
   ServerSettings settings_;
   std::shared_ptr<KeystoneSession> session_;
   NovaClient nova_;
   std::string name_, server_id_, keypair_, address_;
-  std::optional<LedgerScope> server_entry_, keypair_entry_;
+  std::string floating_network_, floating_id_;
+  std::optional<LedgerScope> server_entry_, keypair_entry_, floating_entry_;
   std::unique_ptr<SshCommunicator> ssh_;
 };
 
@@ -58,9 +62,11 @@ class BootedServer {
 // Throws BuildError listing the server's addresses when there is no match.
 std::string pick_address(const nlohmann::json& server, const std::string& mode);
 
-// Deletes a ledger entry of kind nova-server or nova-keypair; throws AlreadyGone when
-// there was nothing to delete (gc counts it "already gone").
-void reap_nova(const LedgerEntry& entry, NovaClient& nova, Context& ctx);
+// Whether a ledger entry is one of BootedServer's (server, key pair, floating IP).
+bool is_server_resource(const std::string& kind);
+// Deletes a ledger entry of kind nova-server, nova-keypair or neutron-floatingip; throws
+// AlreadyGone when there was nothing to delete (gc counts it "already gone").
+void reap_server_resource(const LedgerEntry& entry, std::shared_ptr<KeystoneSession> session, Context& ctx);
 
 // "lcake-<variant>-<layer>-<key prefix>-<random>": unique per run, readable in the cloud's list.
 std::string run_unique_name(const LayerInfo& layer, const std::string& role);

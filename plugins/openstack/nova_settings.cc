@@ -19,6 +19,8 @@ const char* kServerProperties = R"json({
   "config_drive": {"type": "boolean", "default": false, "description": "attach a config drive"},
   "address": {"type": "string", "default": "first", "minLength": 1,
     "description": "where SSH connects: first, fixed, floating, or a network name"},
+  "floating_ip_network": {"type": "string", "minLength": 1,
+    "description": "allocate a floating IP from this external network (name or id), associate it with the server and SSH to it; released with the server"},
   "ssh_user": {"type": "string", "default": "root", "minLength": 1,
     "description": "SSH user (the source's or parent's ssh_user wins)"},
   "ssh_port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 22},
@@ -80,6 +82,7 @@ ServerSettings ServerSettings::from_json(const json& j) {
   s.keypair = j.value("keypair", true);
   s.config_drive = j.value("config_drive", false) || !s.keypair;
   s.address = j.value("address", "first");
+  s.floating_ip_network = j.value("floating_ip_network", "");
   s.ssh_user = j.value("ssh_user", "root");
   s.ssh_port = j.value("ssh_port", 22);
   s.ssh_timeout = std::chrono::seconds(j.value("ssh_timeout", 300));
@@ -97,6 +100,12 @@ ServerSettings ServerSettings::from_json(const json& j) {
   s.metadata = j.value("metadata", std::map<std::string, std::string>{});
   if (s.networks == "none" && s.address != "first")
     throw ValueError("settings", "/address", "a server with networks \"none\" has no address to reach it by");
+  if (!s.floating_ip_network.empty() && s.networks == "none")
+    throw ValueError("settings", "/floating_ip_network",
+                     "a server with networks \"none\" has no port for a floating IP: drop one of the two");
+  if (!s.floating_ip_network.empty() && s.address != "first" && s.address != "floating")
+    throw ValueError("settings", "/address",
+                     "with floating_ip_network SSH uses the allocated floating IP: leave address unset (or \"floating\")");
   return s;
 }
 

@@ -22,6 +22,9 @@ struct ServerSettings {
   bool keypair = true;       // false: the key goes in through user data + config drive
   bool config_drive = false;
   std::string address = "first";  // first | fixed | floating | <network name>
+  // Non-empty: a floating IP is allocated from this external network (name or id), associated
+  // with the server's port and used for SSH; released with the server.
+  std::string floating_ip_network;
   std::string ssh_user = "root";
   int ssh_port = 22;
   std::chrono::seconds ssh_timeout{300}, boot_timeout{600}, stop_timeout{300}, image_timeout{1800};

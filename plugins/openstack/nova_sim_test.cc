@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <thread>
 #include <unistd.h>
 
 #include "lcake/testing.hpp"
@@ -15,6 +16,7 @@
 #include "nova_server.h"
 #include "openstack_test_services.h"
 #include "nova_verifier.h"
+#include "neutron_client.h"
 #include "ssh/ssh.h"
 #include "test_support.h"
 
@@ -86,6 +88,25 @@ void check_nothing_left(Ctx& ctx) {
   CHECK_MESSAGE(servers.empty(), "servers left: " << servers.dump());
   auto keypairs = json::parse(openstack::test::openstack_cli(sim(), "keypair list -f json"));
   CHECK_MESSAGE(keypairs.empty(), "key pairs left: " << keypairs.dump());
+  auto fips = openstack::test::sim_control(sim(), "GET", "/_sim/floatingips").at("floatingips");
+  CHECK_MESSAGE(fips.empty(), "floating IPs left: " << fips.dump());
+}
+
+// The simulator's events of one kind (its request log), e.g. "floating-connection".
+std::vector<json> sim_events(const std::string& event) {
+  std::vector<json> out;
+  std::ifstream in(sim().nova_dir / "requests.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto e = json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("kind", "") == "event" && e.value("event", "") == event) out.push_back(e);
+  }
+  return out;
+}
+
+std::size_t connections_to(const std::string& floating_ip_id) {
+  std::size_t n = 0;
+  for (auto& e : sim_events("floating-connection")) n += e.value("floatingip", "") == floating_ip_id;
+  return n;
 }
 
 std::string run(Communicator& c, const std::string& command) {
@@ -242,4 +263,152 @@ TEST_CASE("reap after a crash: a leftover server, key pair and snapshot are dele
   CHECK_THROWS_WITH_AS(builder.reap(snapshot, ctx), doctest::Contains("already gone"), AlreadyGone);
   NovaVerifier verifier(settings());
   CHECK_THROWS_AS(verifier.reap(keypair, ctx), AlreadyGone);
+}
+
+// ---- floating IPs (the simulator's Networking API: each floating IP is a loopback address of its
+// own, forwarded to the server's 127.0.0.N:22 while associated) ----
+
+TEST_CASE("floating IP: allocated from the external network, used for SSH, released after verify") {
+  base_image();
+  Ctx ctx("fip-verify");
+  NovaVerifier verifier(settings({{"floating_ip_network", "public"}}));
+  VerifyRequest v;
+  v.layer = layer("base");
+  v.candidate.type = "glance-image";
+  v.candidate.id = base_image();
+  v.built = v.candidate;
+  auto vs = verifier.start(v, ctx);
+  auto fips = openstack::test::sim_control(sim(), "GET", "/_sim/floatingips").at("floatingips");
+  REQUIRE(fips.size() == 1);
+  auto fip = fips[0];
+  CHECK(fip.value("description", "").rfind("lcake-verify-v1-base-", 0) == 0);
+  CHECK(fip.value("status", "") == "ACTIVE");
+  CHECK(!fip.value("port_id", json()).is_null());
+  auto address = fip.value("floating_ip_address", "");
+  CHECK(address != fip.value("fixed_ip_address", ""));  // SSH went to the floating address, not the fixed one
+  CHECK(ctx.logged("floating IP " + address));
+  CHECK(connections_to(fip["id"]) >= 1);
+  CHECK(run(vs->communicator(), "echo through-the-floating-ip").find("through-the-floating-ip") != std::string::npos);
+  // Nova shows the floating address among the server's addresses, as a cloud does.
+  auto servers = openstack::test::sim_control(sim(), "GET", "/_sim/servers").at("servers");
+  REQUIRE(servers.size() == 1);
+  auto session = std::make_shared<KeystoneSession>(AuthSettings::from_json(settings()), ctx);
+  NovaClient nova(session, ctx);
+  nova.negotiate();
+  CHECK(pick_address(*nova.show_server(servers[0]["id"]), "floating") == address);
+  vs->finish(ctx);
+  check_nothing_left(ctx);
+  bool released = false;
+  for (auto& e : sim_events("floatingip-delete")) released |= e.value("floatingip", "") == fip["id"];
+  CHECK(released);
+}
+
+TEST_CASE("floating IP: released when a build fails (abort) and when SSH never comes up") {
+  base_image();
+  SUBCASE("a failed provisioner: the host aborts the build session") {
+    Ctx ctx("fip-abort");
+    NovaBuilder builder(settings({{"floating_ip_network", "public"}}));
+    BuildRequest first;
+    first.layer = layer("base");
+    first.source = {{"image", "lcake-sim-base"}};
+    auto session = builder.start(first, ctx);
+    auto fips = openstack::test::sim_control(sim(), "GET", "/_sim/floatingips").at("floatingips");
+    REQUIRE(fips.size() == 1);
+    CHECK(fips[0].value("description", "").rfind("lcake-build-v1-base-", 0) == 0);
+    CHECK(connections_to(fips[0]["id"]) >= 1);
+    int rc = session->communicator().run("exit 3", [](std::string_view, bool) {}, 60s);
+    CHECK(rc == 3);
+    session->abort(ctx);
+    check_nothing_left(ctx);
+  }
+  SUBCASE("SSH never answers: the timeout error, the floating IP released with the server") {
+    Ctx ctx("fip-nossh");
+    auto blank = sim().root / "fip-blank.raw";
+    { std::ofstream(blank) << std::string(1 << 20, '\0'); }
+    auto image = upload(sim(), blank, "raw", "lcake-sim-fip-blank");
+    NovaBuilder builder(settings({{"floating_ip_network", "public"}, {"ssh_timeout", 8}}));
+    BuildRequest first;
+    first.layer = layer("base");
+    first.source = {{"image", image}};
+    auto before = sim_events("floatingip-create").size();
+    CHECK_THROWS_AS(builder.start(first, ctx), BuildError);
+    CHECK(sim_events("floatingip-create").size() == before + 1);  // one was made, and went
+    check_nothing_left(ctx);
+    openstack::test::openstack_cli(sim(), "image delete " + image);
+  }
+}
+
+TEST_CASE("floating IP: Ctrl-C while waiting for SSH releases it") {
+  Ctx ctx("fip-cancel");
+  auto blank = sim().root / "fip-cancel-blank.raw";
+  { std::ofstream(blank) << std::string(1 << 20, '\0'); }
+  auto image = upload(sim(), blank, "raw", "lcake-sim-fip-cancel");
+  NovaVerifier verifier(settings({{"floating_ip_network", "public"}, {"ssh_timeout", 120}}));
+  VerifyRequest v;
+  v.layer = layer("base");
+  v.candidate.type = "glance-image";
+  v.candidate.id = image;
+  v.built = v.candidate;
+  auto before = sim_events("floatingip-associate").size();
+  std::thread watcher([&] {  // cancel once the floating IP is associated (SSH is being tried)
+    for (int i = 0; i < 600 && sim_events("floatingip-associate").size() == before; ++i)
+      std::this_thread::sleep_for(200ms);
+    std::this_thread::sleep_for(1s);
+    ctx.cancel_token.fire();
+  });
+  CHECK_THROWS_AS(verifier.start(v, ctx), Cancelled);
+  watcher.join();
+  CHECK(sim_events("floatingip-associate").size() == before + 1);
+  check_nothing_left(ctx);
+  openstack::test::openstack_cli(sim(), "image delete " + image);
+}
+
+TEST_CASE("floating IP: a wrong or internal network is refused before anything is made") {
+  base_image();
+  Ctx ctx("fip-wrong");
+  auto before = sim_events("create").size();
+  VerifyRequest v;
+  v.layer = layer("base");
+  v.candidate.type = "glance-image";
+  v.candidate.id = base_image();
+  v.built = v.candidate;
+  NovaVerifier missing(settings({{"floating_ip_network", "no-such-net"}}));
+  CHECK_THROWS_WITH_AS(missing.start(v, ctx), doctest::Contains("no network named or with id 'no-such-net'"),
+                       InputError);
+  NovaVerifier internal(settings({{"floating_ip_network", "private"}}));
+  CHECK_THROWS_WITH_AS(internal.start(v, ctx), doctest::Contains("is not external"), InputError);
+  CHECK_THROWS_AS(ServerSettings::from_json(settings({{"floating_ip_network", "public"}, {"networks", "none"}})),
+                  ValueError);
+  CHECK_THROWS_AS(ServerSettings::from_json(settings({{"floating_ip_network", "public"}, {"address", "fixed"}})),
+                  ValueError);
+  CHECK(sim_events("create").size() == before);  // no server
+  check_nothing_left(ctx);
+}
+
+TEST_CASE("floating IP: reap after a crash releases a leaked one (found by description when unconfirmed)") {
+  Ctx ctx("fip-reap");
+  auto session = std::make_shared<KeystoneSession>(AuthSettings::from_json(settings()), ctx);
+  NeutronClient neutron(session, ctx);
+  auto net = neutron.external_network("public");
+  // What a run killed with -9 leaves: floating IPs whose ledger entries have only the
+  // description (the create answer never arrived) or the id.
+  auto a = neutron.create_floating_ip(net, "lcake-build-v1-base-reapfip1");
+  auto b = neutron.create_floating_ip(net, "lcake-verify-v1-base-reapfip2");
+  LedgerEntry unconfirmed, confirmed;
+  unconfirmed.kind = kFloatingIpKind, unconfirmed.resource_id = "lcake-build-v1-base-reapfip1";
+  unconfirmed.how = {{"description", "lcake-build-v1-base-reapfip1"}};
+  confirmed.kind = kFloatingIpKind, confirmed.resource_id = b["id"];
+  confirmed.how = {{"description", "lcake-verify-v1-base-reapfip2"}, {"id", b["id"]},
+                   {"address", b["floating_ip_address"]}};
+  NovaBuilder builder(settings());
+  NovaVerifier verifier(settings());
+  builder.reap(unconfirmed, ctx);
+  CHECK(ctx.logged("released leftover floating IP"));
+  verifier.reap(confirmed, ctx);
+  CHECK(ctx.logged("released leftover floating IP " + b["floating_ip_address"].get<std::string>()));
+  check_nothing_left(ctx);
+  CHECK_THROWS_WITH_AS(builder.reap(unconfirmed, ctx), doctest::Contains("already gone"), AlreadyGone);
+  CHECK_THROWS_WITH_AS(verifier.reap(confirmed, ctx), doctest::Contains("already gone"), AlreadyGone);
+  CHECK(neutron.floating_ips_described("lcake-build-v1-base-reapfip1").empty());
+  (void)a;
 }

@@ -63,9 +63,8 @@ std::unique_ptr<VerifySession> NovaVerifier::start(const VerifyRequest& request,
 }
 
 void NovaVerifier::reap(const LedgerEntry& entry, Context& ctx) {
-  if (entry.kind != kServerKind && entry.kind != kKeypairKind) Verifier::reap(entry, ctx);
-  NovaClient nova(std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx, false);
-  reap_nova(entry, nova, ctx);
+  if (!is_server_resource(entry.kind)) Verifier::reap(entry, ctx);
+  reap_server_resource(entry, std::make_shared<KeystoneSession>(settings_.auth, ctx), ctx);
 }
 
 }  // namespace lcake::openstack

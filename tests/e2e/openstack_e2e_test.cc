@@ -142,6 +142,8 @@ void check_nothing_leaked(const std::set<std::string>& known) {
   CHECK_MESSAGE(servers.empty(), "servers left: " << servers.dump());
   auto keypairs = json::parse(ost::openstack_cli(services(), "keypair list -f json"));
   CHECK_MESSAGE(keypairs.empty(), "key pairs left: " << keypairs.dump());
+  auto fips = ost::sim_control(services(), "GET", "/_sim/floatingips").at("floatingips");
+  CHECK_MESSAGE(fips.empty(), "floating IPs left: " << fips.dump());
   for (auto& img : json::parse(ost::openstack_cli(services(), "image list -f json"))) {
     std::string id = img.value("ID", ""), name = img.value("Name", "");
     if (name.rfind("lcake-guest-", 0) == 0 || name.rfind("lcake-", 0) != 0) continue;
@@ -481,4 +483,82 @@ TEST_CASE("kill -9 mid-run, then lcake gc --target openstack: no server, key pai
   // Once more: nothing to do.
   auto again = p.lcake(p.dir / "state", {"gc"});
   CHECK(again.out.find("gc: 0 deleted") != std::string::npos);
+}
+
+// ---- Floating IPs (floating_ip_network; the simulator's Networking API forwards each floating
+// address to its server's 127.0.0.N:22 and logs every forwarded connection) ----
+
+namespace {
+
+std::vector<std::string> with_floating_ips(std::vector<std::string> args) {
+  for (std::string role : {"builder", "verifier"})
+    args.insert(args.end(), {"--set", "/target/" + role + "/settings/floating_ip_network=public"});
+  return args;
+}
+
+// Floating IPs the simulator's log shows made (description -> id) and the ids connected through.
+struct FloatingLog {
+  std::map<std::string, std::string> created;
+  std::set<std::string> connected, deleted;
+};
+FloatingLog floating_log() {
+  FloatingLog log;
+  std::ifstream in(services().nova_dir / "requests.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto e = json::parse(line, nullptr, false);
+    if (!e.is_object()) continue;
+    if (e.value("kind", "") == "request" && e.value("method", "") == "POST" && e.value("status", 0) == 201 &&
+        e.value("path", "").ends_with("/floatingips"))
+      log.created[e["request"]["floatingip"].value("description", "")] = e["response"]["floatingip"]["id"];
+    if (e.value("kind", "") == "event" && e.value("event", "") == "floating-connection") log.connected.insert(e["floatingip"]);
+    if (e.value("kind", "") == "event" && e.value("event", "") == "floatingip-delete") log.deleted.insert(e["floatingip"]);
+  }
+  return log;
+}
+
+}  // namespace
+
+TEST_CASE("floating IPs on the openstack target: used for SSH by build and verify, released on success, Ctrl-C and gc") {
+  Project p("openstack");
+  const auto earlier = floating_log().created;
+  const auto before = earlier.size();
+  SUBCASE("success: the changed stack layer built and verified through floating IPs, all released") {
+    // A new TAG: the stack layer is rebuilt (its parents too when no earlier case built them).
+    auto r = p.lcake(p.dir / "state", with_floating_ips({"--only", "tiny-dropbear", "--var", "TAG=w_2016_09"}));
+    CHECK(r.exit_code == 0);
+    auto log = floating_log();
+    int builds = 0, verifies = 0;
+    for (auto& [description, id] : log.created) {
+      if (earlier.count(description)) continue;
+      if (description.rfind("lcake-build-tiny-dropbear-", 0) == 0) ++builds;
+      else if (description.rfind("lcake-verify-tiny-dropbear-stack-", 0) == 0) ++verifies;
+      else continue;
+      CHECK(log.connected.count(id));  // SSH went through it
+      CHECK(log.deleted.count(id));    // and it was released
+    }
+    CHECK(builds >= 1);
+    CHECK(verifies == 1);
+    remember(p.artifacts(p.dir / "state"));
+  }
+  SUBCASE("Ctrl-C during a provisioner: the floating IP released with the server") {
+    RunSpec spec;
+    spec.signal = SIGINT;
+    spec.signal_when = "lcake-sleeping";
+    auto r = p.lcake(p.dir / "state", with_floating_ips(sleeping_base_step()), spec);
+    CHECK(r.exit_code == 130);
+    CHECK(floating_log().created.size() == before + 1);
+  }
+  SUBCASE("kill -9 during a provisioner, then lcake gc releases the leaked floating IP") {
+    RunSpec spec;
+    spec.signal = SIGKILL;
+    spec.signal_when = "lcake-sleeping";
+    auto r = p.lcake(p.dir / "state", with_floating_ips(sleeping_base_step()), spec);
+    CHECK(r.exit_code == 128 + SIGKILL);
+    CHECK(ost::sim_control(services(), "GET", "/_sim/floatingips").at("floatingips").size() == 1);
+    auto gc = p.lcake(p.dir / "state", {"gc"});
+    CHECK(gc.exit_code == 0);
+    CHECK(gc.err.find("released leftover floating IP") != std::string::npos);
+    CHECK(lines_with(gc.out, "0 failed").size() == 1);
+  }
+  check_nothing_leaked(known_ids());
 }

@@ -19,6 +19,7 @@ from novasim.compute import Compute  # noqa: E402
 from novasim.faults import Faults  # noqa: E402
 from novasim.keystone import Keystone  # noqa: E402
 from novasim.machine import Addresses  # noqa: E402
+from novasim.neutron import Networking  # noqa: E402
 
 DEFAULT_SPEC = "/work/shared/data/openstack-openapi/compute-v2.96.yaml"
 
@@ -45,6 +46,8 @@ def main():
                     help="os-stop: seconds between the ACPI power button and a hard stop")
     ap.add_argument("--fail", default=os.environ.get("NOVA_SIM_FAIL", ""),
                     help="JSON list of failure rules (see novasim/faults.py); also NOVA_SIM_FAIL")
+    ap.add_argument("--no-networking", dest="networking", action="store_false",
+                    help="do not serve the Networking API simulator (floating IPs) below /networking")
     a = ap.parse_args()
 
     os.makedirs(a.state_dir, exist_ok=True)
@@ -76,16 +79,23 @@ def main():
     keystone_url = a.keystone_url
     if a.admin_env:
         keystone_url = register_service(a.admin_env, "compute", "nova", url + "/v2.1", a.region)
+        if a.networking:
+            register_service(a.admin_env, "network", "neutron-sim", url + "/networking", a.region)
     if not keystone_url:
         usage_error("give --keystone-url or --admin-env")
 
     sim = None
     compute = Compute(state, Addresses(a.address_locks, first, last), faults,
                       lambda event, **f: sim.event(event, **f), a.glance_url, a.clean_shutdown)
-    sim = Simulator(compute, Keystone(keystone_url), faults, os.path.join(state, "requests.jsonl"), spec, url)
+    networking = Networking(compute, compute.addresses, lambda event, **f: sim.event(event, **f)) \
+        if a.networking else None
+    sim = Simulator(compute, Keystone(keystone_url), faults, os.path.join(state, "requests.jsonl"), spec, url,
+                    networking)
     httpd = serve(sim, port)
 
     def stop(*_):
+        if networking:
+            networking.shutdown()
         compute.shutdown()
         os._exit(0)
     signal.signal(signal.SIGTERM, stop)

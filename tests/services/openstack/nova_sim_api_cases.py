@@ -2,6 +2,7 @@
 actions, errors and failure injection. Servers boot a blank disk (qemu runs, nothing boots)."""
 import base64
 import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -223,6 +224,52 @@ def api_cases(stack):
         left = subprocess.run(["pgrep", "-f", "qemu-system.*" + stack.sim_dir], capture_output=True, text=True).stdout
         check(not left.strip(), "no qemu processes left: %s" % left)
 
+    def networking():
+        """The Networking API simulator: networks, ports, floating IPs (create, associate, forward, delete)."""
+        net = Http(stack.sim_root + "/networking/v2.0", stack.fresh_token)
+        a = api("2.52")
+        check(Http(stack.sim_root + "/networking/v2.0")("GET", "/floatingips")[0] == 401, "no token: 401")
+        st, body, _ = net("GET", "/networks?name=public")
+        check(st == 200 and len(body["networks"]) == 1 and body["networks"][0]["router:external"],
+              "the external network: %s %s" % (st, body))
+        public = body["networks"][0]["id"]
+        private = net("GET", "/networks?name=private")[1]["networks"][0]["id"]
+        st, body, _ = a("POST", "/servers", server_body(name="fip-server"))
+        sid = body["server"]["id"]
+        wait_status(a, sid, ["ACTIVE"], 120)
+        ports = net("GET", "/ports?device_id=" + sid)[1]["ports"]
+        check(len(ports) == 1 and ports[0]["device_id"] == sid, "one port per server: %s" % ports)
+        for what, b, want in (
+                ("an unknown attribute", {"floatingip": {"floating_network_id": public, "bogus": 1}}, 400),
+                ("no floating_network_id", {"floatingip": {}}, 400),
+                ("a network id that is no UUID", {"floatingip": {"floating_network_id": "public"}}, 400),
+                ("an internal network", {"floatingip": {"floating_network_id": private}}, 400),
+                ("an unknown network", {"floatingip": {"floating_network_id": UUID0}}, 404)):
+            st, body, _ = net("POST", "/floatingips", b)
+            check(st == want and "NeutronError" in body, "create with %s: %s %s" % (what, st, body))
+        st, body, _ = net("POST", "/floatingips", {"floatingip": {"floating_network_id": public,
+                                                                    "description": "api-case"}})
+        check(st == 201 and body["floatingip"]["status"] == "DOWN" and body["floatingip"]["port_id"] is None,
+              "create: %s %s" % (st, body))
+        fip = body["floatingip"]
+        check(net("GET", "/floatingips?description=api-case")[1]["floatingips"][0]["id"] == fip["id"],
+              "listed by description")
+        st, body, _ = net("PUT", "/floatingips/" + fip["id"], {"floatingip": {"port_id": ports[0]["id"]}})
+        check(st == 200 and body["floatingip"]["status"] == "ACTIVE", "associate: %s %s" % (st, body))
+        addrs = [x for n in a("GET", "/servers/" + sid)[1]["server"]["addresses"].values() for x in n]
+        check({"floating", "fixed"} == {x["OS-EXT-IPS:type"] for x in addrs} and
+              fip["floating_ip_address"] in [x["addr"] for x in addrs], "Nova lists the floating address: %s" % addrs)
+        socket.create_connection((fip["floating_ip_address"], 22), timeout=10).close()
+        wait_for("a forwarded connection", lambda: any(
+            e.get("event") == "floating-connection" and e.get("floatingip") == fip["id"] for e in stack.log()), 10)
+        st, body, _ = net("PUT", "/floatingips/" + fip["id"], {"floatingip": {"floating_network_id": public}})
+        check(st == 400, "update of a read-only attribute: %s %s" % (st, body))
+        check(net("DELETE", "/floatingips/" + fip["id"])[0] == 204, "delete is 204")
+        check(net("DELETE", "/floatingips/" + fip["id"])[0] == 404, "deleting again is 404")
+        check(Http(stack.sim_root)("GET", "/_sim/floatingips")[1]["floatingips"] == [], "none left")
+        a("DELETE", "/servers/" + sid)
+        wait_for("server gone", lambda: a("GET", "/servers/" + sid)[0] == 404, 60)
+
     def request_log():
         events = [e for e in stack.log() if e.get("kind") == "event"]
         boots = [e for e in events if e["event"] == "boot"]
@@ -241,4 +288,5 @@ def api_cases(stack):
             ("keypairs", keypairs), ("create errors", create_errors), ("server lifecycle", server_lifecycle),
             ("createImage", create_image), ("delete server", delete_server), ("build errors", build_errors),
             ("failure injection", injection), ("delete while building", delete_while_building),
+            ("networking", networking),
             ("request log", request_log), ("expired token", expired_token)]

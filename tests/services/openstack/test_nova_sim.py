@@ -43,6 +43,37 @@ def prerequisites():
         skip("the Compute API definition %s is missing (set LCAKE_COMPUTE_OPENAPI)" % SPEC_PATH)
 
 
+def check_networking_exchange(e):
+    """A logged exchange of the Networking simulator: no official definition is at hand, so successful
+    floating IP bodies are checked with novasim.neutron's schemas (from the API reference), and errors
+    must be in Neutron's {"NeutronError": {type, message, detail}} shape."""
+    from novasim import neutron
+    import jsonschema
+    where = "%s %s -> %d" % (e["method"], e["path"], e["status"])
+    out = []
+    if e["path"].rstrip("/").endswith("/floatingips") and e["method"] == "POST" and e["status"] == 201:
+        schema = neutron.CREATE_SCHEMA
+    elif "/floatingips/" in e["path"] and e["method"] == "PUT" and e["status"] == 200:
+        schema = neutron.UPDATE_SCHEMA
+    else:
+        schema = None
+    if schema is not None:
+        try:
+            jsonschema.validate(e["request"], schema)
+        except jsonschema.ValidationError as err:
+            out.append("%s: request: %s" % (where, err.message))
+        answer = (e["response"] or {}).get("floatingip") or {}
+        for key in ("id", "floating_ip_address", "floating_network_id", "port_id", "status", "project_id"):
+            if key not in answer:
+                out.append("%s: response: no %s" % (where, key))
+    if e["status"] >= 400 and e["status"] != 401:
+        err = (e["response"] or {}).get("NeutronError")
+        if not isinstance(err, dict) or not {"type", "message", "detail"} <= set(err):
+            out.append("%s: error body not in Neutron's {NeutronError: {type, message, detail}} shape: %s"
+                       % (where, e["response"]))
+    return out
+
+
 def check_log_against_spec(stack):
     """Every logged request/response of the simulator against the Compute API definition."""
     from openapi_check import Spec, parse_version
@@ -50,6 +81,10 @@ def check_log_against_spec(stack):
     problems, checked = [], 0
     for e in stack.log():
         if e.get("kind") != "request" or e["path"].startswith("/_sim/") or e["path"] == "/":
+            continue
+        if e["path"].startswith("/networking"):
+            problems += check_networking_exchange(e)
+            checked += 1
             continue
         mv = parse_version(e["microversion"]) if e["microversion"] else (2, 1)
         where = "%s %s @%s -> %d" % (e["method"], e["path"], e["microversion"], e["status"])

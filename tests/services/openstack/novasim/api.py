@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import views
 from .compute import ApiError, find_flavor
+from .neutron import NeutronError
 from .views import MAX_VERSION, MIN_VERSION, vstr
 
 ACTIONS = {"os-stop": "stop", "os-start": "start", "createImage": "createImage",
@@ -64,8 +65,9 @@ def redact(body):
 
 
 class Simulator:
-    def __init__(self, compute, keystone, faults, log_path, spec=None, public_url=None):
+    def __init__(self, compute, keystone, faults, log_path, spec=None, public_url=None, networking=None):
         self.compute, self.keystone, self.faults, self.spec = compute, keystone, faults, spec
+        self.networking = networking  # novasim.neutron.Networking, served below /networking
         self.public_url = public_url
         self.log_path = log_path
         self._log_lock = threading.Lock()
@@ -119,6 +121,11 @@ class Simulator:
             return Reply(200, views.version_detail(base)), "version", None
         if path.startswith("/_sim/"):
             return self.control(method, path, body), "sim-control", None
+        if path.startswith("/networking/v2.0/") and self.networking is not None:
+            return self.networking_call(method, path[len("/networking/v2.0"):], query, headers, body)
+        if path in ("/networking", "/networking/") and self.networking is not None and method == "GET":
+            return Reply(200, {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
+                {"rel": "self", "href": base + "/networking/v2.0/"}]}]}), "network-versions", None
         if not path.startswith("/v2.1/"):
             raise ApiError(404, "The resource could not be found.")
         mv = parse_microversion(headers)
@@ -145,6 +152,19 @@ class Simulator:
         reply = fn(auth, mv, query, body, *args)
         return reply, op, mv
 
+    def networking_call(self, method, path, query, headers, body):
+        """The Networking API simulator (novasim/neutron.py): Keystone tokens as for Compute."""
+        token = headers.get("X-Auth-Token")
+        auth = self.keystone.validate(token) if token else None
+        if auth is None or auth.project_id is None:
+            raise Unauthorized()
+        op = "network-" + method.lower() + "-" + path.strip("/").split("/")[0]
+        if self.faults.take(op, "500"):
+            raise NeutronError(500, "Request Failed: internal server error (injected by a simulator fault rule "
+                                    "for '%s')." % op)
+        status, answer = self.networking.handle(method, path, query, body, auth)
+        return Reply(status, answer), op, None
+
     # --------------------------------------------------------------- control API
     def control(self, method, path, body):
         if path == "/_sim/fail" and method == "POST":
@@ -165,6 +185,8 @@ class Simulator:
                 {"id": s.id, "status": s.status, "task_state": s.task_state, "image": s.image_id,
                  "address": s.address, "pid": s.machine.proc.pid if s.machine and s.machine.running() else None}
                 for s in list(self.compute.servers.values())]})
+        if path == "/_sim/floatingips" and method == "GET" and self.networking is not None:
+            return Reply(200, {"floatingips": self.networking.list_all()})
         raise ApiError(404, "No such simulator control endpoint: %s %s" % (method, path))
 
     # --------------------------------------------------------------- flavors

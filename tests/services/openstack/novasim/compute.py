@@ -82,6 +82,7 @@ class Server:
         self.launched_at = None
         self.fault = None
         self.address = None
+        self.floating = []  # floating addresses associated by the networking simulator
         self.machine = None
         self.deleted = False
 
@@ -108,6 +109,7 @@ class Compute:
         self.keypairs = {}  # (user_id, name) -> record
         self.lock = threading.Lock()
         self.image_locks = {}
+        self.on_release = []  # callbacks(server) when a server's address goes (the networking side)
         os.makedirs(os.path.join(state_dir, "images"), exist_ok=True)
         os.makedirs(os.path.join(state_dir, "servers"), exist_ok=True)
 
@@ -428,6 +430,8 @@ class Compute:
         with s.lock:
             m, s.machine = s.machine, None
             addr, s.address = s.address, None
+        for callback in self.on_release:
+            callback(s)
         if m:
             m.remove()
         shutil.rmtree(os.path.join(self.dir, "servers", s.id), ignore_errors=True)

@@ -63,8 +63,10 @@ def server(base, s, mv, show=True):
         out = server_brief(base, s)
         addresses = {}
         if s.address and s.status != "BUILD":
-            addresses = {n: [{"addr": s.address, "version": 4, "OS-EXT-IPS:type": "fixed",
-                              "OS-EXT-IPS-MAC:mac_addr": "52:54:00:12:34:56"}] for n in s.networks}
+            addresses = {n: [{"addr": a, "version": 4, "OS-EXT-IPS:type": t,
+                              "OS-EXT-IPS-MAC:mac_addr": "52:54:00:12:34:56"}
+                             for a, t in [(s.address, "fixed")] + [(f, "floating") for f in s.floating]]
+                         for n in s.networks}
         f = s.flavor
         if mv >= (2, 47):
             fl = {"vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"], "ephemeral": 0, "swap": 0,
