@@ -274,7 +274,7 @@ TEST_CASE("cloud target: the default is in the layer key, so a target that chang
   CHECK(after[0].build_cached);
   CHECK(after[1].key != before[1].key);  // top: sealed now, so a new key, not the unsealed artifact
   CHECK(!after[1].build_cached);
-  CHECK(after[1].reasons == std::vector<std::string>{"recipe field 'builder' changed"});
+  CHECK(after[1].reasons == std::vector<std::string>{"recipe field 'builder' added"});
   // The same layer with "seal": true written in it is the same image: the same key.
   auto written = p.check("local", {"/pipeline/layers/top/builder/seal=true"});
   CHECK(plan_of(written, *state)[1].key == after[1].key);
@@ -300,7 +300,7 @@ TEST_CASE("cloud target with the real plugins: qemu's generalize; openstack and 
   p.write("configs/pipelines/disk.qcow2", "");
   p.write("configs/pipelines/qemu.json", R"({
   "name": "qemu",
-  "variants": {"a": {"sources": {"qemu": {"disk": "disk.qcow2"}}}},
+  "variants": {"a": {"sources": {"qemu": {"disk": "disk.qcow2", "checksum": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}}},
   "layers": {
     "base": {"provisioners": [{"type": "shell", "inline": ["true"]}]},
     "top": {"from": "base", "provisioners": [{"type": "shell", "inline": ["true"]}]}
