@@ -287,10 +287,10 @@ TEST_CASE("cloud target with the real plugins: qemu's generalize; openstack and 
   const auto& qemu = host.load("qemu");
   CHECK(!qemu.info().role.at("uploader").has_capability(kPublishesToCloud));  // a local file
   CHECK(qemu.info().role.at("builder").options["properties"]["generalize"]["x-lcake-cloud-default"] == true);
-  for (const char* cloud : {"openstack", "aws"}) {
+  for (std::string cloud : {"openstack", "aws"}) {
     std::error_code ec;
-    if (!fs::exists(fs::path(bin) / "lib/lcake/plugins" / (std::string("lcake-") + cloud + ".so"), ec)) {
-      MESSAGE("lcake-" << cloud << ".so is not built: its capability is not checked");
+    if (!fs::exists(fs::path(bin) / "lib/lcake/plugins" / ("lcake-" + cloud + ".so"), ec)) {
+      MESSAGE("lcake-" + cloud + ".so is not built: its capability is not checked");
       continue;
     }
     CHECK_MESSAGE(host.load(cloud).info().role.at("uploader").has_capability(kPublishesToCloud), cloud);
