@@ -290,7 +290,8 @@ TEST_CASE("cloud target with the real plugins: qemu's generalize; openstack and 
   for (std::string cloud : {"openstack", "aws"}) {
     std::error_code ec;
     if (!fs::exists(fs::path(bin) / "lib/lcake/plugins" / ("lcake-" + cloud + ".so"), ec)) {
-      MESSAGE("lcake-" + cloud + ".so is not built: its capability is not checked");
+      std::string note = "lcake-" + cloud + ".so is not built: its capability is not checked";
+      MESSAGE(note);
       continue;
     }
     CHECK_MESSAGE(host.load(cloud).info().role.at("uploader").has_capability(kPublishesToCloud), cloud);
