@@ -43,7 +43,10 @@ MIRROR=${LCAKE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 T0=$(date +%s)
 echo "build-distro-guest: mmdebstrap from $MIRROR (takes minutes)"
 # ifupdown + isc-dhcp-client: what cloud-init's ENI renderer configures on Debian 12; locales: cloud-init's
-# locale module runs update-locale (it fails without it, and cloud-init reports an error).
+# locale module runs `locale-gen en_US.UTF-8` and `update-locale LANG=en_US.UTF-8` (its default locale).
+# Debian's locale-gen ignores its arguments and builds only what /etc/locale.gen enables (nothing, in a
+# fresh install), so update-locale would reject the locale and cloud-init end in status error: so the
+# image has en_US.UTF-8 enabled in /etc/locale.gen and generated.
 PKGS=systemd,systemd-sysv,udev,dbus,openssh-server,cloud-init,sudo,locales,ifupdown,isc-dhcp-client,linux-image-cloud-amd64,initramfs-tools,netbase,iproute2,procps
 if ! mmdebstrap --variant=minbase --include="$PKGS" \
       --customize-hook='echo lcake-distro > "$1/etc/hostname"' \
@@ -51,6 +54,7 @@ if ! mmdebstrap --variant=minbase --include="$PKGS" \
       --customize-hook='printf "datasource_list: [ NoCloud, None ]\n" > "$1/etc/cloud/cloud.cfg.d/90-lcake-test.cfg"' \
       --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
       --customize-hook=': > "$1/etc/machine-id"' \
+      --customize-hook='sed -i "s/^# *\(en_US.UTF-8 UTF-8\)$/\1/" "$1/etc/locale.gen" && chroot "$1" locale-gen >/dev/null' \
       bookworm "$R" "$MIRROR" >"$W/mmdebstrap.log" 2>&1; then
   echo "build-distro-guest: mmdebstrap failed (is $MIRROR reachable?):" >&2
   tail -15 "$W/mmdebstrap.log" >&2; exit 1

@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "config/interpolate.h"
+#include "config/json_lines.h"
 #include "lcake/errors.hpp"
 #include "lcake/version.hpp"
 #include "options.h"
@@ -164,17 +167,31 @@ int cmd_plan(const std::vector<std::string>& args) {
     std::cout << core::Redactor::instance().apply(emit_matrix(emit, in, plan));
     return 0;
   }
+  // Builder options the host set for the final image of a cloud target (cloud_defaults.cc).
+  auto host_defaults = [&](const core::LayerPlan& l) -> const std::vector<core::HostDefault>& {
+    static const std::vector<core::HostDefault> none;
+    for (const auto& v : s.resolved.variants)
+      if (v.name == l.variant)
+        for (const auto& layer : v.layers)
+          if (layer.name == l.layer) return layer.host_defaults;
+    return none;
+  };
   if (s.opts.json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& v : plan)
-      for (const auto& l : v.layers)
+      for (const auto& l : v.layers) {
+        nlohmann::json defaults = nlohmann::json::array();
+        for (const auto& d : host_defaults(l))
+          defaults.push_back({{"option", d.option}, {"value", d.value}, {"why", d.why}});
         out.push_back({{"variant", l.variant}, {"layer", l.layer}, {"key", l.key},
                        {"selected", l.selected}, {"cached", l.build_cached},
                        {"build", l.build_needed}, {"upload_found", l.upload_found},
                        {"upload", l.upload_wanted}, {"upload_cached", l.upload_cached},
                        {"verify", l.verify_wanted}, {"verified", l.verified},
                        {"published", l.published}, {"previous_key", l.previous_key.value_or("")},
-                       {"reasons", l.reasons}, {"sensitive", l.sensitive}});
+                       {"reasons", l.reasons}, {"sensitive", l.sensitive},
+                       {"builder_defaults", defaults}});
+      }
     std::cout << core::Redactor::instance().apply(out.dump(2)) << "\n";
     return 0;
   }
@@ -206,6 +223,9 @@ int cmd_plan(const std::vector<std::string>& args) {
         std::printf("  %-14s   uses sensitive %s (in the key as \"used\", or its value's hash with \"key\": \"value-hash\")\n",
                     "", names.c_str());
       }
+      for (const auto& d : host_defaults(l))
+        std::printf("  %-14s   builder %s: %s (default for %s; \"builder\": {\"%s\": ...} on the layer overrides it)\n", "",
+                    d.option.c_str(), d.value.dump().c_str(), d.why.c_str(), d.option.c_str());
       if (l.selected && l.build_needed) {
         if (l.previous_key) {
           std::printf("  %-14s   was %s:", "", l.previous_key->substr(0, 12).c_str());
@@ -373,11 +393,35 @@ int cmd_config(const std::vector<std::string>& args) {
                 s.resolved.pipeline_name.c_str(), s.resolved.variants.size());
     return 0;
   }
+  // The builder options the host sets for the final image of a cloud target come from the
+  // plugins (their capabilities and schemas): shown when the plugins load and the inputs check out.
+  std::map<std::string, const core::HostDefault*> defaults;  // by pointer
+  try {
+    s.check_inputs(true, {});
+    for (const auto& v : s.resolved.variants)
+      for (const auto& l : v.layers)
+        for (const auto& d : l.host_defaults)
+          defaults.emplace(core::pointer_append(core::pointer_append(core::pointer_append("/pipeline/layers", l.name),
+                                                                     "builder"), d.option), &d);
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "lcake: note: defaults the plugins set are not shown: %s\n",
+                 core::Redactor::instance().apply(e.what()).c_str());
+  }
   nlohmann::json tree = shown_config(s.loaded.tree);
+  for (const auto& [pointer, d] : defaults) {
+    nlohmann::json::json_pointer at(pointer);
+    if (!tree.contains(at.parent_pointer()) || !tree[at.parent_pointer()].is_object())
+      tree[at.parent_pointer()] = nlohmann::json::object();
+    tree[at] = d->value;
+  }
   if (!origin) {
     std::cout << core::Redactor::instance().apply(tree.dump(2)) << "\n";
     return 0;
   }
+  std::vector<std::pair<std::string, std::string>> lines;  // (pointer, line), printed in pointer order
+  for (const auto& [pointer, d] : defaults)
+    lines.emplace_back(pointer, pointer + " = " + d->value.dump() + "    # default for " + d->why +
+                                    " (builder plugin " + s.resolved.target.builder.plugin + ")");
   for (const auto& e : s.loaded.provenance.leaves()) {
     nlohmann::json value;
     try {
@@ -392,8 +436,10 @@ int cmd_config(const std::vector<std::string>& args) {
         line += (i ? ", " : "") + e.overridden[i].describe();
       line += ")";
     }
-    std::cout << core::Redactor::instance().apply(line) << "\n";
+    lines.emplace_back(e.pointer, line);
   }
+  std::stable_sort(lines.begin(), lines.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [_, line] : lines) std::cout << core::Redactor::instance().apply(line) << "\n";
   return 0;
 }
 
@@ -412,6 +458,11 @@ void print_plugin(const core::PluginInfo& p, bool schemas) {
     };
     std::printf("  %s: accepts %s", role.c_str(), types(ri.accepts).c_str());
     if (role != "verifier") std::printf(", produces %s", types(ri.produces).c_str());
+    if (!ri.capabilities.empty()) {
+      std::string words;
+      for (const auto& c : ri.capabilities) words += (words.empty() ? "" : " ") + c;
+      std::printf(", capabilities %s", words.c_str());
+    }
     std::printf("\n");
     for (auto [part, schema] : {std::pair{"settings", &ri.settings}, {"source", &ri.source},
                                 {"options", &ri.options}, {"publish", &ri.publish}})

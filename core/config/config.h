@@ -133,6 +133,16 @@ struct VerifyStep {
   std::string pointer;
 };
 
+// A builder option the host set because the layer did not: the value the option's schema
+// gives as "x-lcake-cloud-default", for the last layer of a variant that the target uploads
+// with an uploader that publishes to a cloud (core/plan/cloud_defaults.cc). It is in the
+// layer's builder_options and in its recipe, so in its key.
+struct HostDefault {
+  std::string option;     // a top-level property of the builder's layer options, e.g. "generalize"
+  nlohmann::json value;   // e.g. true
+  std::string why;        // one phrase, for plan and config show
+};
+
 struct Layer {
   std::string name;
   std::optional<std::string> from;        // parent layer; none for the first layer
@@ -146,6 +156,7 @@ struct Layer {
   nlohmann::json verifier_options = nlohmann::json::object();  // layers.L.verifier
   nlohmann::json publish_options = nlohmann::json::object();   // layers.L.publish
   nlohmann::json recipe;                  // the resolved layer object: what its key hashes
+  std::vector<HostDefault> host_defaults;  // set by check_inputs (input_check.h)
 };
 
 // A variable declared "sensitive" (or read from a secret source) that has a value:

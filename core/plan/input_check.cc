@@ -75,6 +75,7 @@ void check_inputs(const LoadedConfig& loaded, ResolvedConfig& config, PluginHost
     }
     return false;
   };
+  apply_cloud_defaults(config, p);
   check_plugin_values(loaded, config, p, selected);
   check_artifact_types(loaded, config, p, options.no_verify);
   check_local_files(loaded, config, selected);

@@ -31,6 +31,11 @@ using Selected = std::function<bool(const Variant&)>;
 void check_plugin_values(const LoadedConfig& loaded, ResolvedConfig& config, const TargetPlugins& p,
                          const Selected& check_files);
 
+// cloud_defaults.cc: when the uploader publishes to a cloud, the builder's options marked
+// "x-lcake-cloud-default" get that value on the last layer of each variant it uploads,
+// unless the layer sets them (Layer::host_defaults). Before check_plugin_values.
+void apply_cloud_defaults(ResolvedConfig& config, const TargetPlugins& p);
+
 // verify_gate.cc: artifact types and the verifier's presence; sets verifier_boots.
 void check_artifact_types(const LoadedConfig& loaded, ResolvedConfig& config, const TargetPlugins& p,
                           bool no_verify);

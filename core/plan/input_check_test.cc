@@ -9,6 +9,8 @@
 
 #include "lcake/errors.hpp"
 #include "plan/input_check_parts.h"
+#include "plan/plan.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using namespace lcake::core;
@@ -179,4 +181,144 @@ TEST_CASE("a plugin's ValueError is blamed on the full pointer and the file:line
             "demo.json:3: /pipeline/variants/a/sources/localdir: is required"));
   lcake::BuildError other("boom");
   CHECK(describe_plugin_error(p.loaded, config, "builder", "a", "top", other) == "boom");
+}
+
+// ---- The final image of a cloud target (cloud_defaults.cc) -------------------------------
+// localdir's builder marks its "seal" option "x-lcake-cloud-default": true; the localcloud
+// uploader (the same backend, built a second time) declares the capability publishes-to-cloud.
+
+namespace {
+
+const Layer& layer_named(const ResolvedConfig& c, const std::string& name) {
+  for (const auto& l : c.variants.at(0).layers)
+    if (l.name == name) return l;
+  FAIL("no layer " << name);
+  throw std::logic_error("unreachable");
+}
+
+// What the backends answer: every recorded build still exists, nothing is found by find().
+struct AllThere : BackendProbe {
+  bool build_exists(const LayerPlan&, const lcake::Artifact&) override { return true; }
+  bool upload_exists(const LayerPlan&, const lcake::Artifact&) override { return true; }
+  std::optional<lcake::Artifact> find_upload(const LayerPlan&, const lcake::FindRequest&) override { return {}; }
+};
+
+std::vector<LayerPlan> plan_of(const ResolvedConfig& c, StateStore& state) {
+  PlanInputs in;
+  in.config = &c;
+  in.builder = {"localdir", "1.0.0"};
+  if (c.target.uploader) in.uploader = PluginId{c.target.uploader->plugin, "1.0.0"};
+  in.has_verifier = c.target.verifier.has_value();
+  in.lcake_version = "test";
+  AllThere probe;
+  return plan_variant(in, c.variants.at(0), state, probe);
+}
+
+}  // namespace
+
+TEST_CASE("cloud target: the last layer gets the builder's cloud defaults, unless the layer sets them") {
+  Project p;
+  p.target("cloud", R"("builder": {"plugin": "localdir"}, "uploader": {"plugin": "localcloud", "settings": {"remote_dir": "/tmp/r"}},
+                       "verifier": {"plugin": "localdir"})");
+  auto cloud = p.check("cloud");
+  const Layer& top = layer_named(cloud, "top");
+  CHECK(top.builder_options.value("seal", false) == true);   // what the builder receives
+  CHECK(top.recipe["builder"]["seal"] == true);              // what the key hashes
+  REQUIRE(top.host_defaults.size() == 1);
+  CHECK(top.host_defaults[0].option == "seal");
+  CHECK(top.host_defaults[0].value == true);
+  CHECK(has(top.host_defaults[0].why, "the last layer, uploaded by 'localcloud', which publishes to a cloud"));
+  // A layer others build on keeps its identity.
+  CHECK(!layer_named(cloud, "base").builder_options.contains("seal"));
+  CHECK(layer_named(cloud, "base").host_defaults.empty());
+
+  // An uploader without the capability: nothing is set.
+  auto local = p.check("local");
+  CHECK(!layer_named(local, "top").builder_options.contains("seal"));
+  CHECK(layer_named(local, "top").host_defaults.empty());
+
+  // The layer's own value wins, also false.
+  auto off = p.check("cloud", {"/pipeline/layers/top/builder/seal=false"});
+  CHECK(layer_named(off, "top").builder_options["seal"] == false);
+  CHECK(layer_named(off, "top").host_defaults.empty());
+
+  // A last layer the target does not upload is not published to the cloud: not set either.
+  auto not_uploaded = p.check("cloud", {"/target/uploader/layers=[\"base\"]"});
+  CHECK(!layer_named(not_uploaded, "top").builder_options.contains("seal"));
+
+  // --only does not change it (nor the key): the last layer of the pipeline, not of the selection.
+  auto only_base = p.check("cloud", {}, {.only = {"a/base"}});
+  CHECK(layer_named(only_base, "top").builder_options["seal"] == true);
+  CHECK(layer_named(only_base, "base").host_defaults.empty());
+}
+
+TEST_CASE("cloud target: the default is in the layer key, so a target that changes uploader rebuilds the last layer") {
+  Project p;
+  lcake::test::TempDir dir("lcake-cloud-key");
+  auto state = StateStore::open(dir.path);
+  auto local = p.check("local");
+  // The same target, its uploader now one that publishes to a cloud.
+  auto cloud = p.check("local", {"/target/uploader/plugin=localcloud"});
+  auto before = plan_of(local, *state);
+  for (const auto& lp : before) {
+    ArtifactRecord r;
+    r.target = "local", r.variant = "a", r.layer = lp.layer, r.key = lp.key, r.stage = "build";
+    r.artifact = {"dir", "/built/" + lp.layer, {}, "localdir"};
+    r.run_id = "r1";
+    state->record_artifact(r);
+    state->record_key_components("local", "a", lp.layer, lp.key, lp.layer_key.components);
+  }
+  auto after = plan_of(cloud, *state);
+  REQUIRE(after.size() == 2);
+  CHECK(after[0].key == before[0].key);  // base: unchanged, still cached
+  CHECK(after[0].build_cached);
+  CHECK(after[1].key != before[1].key);  // top: sealed now, so a new key, not the unsealed artifact
+  CHECK(!after[1].build_cached);
+  CHECK(after[1].reasons == std::vector<std::string>{"recipe field 'builder' added"});
+  // The same layer with "seal": true written in it is the same image: the same key.
+  auto written = p.check("local", {"/pipeline/layers/top/builder/seal=true"});
+  CHECK(plan_of(written, *state)[1].key == after[1].key);
+}
+
+TEST_CASE("cloud target with the real plugins: qemu's generalize; openstack and aws publish to a cloud") {
+  const char* bin = std::getenv("LCAKE_BINARY_DIR");
+  REQUIRE(bin);
+  PluginHost host({fs::path(bin) / "lib/lcake/plugins", fs::path(bin) / "tests/plugins/localdir"});
+  const auto& qemu = host.load("qemu");
+  CHECK(!qemu.info().role.at("uploader").has_capability(kPublishesToCloud));  // a local file
+  CHECK(qemu.info().role.at("builder").options["properties"]["generalize"]["x-lcake-cloud-default"] == true);
+  for (std::string cloud : {"openstack", "aws"}) {
+    std::error_code ec;
+    if (!fs::exists(fs::path(bin) / "lib/lcake/plugins" / ("lcake-" + cloud + ".so"), ec)) {
+      std::string note = "lcake-" + cloud + ".so is not built: its capability is not checked";
+      MESSAGE(note);
+      continue;
+    }
+    CHECK_MESSAGE(host.load(cloud).info().role.at("uploader").has_capability(kPublishesToCloud), cloud);
+  }
+  // The qemu builder's options of the last layer, as the host hands them to it.
+  Project p;
+  p.write("configs/pipelines/disk.qcow2", "");
+  p.write("configs/pipelines/qemu.json", R"({
+  "name": "qemu",
+  "variants": {"a": {"sources": {"qemu": {"disk": "disk.qcow2", "checksum": "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}}},
+  "layers": {
+    "base": {"provisioners": [{"type": "shell", "inline": ["true"]}]},
+    "top": {"from": "base", "provisioners": [{"type": "shell", "inline": ["true"]}]}
+  }
+})");
+  p.write("configs/targets/qemucloud.json", R"({"name": "qemucloud", "pipeline": "qemu",
+  "builder": {"plugin": "qemu"}, "uploader": {"plugin": "localcloud", "settings": {"remote_dir": "/tmp/r"}}})");
+  LoadOptions lo;
+  lo.target = "qemucloud";
+  lo.config_dirs = {p.root / "configs"};
+  lo.system_overlay_dir = p.root / "etc";
+  lo.user_overlay_dir = p.root / "user";
+  auto loaded = load_config(lo);
+  auto resolved = resolve_config(loaded);
+  input_check::TargetPlugins plugins{&qemu, &host.load("localcloud"), nullptr};
+  input_check::apply_cloud_defaults(resolved, plugins);
+  input_check::check_plugin_values(loaded, resolved, plugins, [](const Variant&) { return false; });
+  CHECK(layer_named(resolved, "top").builder_options["generalize"] == true);
+  CHECK(layer_named(resolved, "base").builder_options["generalize"] == false);  // the schema's default
 }

@@ -184,6 +184,15 @@ PluginInfo read_descriptor(const fs::path& file, const lcake_plugin_descriptor* 
     if (role != "verifier" && ri.produces.empty())
       fail(file, "plugin '" + info.name + "' declares a " + role +
                      " that produces no artifact type; say which in its RoleSpec (.produces)");
+    ri.capabilities = split_types(spec.capabilities);
+    for (const auto& c : ri.capabilities) {
+      const auto& known = known_capabilities(role);
+      if (std::find(known.begin(), known.end(), c) != known.end()) continue;
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      fail(file, "plugin '" + info.name + "' declares an unknown " + role + " capability '" + c + "' (known: " +
+                     (list.empty() ? "none" : list) + "): fix its RoleSpec (.capabilities)");
+    }
     info.roles.push_back(role);
     info.role[role] = std::move(ri);
   }
@@ -193,6 +202,15 @@ PluginInfo read_descriptor(const fs::path& file, const lcake_plugin_descriptor* 
 }
 
 }  // namespace
+
+const std::vector<std::string>& known_capabilities(const std::string& role) {
+  static const std::vector<std::string> uploader = {std::string(kPublishesToCloud)}, none;
+  return role == "uploader" ? uploader : none;
+}
+
+bool RoleInfo::has_capability(const std::string& word) const {
+  return std::find(capabilities.begin(), capabilities.end(), word) != capabilities.end();
+}
 
 bool RoleInfo::accepts_type(const std::string& type) const {
   return accepts.empty() || std::find(accepts.begin(), accepts.end(), type) != accepts.end();

@@ -23,7 +23,14 @@ struct RoleInfo {
   nlohmann::json settings, source, options, publish;
   std::vector<std::string> accepts, produces;  // artifact types
   bool accepts_type(const std::string& type) const;  // true when `accepts` is empty (anything)
+  std::vector<std::string> capabilities;  // RoleSpec .capabilities, each one known_capabilities(role) has
+  bool has_capability(const std::string& word) const;
 };
+
+// An uploader whose published images boot as new machines in a cloud (lcake_role_spec.capabilities).
+inline constexpr const char* kPublishesToCloud = "publishes-to-cloud";
+// The capability words lcake knows for a role; a plugin declaring another is refused at load.
+const std::vector<std::string>& known_capabilities(const std::string& role);
 
 // A ValueError a role's constructor raised about its settings, with the role named
 // (so the host can point at /target/<role>/settings/...).

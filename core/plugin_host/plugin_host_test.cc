@@ -21,6 +21,8 @@ const fs::path kDir = LCAKE_TEST_PLUGIN_DIR;
 
 fs::path plugin(const std::string& name) { return kDir / ("lcake-" + name + ".so"); }
 
+const std::string api = std::to_string(LCAKE_API_VERSION);
+
 struct TempDir : lcake::test::TempDir {
   TempDir() : lcake::test::TempDir("lcake-plugin-host") {
     // The host refuses plugin dirs others can write to.
@@ -111,18 +113,19 @@ TEST_CASE("a plugin missing from the search path names the file and the fix") {
 
 TEST_CASE("a library without an entry point is not an lcake plugin") {
   std::string m = load_error(plugin("no-entry"));
-  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v4): is it an lcake plugin? "
+  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v" + api + "): is it an lcake plugin? "
                "rebuild with LCAKE_PLUGIN(...)"));
 }
 
 TEST_CASE("a plugin for another API version is refused before it runs") {
   CHECK(has(load_error(plugin("wrong-version")),
-            "built for lcake plugin API 5, this lcake has API 4 (versions must match exactly): "
+            "built for lcake plugin API " + std::to_string(LCAKE_API_VERSION + 1) + ", this lcake has API " + api +
+                " (versions must match exactly): "
             "rebuild it against this lcake's SDK"));
 }
 
 TEST_CASE("a descriptor whose version disagrees with its entry point is refused") {
-  CHECK(has(load_error(plugin("lying-version")), "built for lcake plugin API 1, this lcake has API 4"));
+  CHECK(has(load_error(plugin("lying-version")), "built for lcake plugin API 1, this lcake has API " + api));
   CHECK(has(load_error(plugin("null-descriptor")), "returned no descriptor"));
 }
 
@@ -151,6 +154,17 @@ TEST_CASE("a factory that throws becomes an InputError naming the plugin and fil
   CHECK(input_error([&] { hand.make_builder({}); }) ==
         "plugin 'handmade' (" + hand.info().file.string() +
             ") has no builder: choose a plugin that provides one");
+}
+
+TEST_CASE("capabilities: known words are read, an unknown one refuses the plugin") {
+  PluginHost host({kDir});
+  const auto& capable = host.load("capable");
+  CHECK(capable.info().role.at("uploader").capabilities == std::vector<std::string>{"publishes-to-cloud"});
+  CHECK(capable.info().role.at("uploader").has_capability(lcake::core::kPublishesToCloud));
+  CHECK(!host.load("handmade").info().role.at("uploader").has_capability(lcake::core::kPublishesToCloud));
+  CHECK(has(load_error(plugin("unknown-capability")),
+            "plugin 'unknown-capability' declares an unknown uploader capability 'quantum' (known: "
+            "publishes-to-cloud): fix its RoleSpec (.capabilities)"));
 }
 
 TEST_CASE("a file that is not ELF is not a shared library") {
@@ -206,7 +220,7 @@ TEST_CASE("discover lists good plugins and one error per broken file") {
   auto found = host.discover();
   std::vector<std::string> names;
   for (const auto& info : found.plugins) names.push_back(info.name);
-  CHECK(names == std::vector<std::string>{"good", "handmade", "leaf", "throwing"});
+  CHECK(names == std::vector<std::string>{"capable", "good", "handmade", "leaf", "throwing"});
   std::vector<std::string> bad;
   for (const auto& [file, error] : found.errors) {
     bad.push_back(file.filename().string());
@@ -215,7 +229,8 @@ TEST_CASE("discover lists good plugins and one error per broken file") {
   }
   CHECK(bad == std::vector<std::string>{"lcake-bad-schema.so", "lcake-lying-version.so",
                                         "lcake-misnamed.so", "lcake-no-entry.so",
-                                        "lcake-null-descriptor.so", "lcake-unresolved.so",
+                                        "lcake-null-descriptor.so", "lcake-unknown-capability.so",
+                                        "lcake-unresolved.so",
                                         "lcake-wrong-abi.so", "lcake-wrong-version.so"});
 }
 

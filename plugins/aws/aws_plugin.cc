@@ -29,5 +29,6 @@ LCAKE_PLUGIN("aws", "0.1.0", "AWS AMIs: EBS direct snapshots (only changed block
                                                        .options = lcake::aws::kUploaderOptionsSchema,
                                                        .publish = lcake::aws::kPublishOptionsSchema,
                                                        .accepts = "qcow2 raw",
-                                                       .produces = "ami"}),
+                                                       .produces = "ami",
+                                                       .capabilities = "publishes-to-cloud"}),
              lcake::verifier<lcake::aws::Ec2Verifier>({.settings = lcake::aws::kVerifierSchema, .accepts = "ami"}))

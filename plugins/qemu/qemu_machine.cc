@@ -361,7 +361,7 @@ rm -f /var/log/cloud-init.log /var/log/cloud-init-output.log
 rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub
 # logs: the journal and rotated or plain log files (files are truncated, not removed)
 rm -rf /var/log/journal/*
-find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete 2>/dev/null
+for rotated in '*.gz' '*.[0-9]' '*.old'; do find /var/log -type f -name "$rotated" -exec rm -f {} \; 2>/dev/null; done
 find /var/log -type f -exec sh -c ': > "$1"' _ {} \; 2>/dev/null
 # shell history of root and the users under /home
 rm -f /root/.bash_history /root/.ash_history /root/.sh_history /home/*/.bash_history /home/*/.ash_history /home/*/.sh_history

@@ -75,8 +75,8 @@ constexpr const char* kBuilderOptionsSchema = R"schema({
     "flatten": {"type": "boolean", "default": false, "description": "a standalone disk, not an overlay on the parent"},
     "compress": {"type": "boolean", "default": false, "description": "a standalone, compressed qcow2 (needs format qcow2)"},
     "format": {"enum": ["qcow2", "raw"], "default": "qcow2"},
-    "generalize": {"type": "boolean", "default": false,
-      "description": "clear machine-id, cloud-init state, SSH host keys, logs and shell history before the disk becomes the artifact"}
+    "generalize": {"type": "boolean", "default": false, "x-lcake-cloud-default": true,
+      "description": "clear machine-id, cloud-init state, SSH host keys, logs and shell history before the disk becomes the artifact (default true on the last layer when the uploader publishes to a cloud)"}
   }
 })schema";
 

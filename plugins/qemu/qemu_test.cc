@@ -251,6 +251,49 @@ TEST_CASE("verifier boots a throwaway overlay; the candidate is unchanged") {
   }
 }
 
+// What the host passes for the last layer of a cloud target ("generalize": true, the
+// schema's x-lcake-cloud-default; core/plan/input_check_test checks the host side).
+TEST_CASE("generalize: the builder clears what makes the image one machine before it becomes the artifact") {
+  const auto& parent = first_layer().artifact;
+  TestContext ctx(temp_root(), "general");
+  QemuBuilder builder(kSettings);
+  BuildRequest request{layer_info("general"), nullptr, parent, {{"generalize", true}}};
+  auto session = builder.start(request, ctx);
+  Artifact a;
+  try {
+    // The identity a machine gathers while it runs (the tiny guest has no systemd or cloud-init).
+    run_in(session->communicator(),
+           "echo 0123456789abcdef0123456789abcdef > /etc/machine-id && mkdir -p /etc/ssh /var/lib/cloud/instances/i-1 "
+           "/var/log && echo key > /etc/ssh/ssh_host_rsa_key && echo lines > /var/log/build.log && "
+           "echo lines > /var/log/build.log.1 && echo 'ls' > /root/.ash_history && echo scratch > /tmp/scratch && "
+           "echo kept > /root/kept && sync");
+    a = session->finish(ctx);
+  } catch (...) {
+    session->abort(ctx);
+    throw;
+  }
+  check_nothing_left(ctx);
+  CHECK(ctx.logged("generalizing the image"));
+  // New host keys on the next boot: learned on first contact.
+  CHECK((!a.metadata.contains("host_key") || a.metadata["host_key"].is_null() || a.metadata["host_key"] == ""));
+  // Boot the artifact (the verifier's throwaway overlay) and look.
+  TestContext vctx(temp_root(), "general-verify");
+  QemuVerifier verifier(json{{"accelerator", "tcg"}, {"memory", 256}, {"ssh_timeout", 60}});
+  auto check = verifier.start({layer_info("general"), a, a, json::object()}, vctx);
+  std::string out = run_in(check->communicator(),
+                           "printf 'machine-id=[%s]\\n' \"$(cat /etc/machine-id)\"; "
+                           "for f in /etc/ssh/ssh_host_rsa_key /var/lib/cloud/instances /var/log/build.log.1 "
+                           "/root/.ash_history /tmp/scratch; do [ -e $f ] && echo \"left $f\"; done; "
+                           "printf 'log=[%s]\\n' \"$(cat /var/log/build.log)\"; cat /root/kept");
+  check->finish(vctx);
+  check_nothing_left(vctx);
+  INFO(out);
+  CHECK(out.find("machine-id=[]") != std::string::npos);
+  CHECK(out.find("left ") == std::string::npos);
+  CHECK(out.find("log=[]") != std::string::npos);  // truncated, not removed
+  CHECK(out.find("kept") != std::string::npos);    // the layer's own files stay
+}
+
 TEST_CASE("uploader writes a standalone copy with its boot files and a description") {
   const auto& child = child_layer().child;
   TestCancel cancel;

@@ -248,6 +248,58 @@ TEST_CASE("config show --origin names the file and what was overridden") {
   CHECK(r.out.find("mysite.json:3") != std::string::npos);
 }
 
+// localcloud: localdir built again with an uploader that declares publishes-to-cloud; localdir's
+// builder marks its "seal" option (finish writes .sealed) "x-lcake-cloud-default": true.
+TEST_CASE("a target that publishes to a cloud: the last layer is sealed by default, shown by plan and config show") {
+  Project p;
+  auto cloud_target = [&](const std::string& uploader) {
+    write_file(p.dir / "configs/targets/local.json", nlohmann::json({
+      {"name", "local"}, {"pipeline", "demo"},
+      {"builder", {{"plugin", "localdir"}, {"settings", {{"resource_dir", p.resources.string()}}}}},
+      {"uploader", {{"plugin", uploader}, {"settings", {{"remote_dir", p.remote.string()}}}}},
+      {"verifier", {{"plugin", "localdir"}, {"settings", {{"resource_dir", p.resources.string()}}}}}}).dump(2));
+  };
+  // Is the build of a/<layer> under its current key sealed?
+  auto sealed = [&](const std::string& layer) {
+    std::string key;
+    for (auto& l : nlohmann::json::parse(p.lcake({"plan", "--target", "local", "--only", "a", "--json"}).out))
+      if (l["variant"] == "a" && l["layer"] == layer) key = l["key"];
+    for (auto& a : p.artifacts())
+      if (a["stage"] == "build" && a["variant"] == "a" && a["layer"] == layer && a["key"] == key)
+        return fs::exists(fs::path(a["artifact"]["id"].get<std::string>()) / ".sealed");
+    FAIL("no build of a/" << layer << " with key " << key);
+    return false;
+  };
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  CHECK(!sealed("stack"));
+  cloud_target("localcloud");
+  auto plan = p.lcake({"plan", "--target", "local", "--only", "a"});
+  REQUIRE(plan.exit_code == 0);
+  CHECK(plan.out.find("builder seal: true (default for the last layer, uploaded by 'localcloud', which publishes to a cloud") !=
+        std::string::npos);
+  CHECK(p.count(plan.out, "builder seal:") == 2);  // the stack layer of a and of b (listed, not selected)
+  CHECK(plan.out.find("recipe field 'builder' added") != std::string::npos);  // a new key: not the unsealed build
+  auto json_plan = nlohmann::json::parse(p.lcake({"plan", "--target", "local", "--only", "a", "--json"}).out);
+  for (auto& l : json_plan)
+    if (l["variant"] == "a")
+      CHECK(l["builder_defaults"].size() == (l["layer"] == "stack" ? 1u : 0u));
+  auto shown = p.lcake({"config", "show", "--origin", "--target", "local"});
+  REQUIRE(shown.exit_code == 0);
+  CHECK(shown.out.find("/pipeline/layers/stack/builder/seal = true    # default for the last layer, uploaded by 'localcloud'") !=
+        std::string::npos);
+  CHECK(nlohmann::json::parse(p.lcake({"config", "show", "--target", "local"}).out)["pipeline"]["layers"]["stack"]["builder"]["seal"] == true);
+
+  auto built = p.lcake({"--target", "local", "--only", "a"});
+  REQUIRE(built.exit_code == 0);
+  CHECK(p.count(built.err, "building") == 1);  // stack only: base and newinstall are cached
+  CHECK(sealed("stack"));
+  CHECK(!sealed("newinstall"));
+  // "seal": false on the layer keeps it off.
+  auto off = p.lcake({"plan", "--target", "local", "--only", "a", "--set", "/pipeline/layers/stack/builder/seal=false"});
+  REQUIRE(off.exit_code == 0);
+  CHECK(off.out.find("builder seal:") == std::string::npos);
+}
+
 TEST_CASE("gc --target removes superseded, unpublished artifacts only: the upload, then the build") {
   Project p;
   REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);

@@ -39,6 +39,11 @@ struct lcake_role_spec {
   // uploader: built types it uploads; verifier: candidate types it boots.
   const char* accepts;
   const char* produces;  // builder, uploader: the types it returns
+  // Space-separated words saying what the role does beyond its interface. Known:
+  // uploader "publishes-to-cloud": what it publishes boots as new machines in a cloud
+  // (Glance, EC2), so the host turns on the builder's options marked
+  // "x-lcake-cloud-default" for the last layer of each variant it uploads.
+  const char* capabilities;
   lcake_factory factory; // null: the plugin has no such role
 };
 
@@ -66,6 +71,7 @@ struct RoleSpec {
   const char* publish = nullptr;
   const char* accepts = nullptr;
   const char* produces = nullptr;
+  const char* capabilities = nullptr;
 };
 
 namespace detail {
@@ -102,7 +108,7 @@ struct RoleDef {
 };
 
 inline lcake_role_spec to_c(const RoleSpec& s, lcake_factory f) {
-  return {s.settings, s.source, s.options, s.publish, s.accepts, s.produces, f};
+  return {s.settings, s.source, s.options, s.publish, s.accepts, s.produces, s.capabilities, f};
 }
 
 inline void apply(lcake_plugin_descriptor& d, const RoleDef& r) {

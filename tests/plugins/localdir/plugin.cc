@@ -36,7 +36,9 @@ const char* kBuilderOptionsSchema = R"({
   "type": "object",
   "properties": {
     "tarball": {"type": "boolean", "description": "overrides the tarball setting for this layer"},
-    "refuse": {"type": "string", "description": "start() refuses the layer with this reason"}
+    "refuse": {"type": "string", "description": "start() refuses the layer with this reason"},
+    "seal": {"type": "boolean", "x-lcake-cloud-default": true,
+             "description": "finish writes .sealed into the artifact; on by default for a cloud target's last layer"}
   },
   "additionalProperties": false
 })";
@@ -99,6 +101,7 @@ class DirSession : public lcake::BuildSession {
   DirSession(const lcake::BuildRequest& req, lcake::Context& ctx, const fs::path& resource_dir, bool tarball)
       : root_(ctx.store_dir() / "root"),
         tarball_(tarball),
+        seal_(req.options.value("seal", false)),
         shell_(root_, ctx.cancel()),
         vm_(ctx, resource_dir, req.layer.variant + "-" + req.layer.layer + "-build") {
     root_entry_ = ctx.ledger().intend("path", root_.string(), {{"path", root_.string()}});
@@ -111,6 +114,7 @@ class DirSession : public lcake::BuildSession {
   lcake::Communicator& communicator() override { return shell_; }
   lcake::Artifact finish(lcake::Context& ctx) override {
     vm_.destroy(ctx);
+    if (seal_) std::ofstream(root_ / ".sealed") << "sealed\n";
     ctx.ledger().release(root_entry_);
     std::size_t files = 0;
     for (auto& e : fs::recursive_directory_iterator(root_)) files += e.is_regular_file();
@@ -134,7 +138,7 @@ class DirSession : public lcake::BuildSession {
 
  private:
   fs::path root_;
-  bool tarball_;
+  bool tarball_, seal_;
   LocalShell shell_;
   FakeResource vm_;
   std::int64_t root_entry_ = 0;
@@ -227,12 +231,19 @@ class DirVerifier : public lcake::Verifier {
 }  // namespace
 }  // namespace localdir
 
-LCAKE_PLUGIN("localdir", "1.0.0", "Test backend: directories as machines, /bin/sh as communicator",
+// Built a second time as "localcloud", whose uploader says it publishes to a cloud (so the
+// host turns "seal" on for the last layer), for core/plan/input_check_test.
+#ifndef LOCALDIR_NAME
+#define LOCALDIR_NAME "localdir"
+#define UPLOADER_CAPABILITIES nullptr
+#endif
+
+LCAKE_PLUGIN(LOCALDIR_NAME, "1.0.0", "Test backend: directories as machines, /bin/sh as communicator",
              lcake::builder<localdir::DirBuilder>(
                  {.settings = localdir::kBuilderSchema, .source = localdir::kSourceSchema,
                   .options = localdir::kBuilderOptionsSchema, .accepts = "dir tar", .produces = "dir tar"}),
              lcake::uploader<localdir::DirUploader>(
                  {.settings = localdir::kUploaderSchema, .publish = localdir::kPublishSchema,
-                  .accepts = "dir tar", .produces = "dir"}),
+                  .accepts = "dir tar", .produces = "dir", .capabilities = UPLOADER_CAPABILITIES}),
              lcake::verifier<localdir::DirVerifier>(
                  {.settings = localdir::kVerifierSchema, .accepts = "dir tar"}))
