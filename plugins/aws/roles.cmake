@@ -15,5 +15,5 @@ if(BUILD_TESTING)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test/roles_test.cc ${CMAKE_CURRENT_LIST_DIR}/test/boot_publish_test.cc
     LIBS lcake_aws_impl lcake_ssh aws_test_services LABELS slow)
   target_include_directories(aws_roles_test PRIVATE ${CMAKE_CURRENT_LIST_DIR}/test)
-  set_tests_properties(aws_roles_test PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1200)
+  set_tests_properties(aws_roles_test PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1200 RESOURCE_LOCK lcake_aws_sim_boot COST 65)
 endif()

@@ -20,18 +20,35 @@ using namespace lcake::test;
 
 namespace {
 
-fs::path binary_dir() { return std::getenv("LCAKE_BINARY_DIR"); }
+ProcessResult sh(const std::string& command, std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  RunSpec spec;
+  spec.args = {"-c", command};
+  spec.timeout = timeout;
+  return run_process("/bin/sh", spec);
+}
 
-// Built once per build tree, under the script's lock; exit 77 (skipped) when it cannot be.
+// Built once per machine (minutes: mmdebstrap), under the script's lock, and kept outside the
+// build tree so a fresh checkout (CI) finds it: $LCAKE_DISTRO_GUEST_DIR, else
+// /var/cache/lcake/distro-guest/<first 12 hex of the script's sha256>, one directory per version
+// of the script so a worktree with another version never rebuilds a guest in use. Exit 77
+// (skipped) when it cannot be built.
 fs::path distro_guest() {
   static fs::path dir = [] {
-    fs::path d = binary_dir() / "tests" / "guest" / "debian";
     if (::geteuid() != 0 || std::system("command -v mmdebstrap >/dev/null") != 0) {
       MESSAGE("skipped: needs root and mmdebstrap (scripts/setup-deps.sh --tests)");
       std::exit(77);
     }
+    fs::path script = source_dir() / "scripts/build-distro-guest.sh";
+    fs::path d;
+    if (const char* env = std::getenv("LCAKE_DISTRO_GUEST_DIR"); env && *env) {
+      d = env;
+    } else {
+      auto version = sh("sha256sum '" + script.string() + "'").out.substr(0, 12);
+      REQUIRE(version.size() == 12);
+      d = fs::path("/var/cache/lcake/distro-guest") / version;
+    }
     fs::create_directories(d.parent_path());
-    auto cmd = "bash '" + (source_dir() / "scripts/build-distro-guest.sh").string() + "' '" + d.string() +
+    auto cmd = "bash '" + script.string() + "' '" + d.string() +
                "' --reuse > '" + d.string() + ".log' 2>&1";
     if (std::system(cmd.c_str()) != 0) {
       MESSAGE("skipped: building the Debian guest failed (mirror unreachable?): see " << d.string() << ".log\n"
@@ -43,13 +60,6 @@ fs::path distro_guest() {
   return dir;
 }
 
-
-ProcessResult sh(const std::string& command, std::chrono::seconds timeout = std::chrono::seconds(120)) {
-  RunSpec spec;
-  spec.args = {"-c", command};
-  spec.timeout = timeout;
-  return run_process("/bin/sh", spec);
-}
 
 const char* kTarget = R"json({
   "name": "deb",

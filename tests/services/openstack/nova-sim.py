@@ -42,8 +42,8 @@ def main():
     ap.add_argument("--addresses", default="10-99", help="guest addresses 127.0.0.N for N in FIRST-LAST")
     ap.add_argument("--address-locks", default="/tmp/lcake-loopback-addresses",
                     help="lock directory shared by everything that hands out 127.0.0.N")
-    ap.add_argument("--clean-shutdown", type=float, default=10.0,
-                    help="os-stop: seconds between the ACPI power button and a hard stop")
+    ap.add_argument("--clean-shutdown", type=float, default=float(os.environ.get("NOVA_SIM_CLEAN_SHUTDOWN", 10.0)),
+                    help="os-stop: seconds between the ACPI power button and a hard stop; also NOVA_SIM_CLEAN_SHUTDOWN")
     ap.add_argument("--fail", default=os.environ.get("NOVA_SIM_FAIL", ""),
                     help="JSON list of failure rules (see novasim/faults.py); also NOVA_SIM_FAIL")
     ap.add_argument("--no-networking", dest="networking", action="store_false",
