@@ -22,6 +22,7 @@ using Clock = std::chrono::steady_clock;
 struct Attempt {
   int fd;
   bool connected;
+  std::chrono::steady_clock::time_point opened;
 };
 
 // Closes every pending socket however we leave (including a throwing tick).
@@ -50,13 +51,23 @@ int connect_when_talking(const std::string& host, int port, Clock::time_point de
   std::vector<addrinfo*> addresses;
   for (addrinfo* a = found; a; a = a->ai_next) addresses.push_back(a);
 
-  constexpr std::size_t kMaxPending = 16;
+  // Each connected attempt is an unauthenticated client to the server until it answers; servers
+  // drop clients beyond a small limit (dropbear: 5 per address, OpenSSH: MaxStartups 10, random
+  // drops past it), and a slow guest then never gets to answer the ones it keeps. Stay below both.
+  constexpr std::size_t kMaxPending = 4;
+  // At the limit, the oldest attempt makes room for a new one once it waited this long (QEMU's
+  // user network may hold it forever); longer each time, so a merely slow server gets its turn.
+  std::chrono::milliseconds hold = 20 * stagger, longer = 4 * stagger;
   Attempts pending;
   std::string last_error = "no answer";
   std::size_t next_address = 0;
   auto next_open = Clock::now();
   for (;;) {
     auto now = Clock::now();
+    if (now >= next_open && pending.list.size() >= kMaxPending && now - pending.list.front().opened >= hold) {
+      pending.drop(0);
+      hold = std::min(hold + longer, 120 * stagger);
+    }
     if (now >= next_open && pending.list.size() < kMaxPending) {
       addrinfo* a = addresses[next_address++ % addresses.size()];
       int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -66,7 +77,7 @@ int connect_when_talking(const std::string& host, int port, Clock::time_point de
         last_error = strerror(errno);
         close(fd);
       } else {
-        pending.list.push_back({fd, false});
+        pending.list.push_back({fd, false, now});
       }
       next_open = now + stagger;
     }

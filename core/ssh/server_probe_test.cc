@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -79,6 +80,34 @@ TEST_CASE("connect_when_talking: a silent held connection does not hide a later 
   char buf[32] = {};
   CHECK(read(fd, buf, sizeof buf - 1) > 0);
   CHECK(std::string(buf) == "SSH-2.0-test\r\n");
+  close(fd);
+}
+
+TEST_CASE("connect_when_talking: at most 4 attempts at once, the oldest held one giving way") {
+  // The first 6 connections are held silent (more than dropbear's 5 unauthenticated clients per
+  // address would keep); the 7th gets a banner. lcake must get there with no more than 4 open.
+  std::atomic<int> accepted{0};
+  Listener l([&](int n, int c) {
+    accepted = n + 1;
+    if (n >= 6) {
+      const char banner[] = "SSH-2.0-test\r\n";
+      (void)!write(c, banner, sizeof banner - 1);
+    }
+  });
+  long base = open_fds();
+  long most = 0;
+  auto start = Clock::now();
+  int fd = lcake::core::connect_when_talking("127.0.0.1", l.port, start + 20s, [&] {
+    long fds = open_fds();
+    most = std::max(most, fds - base - accepted.load());  // ours: all but the listener's accepted ones
+  }, 50ms);
+  CHECK(Clock::now() - start < 10s);
+  CHECK(accepted >= 7);
+  CHECK(most <= 4);
+  CHECK(most >= 3);  // it did keep several going
+  char buf[32] = {};
+  CHECK(read(fd, buf, sizeof buf - 1) > 0);
+  CHECK(std::string(buf).rfind("SSH-2.0-test", 0) == 0);
   close(fd);
 }
 
