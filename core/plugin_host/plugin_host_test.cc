@@ -111,18 +111,18 @@ TEST_CASE("a plugin missing from the search path names the file and the fix") {
 
 TEST_CASE("a library without an entry point is not an lcake plugin") {
   std::string m = load_error(plugin("no-entry"));
-  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v4): is it an lcake plugin? "
+  CHECK(has(m, "no lcake entry point (lcake_plugin_entry_v5): is it an lcake plugin? "
                "rebuild with LCAKE_PLUGIN(...)"));
 }
 
 TEST_CASE("a plugin for another API version is refused before it runs") {
   CHECK(has(load_error(plugin("wrong-version")),
-            "built for lcake plugin API 5, this lcake has API 4 (versions must match exactly): "
+            "built for lcake plugin API 6, this lcake has API 5 (versions must match exactly): "
             "rebuild it against this lcake's SDK"));
 }
 
 TEST_CASE("a descriptor whose version disagrees with its entry point is refused") {
-  CHECK(has(load_error(plugin("lying-version")), "built for lcake plugin API 1, this lcake has API 4"));
+  CHECK(has(load_error(plugin("lying-version")), "built for lcake plugin API 1, this lcake has API 5"));
   CHECK(has(load_error(plugin("null-descriptor")), "returned no descriptor"));
 }
 

@@ -6,7 +6,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 
-#define LCAKE_API_VERSION 4
+#define LCAKE_API_VERSION 5
 
 #define LCAKE_DETAIL_STR2(x) #x
 #define LCAKE_DETAIL_STR(x) LCAKE_DETAIL_STR2(x)
