@@ -20,6 +20,8 @@ struct FakeWorld {
   std::string cancel_during_build;                 // layer name: fire `cancel` in finish()
   lcake::testing::ManualCancel* cancel = nullptr;
   bool find_enabled = true;
+  bool unique_upload_ids = false;   // each upload a new id (two runners' uploads of one key differ)
+  std::vector<std::string> removed;  // uploads deleted through remove()
 };
 
 class FakeComm : public lcake::Communicator {
@@ -90,8 +92,10 @@ class FakeUploader : public lcake::Uploader {
   lcake::Artifact upload(const lcake::UploadRequest& r, lcake::Context&) override {
     std::lock_guard lock(w_.mu);
     ++w_.uploads;
-    lcake::Artifact a{"fake-image", "img-" + r.layer.upload_key.substr(0, 8), {{"from", r.built.id}}, ""};
-    w_.backend[r.layer.upload_key] = a;
+    std::string id = "img-" + r.layer.upload_key.substr(0, 8);
+    if (w_.unique_upload_ids) id += "-" + std::to_string(w_.uploads);
+    lcake::Artifact a{"fake-image", id, {{"from", r.built.id}}, ""};
+    w_.backend[r.layer.upload_key] = a;  // like a registry tag: the last upload of a key wins
     return a;
   }
   std::optional<lcake::Artifact> find(const lcake::FindRequest& r, lcake::Context&) override {
@@ -107,6 +111,10 @@ class FakeUploader : public lcake::Uploader {
     for (auto& [k, v] : w_.backend)
       if (v.id == a.id) return true;
     return false;
+  }
+  void remove(const lcake::Artifact& a, lcake::Context&) override {
+    std::lock_guard lock(w_.mu);
+    w_.removed.push_back(a.id);
   }
   lcake::Artifact publish(const lcake::Artifact& a, const lcake::PublishRequest&, lcake::Context&) override {
     std::lock_guard lock(w_.mu);
