@@ -140,13 +140,16 @@ ArtifactRecord Runner::Impl::do_upload(const Variant& v, const Layer& layer, con
   rec.run_id = run_id;
   rec.id = state.record_artifact(rec);
   // Another runner may have uploaded the same key meanwhile: every runner uses the
-  // upload the backend names for the key (docs/ci.md, "Two runners, one key").
+  // upload the backend names for the key (docs/ci.md, "Two runners, one key"); under
+  // --force, the upload the user asked for.
   std::optional<lcake::Artifact> winner;
-  try {
-    winner = roles.uploader->find(lcake::FindRequest{req.layer, layer.uploader_options}, *ctx);
-  } catch (const lcake::BuildError& e) {
-    ctx->warn(std::string("could not look the upload up in the backend after uploading (using this one): ") +
-              e.what());
+  if (!lp.forced) {
+    try {
+      winner = roles.uploader->find(lcake::FindRequest{req.layer, layer.uploader_options}, *ctx);
+    } catch (const lcake::BuildError& e) {
+      ctx->warn(std::string("could not look the upload up in the backend after uploading (using this one): ") +
+                e.what());
+    }
   }
   if (winner && winner->id != art.id) {
     ctx->info("another runner uploaded this key too and the backend names its " + winner->id +
@@ -220,7 +223,8 @@ void Runner::Impl::do_publish(const Variant& v, const Layer& layer, Roles& roles
     // Only the upload the backend names for the key is published: one that lost a
     // race with another runner's upload of the same key is not.
     lcake::FindRequest fr{req.layer, layer.uploader_options};
-    if (auto winner = roles.uploader->find(fr, *ctx); winner && winner->id != uploaded.artifact.id)
+    if (auto winner = run.forced ? std::optional<lcake::Artifact>() : roles.uploader->find(fr, *ctx);
+        winner && winner->id != uploaded.artifact.id)
       throw lcake::BuildError("the backend names " + winner->id + " for key " + short_key(uploaded.key) +
                               " (another runner's upload of it), not " + uploaded.artifact.id +
                               ": not publishing a duplicate; run `lcake build --target " + target() +

@@ -215,9 +215,10 @@ Artifact GlanceUploader::adopt(const UploadRequest& request, const json& spec, c
   return a;
 }
 
-// This project's active images carrying the upload key, the winner first: a
-// published one, then the one created first, then the lowest id, so every
-// runner's find(), publish and gc pick the same one (docs/ci.md).
+// This project's active images carrying the upload key, the winner first: one
+// not superseded by a later publish (lcake_superseded_by), a published one, then
+// the one created first, then the lowest id, so every runner's find(), publish
+// and gc pick the same one (docs/ci.md).
 std::vector<json> GlanceUploader::keyed_images(const FindRequest& request, Context& ctx) {
   std::string key = request.layer.upload_key.empty() ? request.layer.key : request.layer.upload_key;
   GlanceClient g = glance(ctx);
@@ -229,7 +230,8 @@ std::vector<json> GlanceUploader::keyed_images(const FindRequest& request, Conte
     out.push_back(img);
   }
   auto rank = [](const json& img) {
-    return std::make_tuple(!img.contains("lcake_published"), img.value("created_at", ""), img.value("id", ""));
+    return std::make_tuple(img.contains("lcake_superseded_by"), !img.contains("lcake_published"),
+                           img.value("created_at", ""), img.value("id", ""));
   };
   std::sort(out.begin(), out.end(), [&](const json& a, const json& b) { return rank(a) < rank(b); });
   return out;
