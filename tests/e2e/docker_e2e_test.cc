@@ -591,8 +591,45 @@ TEST_CASE("CI matrix: emitted jobs on separate runners, a second wave of cache h
   CHECK(services().containers(true).empty());  // no runner left a container behind
 }
 
-// issue 11 item 1, the race: two runners with separate state dirs build the same key at the same
-// time (a provisioner holds both builds until both are there, then lets them push together). One
+namespace {
+
+// A second podman service: the other runner's machine (its own storage, the same registry).
+struct OtherEngine {
+  fs::path dir = make_temp_dir("lcake-docker-e2e-engine2");
+  fs::path socket = dir / "podman.sock";
+  std::string docker_host;
+  explicit OtherEngine(const std::string& base) {
+    docker_host = services().script("podman-service.sh", {"start", dir.string(), std::to_string(services().port)});
+    services().script("import-busybox.sh", {dir.string(), base});
+  }
+  ~OtherEngine() {
+    run("/bin/sh", {(services().scripts / "podman-service.sh").string(), "stop", dir.string()});
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// The Engine API of the podman at `socket` through curl: the response body.
+std::string engine_at(const fs::path& socket, const std::string& method, const std::string& path,
+                      const std::string& body = "") {
+  std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
+  if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
+  args.push_back("http://d/v1.41" + path);
+  auto r = run("/usr/bin/curl", args);
+  if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
+  return r.out;
+}
+
+// lcake's containers on the podman at `socket` (the filter of Services::containers).
+json lcake_containers(const fs::path& socket) {
+  return json::parse(engine_at(socket, "GET", "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D"));
+}
+
+}  // namespace
+
+// issue 11 item 1, the race: two runners (two machines: each its own podman and state dir) build
+// the same key at the same time (a provisioner holds both builds until both are there, then lets
+// them push together). One
 // image ends up used by both (what the per-key tag names), with no second tag; the other runner's
 // push is a duplicate in its state that `lcake gc --target` keeps during --grace and then deletes;
 // the publish job publishes the one the tag names; no container is left.
@@ -601,6 +638,11 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
   DockerProject p("race");
   // Base and newinstall first, by one runner: the race is on the stack layer only.
   REQUIRE(p.lcake({"--only", v, "--no-publish"}).exit_code == 0);
+  OtherEngine other_engine("localhost/lcake-busybox:" + v);
+  // Runner "a…" and the publish job use the shared podman, runner "b…" the other one.
+  auto host_of = [&](const std::string& state) {
+    return state[0] == 'b' ? other_engine.docker_host : services().docker_host;
+  };
   auto runner = [&](const std::string& state, std::vector<std::string> extra) {
     RunSpec spec;
     spec.args = {"build", "--state-dir", (p.dir / state).string(), "--config-dir", (p.dir / "configs").string(),
@@ -608,7 +650,7 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
     spec.args.insert(spec.args.end(), p.settings.begin(), p.settings.end());
     spec.args.insert(spec.args.end(), extra.begin(), extra.end());
     spec.cwd = p.dir;
-    spec.env["DOCKER_HOST"] = services().docker_host;
+    spec.env["DOCKER_HOST"] = host_of(state);
     spec.env["DOCKER_CONFIG"] = (services().dir / "docker-config").string();
     spec.env["XDG_CONFIG_HOME"] = (p.dir / "xdg").string();
     auto r = run_process(lcake_binary().string(), spec);
@@ -617,13 +659,13 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
     return r;
   };
   // A command in a container through the Engine API (curl): its exit code.
-  auto exec_in = [](const std::string& container, const std::string& command) try {
-    json made = json::parse(services().engine_call(
-        "POST", "/containers/" + container + "/exec",
-        json{{"Cmd", {"/bin/sh", "-c", command}}, {"AttachStdout", true}, {"AttachStderr", true}}.dump()));
+  auto exec_in = [](const fs::path& socket, const std::string& container, const std::string& command) try {
+    json made = json::parse(engine_at(socket, "POST", "/containers/" + container + "/exec",
+                                      json{{"Cmd", {"/bin/sh", "-c", command}}, {"AttachStdout", true},
+                                           {"AttachStderr", true}}.dump()));
     std::string id = made["Id"];
-    services().engine_call("POST", "/exec/" + id + "/start", json{{"Detach", false}, {"Tty", false}}.dump());
-    return services().engine_get("/exec/" + id + "/json").value("ExitCode", -1);
+    engine_at(socket, "POST", "/exec/" + id + "/start", json{{"Detach", false}, {"Tty", false}}.dump());
+    return json::parse(engine_at(socket, "GET", "/exec/" + id + "/json")).value("ExitCode", -1);
   } catch (const std::exception&) {
     return -1;  // a container that went away meanwhile
   };
@@ -656,11 +698,13 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
     std::thread ta([&] { ra = runner(a, job); }), tb([&] { rb = runner(b, job); });
     // Both builds wait in their provisioner; then both go on at once.
     for (int i = 0; i < 600; ++i) {
-      std::vector<std::string> waiting;
-      for (auto& c : services().containers(true))
-        if (c.value("State", "") == "running" && exec_in(c["Id"], "test -e " + mark + "-waiting") == 0) waiting.push_back(c["Id"]);
+      std::vector<std::pair<fs::path, std::string>> waiting;
+      for (const fs::path& socket : {services().socket, other_engine.socket})
+        for (auto& c : lcake_containers(socket))
+          if (c.value("State", "") == "running" && exec_in(socket, c["Id"], "test -e " + mark + "-waiting") == 0)
+            waiting.emplace_back(socket, c["Id"]);
       if (waiting.size() == 2) {
-        for (auto& c : waiting) exec_in(c, "touch " + mark + "-go");
+        for (auto& [socket, c] : waiting) exec_in(socket, c, "touch " + mark + "-go");
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -718,7 +762,7 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
       RunSpec spec;
       spec.args = gc_args(state, grace);
       spec.cwd = p.dir;
-      spec.env["DOCKER_HOST"] = services().docker_host;
+      spec.env["DOCKER_HOST"] = host_of(state);
       spec.env["DOCKER_CONFIG"] = (services().dir / "docker-config").string();
       spec.env["XDG_CONFIG_HOME"] = (p.dir / "xdg").string();
       auto r = run_process(lcake_binary().string(), spec);
@@ -749,6 +793,7 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
   CHECK(pub.err.find("building") == std::string::npos);
   CHECK(services().skopeo(p.repository, v + "-stack")["Digest"] == winner);
   CHECK(services().containers(true).empty());  // no runner left a container behind
+  CHECK(lcake_containers(other_engine.socket).empty());
 }
 
 TEST_CASE("after_publish: the hooks see every layer's pushed image and moving names; a webhook is told; lcake outputs") {
