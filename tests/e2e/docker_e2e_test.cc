@@ -659,15 +659,17 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
     return r;
   };
   // A command in a container through the Engine API (curl): its exit code.
-  auto exec_in = [](const fs::path& socket, const std::string& container, const std::string& command) try {
-    json made = json::parse(engine_at(socket, "POST", "/containers/" + container + "/exec",
-                                      json{{"Cmd", {"/bin/sh", "-c", command}}, {"AttachStdout", true},
-                                           {"AttachStderr", true}}.dump()));
-    std::string id = made["Id"];
-    engine_at(socket, "POST", "/exec/" + id + "/start", json{{"Detach", false}, {"Tty", false}}.dump());
-    return json::parse(engine_at(socket, "GET", "/exec/" + id + "/json")).value("ExitCode", -1);
-  } catch (const std::exception&) {
-    return -1;  // a container that went away meanwhile
+  auto exec_in = [](const fs::path& socket, const std::string& container, const std::string& command) {
+    try {
+      json made = json::parse(engine_at(socket, "POST", "/containers/" + container + "/exec",
+                                        json{{"Cmd", {"/bin/sh", "-c", command}}, {"AttachStdout", true},
+                                             {"AttachStderr", true}}.dump()));
+      std::string id = made["Id"];
+      engine_at(socket, "POST", "/exec/" + id + "/start", json{{"Detach", false}, {"Tty", false}}.dump());
+      return json::parse(engine_at(socket, "GET", "/exec/" + id + "/json")).value("ExitCode", -1);
+    } catch (const std::exception&) {
+      return -1;  // a container that went away meanwhile
+    }
   };
   auto digest_exists = [&](const std::string& digest) {
     auto r = run("/usr/bin/curl", {"-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "-H",
@@ -701,8 +703,9 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
       std::vector<std::pair<fs::path, std::string>> waiting;
       for (const fs::path& socket : {services().socket, other_engine.socket})
         for (auto& c : lcake_containers(socket))
-          if (c.value("State", "") == "running" && exec_in(socket, c["Id"], "test -e " + mark + "-waiting") == 0)
-            waiting.emplace_back(socket, c["Id"]);
+          if (c.value("State", "") == "running" &&
+              exec_in(socket, c["Id"].get<std::string>(), "test -e " + mark + "-waiting") == 0)
+            waiting.emplace_back(socket, c["Id"].get<std::string>());
       if (waiting.size() == 2) {
         for (auto& [socket, c] : waiting) exec_in(socket, c, "touch " + mark + "-go");
         break;
