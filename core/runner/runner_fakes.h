@@ -23,6 +23,8 @@ struct FakeWorld {
   bool unique_upload_ids = false;   // each upload a new id (two runners' uploads of one key differ)
   std::vector<std::string> removed;  // uploads deleted through remove()
   std::set<std::string> upload_ids;  // every upload still in the backend (tagged or not)
+  // Another runner's upload of the same key lands right after ours (and wins, as a last push does).
+  bool overtaken_after_upload = false;
 };
 
 class FakeComm : public lcake::Communicator {
@@ -98,6 +100,11 @@ class FakeUploader : public lcake::Uploader {
     lcake::Artifact a{"fake-image", id, {{"from", r.built.id}}, ""};
     w_.backend[r.layer.upload_key] = a;  // like a registry tag: the last upload of a key wins
     w_.upload_ids.insert(id);
+    if (w_.overtaken_after_upload) {
+      lcake::Artifact other{"fake-image", id + "-other-runner", {{"from", "elsewhere"}}, ""};
+      w_.backend[r.layer.upload_key] = other;
+      w_.upload_ids.insert(other.id);
+    }
     return a;
   }
   std::optional<lcake::Artifact> find(const lcake::FindRequest& r, lcake::Context&) override {

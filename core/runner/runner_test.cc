@@ -405,3 +405,24 @@ TEST_CASE("two runners upload one key: both use the upload the backend names; th
     CHECK(std::find(world.published_ids.begin(), world.published_ids.end(), art.id) != world.published_ids.end());
   CHECK(std::find(world.published_ids.begin(), world.published_ids.end(), lost) == world.published_ids.end());
 }
+
+TEST_CASE("another runner's upload of the key lands right after ours: this run verifies and publishes that one") {
+  lcake::test::TempDir a;
+  FakeWorld world;
+  world.overtaken_after_upload = true;
+  Run r(a, world, make_config(true, true));
+  CHECK(r.build() == kExitOk);
+  CHECK(world.uploads == 2);
+  for (const std::string layer : {"base", "app"}) {
+    auto used = r.record(layer, "upload");
+    REQUIRE(used);
+    CHECK(used->artifact.id == world.backend.at(used->key).id);  // the backend's pick
+    CHECK(used->artifact.id.find("-other-runner") != std::string::npos);
+    auto own = r.record(layer, "duplicate");
+    REQUIRE(own);
+    CHECK(own->artifact.id + "-other-runner" == used->artifact.id);
+    CHECK(std::find(world.published_ids.begin(), world.published_ids.end(), own->artifact.id) == world.published_ids.end());
+  }
+  CHECK(std::find(world.verified_ids.begin(), world.verified_ids.end(), r.record("app", "upload")->artifact.id) !=
+        world.verified_ids.end());
+}
