@@ -629,7 +629,7 @@ json lcake_containers(const fs::path& socket) {
 
 // issue 11 item 1, the race: two runners (two machines: each its own podman and state dir) build
 // the same key at the same time (a provisioner holds both builds until both are there, then lets
-// them push together). One
+// them push together, the registry held until both builds are done). One
 // image ends up used by both (what the per-key tag names), with no second tag; the other runner's
 // push is a duplicate in its state that `lcake gc --target` keeps during --grace and then deletes;
 // the publish job publishes the one the tag names; no container is left.
@@ -707,7 +707,20 @@ TEST_CASE("two runners build one key at the same time: one image used by both, g
               exec_in(socket, c["Id"].get<std::string>(), "test -e " + mark + "-waiting") == 0)
             waiting.emplace_back(socket, c["Id"].get<std::string>());
       if (waiting.size() == 2) {
+        // The registry is held (SIGSTOP; this binary started it) while both builds finish, so both
+        // runners' look-ups of the per-key tag wait, miss together and both push: the race, every time.
+        int registry_pid = std::stoi(read_file(services().dir / "registry.pid"));
+        ::kill(registry_pid, SIGSTOP);
         for (auto& [socket, c] : waiting) exec_in(socket, c, "touch " + mark + "-go");
+        for (int j = 0; j < 150; ++j) {
+          bool building = false;
+          for (const fs::path& socket : {services().socket, other_engine.socket})
+            for (auto& c : lcake_containers(socket)) building = building || c.value("State", "") == "running";
+          if (!building) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        ::kill(registry_pid, SIGCONT);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
