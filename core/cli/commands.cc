@@ -245,8 +245,13 @@ int cmd_plan(const std::vector<std::string>& args) {
 int cmd_gc(const std::vector<std::string>& args) {
   Session s;
   po::options_description desc;
+  std::int64_t grace = 6 * 3600;
+  desc.add_options()("grace", po::value(&grace),
+                     "with --target: keep duplicate uploads of a key (runners that raced on it) "
+                     "created less than SECONDS ago (default 21600)");
   desc.add(config_options(s.opts)).add(global_options(s.opts));
-  if (!parse("gc", "[--target T [CONFIG OPTIONS]] [OPTIONS]", args, desc)) return 0;
+  if (!parse("gc", "[--target T [CONFIG OPTIONS]] [--grace SECONDS] [OPTIONS]", args, desc)) return 0;
+  if (grace < 0) throw lcake::InputError("gc --grace " + std::to_string(grace) + ": give a number of seconds, 0 or more");
   finish_options(s.opts, false);
   s.open(!s.opts.load.target.empty());
   std::vector<core::LedgerRow> rows;
@@ -273,6 +278,8 @@ int cmd_gc(const std::vector<std::string>& args) {
     core::Runner runner(s.loaded, s.resolved, roles, *s.state, *s.log, never);
     runner.prepare();
     std::printf("gc: %d superseded artifact(s) of target %s removed\n", runner.remove_superseded(),
+                s.resolved.target.name.c_str());
+    std::printf("gc: %d duplicate upload(s) of target %s removed\n", runner.remove_duplicates(grace),
                 s.resolved.target.name.c_str());
   }
   return counts.failed ? 1 : 0;

@@ -22,6 +22,31 @@ std::string upload_key(const std::string& layer_key, const PluginId& uploader,
                     mask_sensitive(layer.uploader_options, sensitive).dump());
 }
 
+ArtifactRecord found_upload_record(const std::string& target, const std::string& variant,
+                                   const std::string& layer, const std::string& upload_key,
+                                   const std::string& uploader, lcake::Artifact found) {
+  ArtifactRecord r;
+  r.target = target, r.variant = variant, r.layer = layer, r.key = upload_key;
+  r.stage = "upload", r.artifact = std::move(found), r.artifact.plugin = uploader;
+  r.run_id = "found";
+  // What the backend remembers of the upload's verification and publication (a Glance
+  // property, an EC2 tag): recorded as such, so it is neither verified nor published again.
+  if (auto marks = r.artifact.metadata.find("lcake_found"); marks != r.artifact.metadata.end()) {
+    if (marks->is_object()) {
+      r.verified = marks->value("verified", false);
+      r.published = marks->value("published", false);
+    }
+    r.artifact.metadata.erase(marks);
+  }
+  return r;
+}
+
+void record_duplicate(StateStore& state, ArtifactRecord loser) {
+  loser.stage = "duplicate";
+  loser.verified = false;
+  state.record_artifact(loser);  // keeps created_at: gc's grace period counts from the upload
+}
+
 lcake::LayerInfo layer_info(const PlanInputs& in, const Variant& v, const Layer& l,
                             const LayerPlan& lp) {
   return {in.config->target.name, v.name, l.name, lp.key, in.lcake_version,
@@ -47,29 +72,21 @@ LayerKey key_of_layer(const PlanInputs& in, const Variant& v, const Layer& layer
   return compute_layer_key(ki);
 }
 
-// The upload for this layer: from the state, else from the backend itself.
+// The upload for this layer: from the state, else from the backend itself. The
+// backend's pick for the key wins over the state's record (unless that one was
+// published here), so runners that raced on a key all end up using one upload.
 void plan_upload(const PlanInputs& in, const Variant& v, const Layer& layer, LayerPlan& lp,
                  StateStore& state, BackendProbe& probe) {
   const std::string& target = in.config->target.name;
   auto rec = state.find_artifact(target, v.name, layer.name, lp.upload_key, "upload");
-  if (rec) {
-    lp.upload_cached = probe.upload_exists(lp, rec->artifact);
-  } else if (!lp.forced) {
+  if (rec) lp.upload_cached = probe.upload_exists(lp, rec->artifact);
+  if (!lp.forced && (!rec || !rec->published)) {
     lcake::FindRequest req{layer_info(in, v, layer, lp), layer.uploader_options};
-    if (auto found = probe.find_upload(lp, req)) {
-      ArtifactRecord r;
-      r.target = target, r.variant = v.name, r.layer = layer.name, r.key = lp.upload_key;
-      r.stage = "upload", r.artifact = *found, r.artifact.plugin = in.uploader->name;
-      r.run_id = "found";
-      // What the backend remembers of the upload's verification and publication (a Glance
-      // property, an EC2 tag): recorded as such, so it is neither verified nor published again.
-      if (auto marks = r.artifact.metadata.find("lcake_found"); marks != r.artifact.metadata.end()) {
-        if (marks->is_object()) {
-          r.verified = marks->value("verified", false);
-          r.published = marks->value("published", false);
-        }
-        r.artifact.metadata.erase(marks);
-      }
+    auto found = probe.find_upload(lp, req);
+    if (found && (!rec || found->id != rec->artifact.id)) {
+      if (rec && lp.upload_cached) record_duplicate(state, *rec);
+      ArtifactRecord r =
+          found_upload_record(target, v.name, layer.name, lp.upload_key, in.uploader->name, *found);
       r.id = state.record_artifact(r);
       rec = r;
       lp.upload_cached = lp.upload_found = true;

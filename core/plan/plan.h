@@ -72,8 +72,22 @@ std::string upload_key(const std::string& layer_key, const PluginId& uploader,
 lcake::LayerInfo layer_info(const PlanInputs& in, const Variant& v, const Layer& l,
                             const LayerPlan& lp);
 
+// An upload the uploader's find() returned, as the state records it (run "found"):
+// verified/published as the backend remembers it (metadata.lcake_found, then dropped).
+ArtifactRecord found_upload_record(const std::string& target, const std::string& variant,
+                                   const std::string& layer, const std::string& upload_key,
+                                   const std::string& uploader, lcake::Artifact found);
+
+// Keeps an upload that lost the race for its key (find() names another runner's
+// upload of the same key) in the state as stage "duplicate", so `lcake gc
+// --target` deletes it once it is old enough (docs/ci.md, "Two runners, one key").
+void record_duplicate(StateStore& state, ArtifactRecord loser);
+
 // Plans one variant. An upload the backend finds (and the state did not know) is
-// recorded in the state as an upload of this layer, not verified.
+// recorded in the state as an upload of this layer, not verified. When the state's
+// own upload of a key is not the one the backend names for it (another runner
+// uploaded the same key and won), the backend's is used and the state's becomes a
+// duplicate: every runner uses the same upload.
 std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, StateStore& state,
                                     BackendProbe& probe);
 

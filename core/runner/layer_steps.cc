@@ -2,6 +2,7 @@
 // Context and ledger cleanup.
 #include <set>
 
+#include "plan/plan.h"
 #include "provision.h"
 #include "reaper.h"
 #include "runner_impl.h"
@@ -138,6 +139,28 @@ ArtifactRecord Runner::Impl::do_upload(const Variant& v, const Layer& layer, con
   rec.published = false;
   rec.run_id = run_id;
   rec.id = state.record_artifact(rec);
+  // Another runner may have uploaded the same key meanwhile: every runner uses the
+  // upload the backend names for the key (docs/ci.md, "Two runners, one key"); under
+  // --force, the upload the user asked for.
+  std::optional<lcake::Artifact> winner;
+  if (!lp.forced) {
+    try {
+      winner = roles.uploader->find(lcake::FindRequest{req.layer, layer.uploader_options}, *ctx);
+    } catch (const lcake::BuildError& e) {
+      ctx->warn(std::string("could not look the upload up in the backend after uploading (using this one): ") +
+                e.what());
+    }
+  }
+  if (winner && winner->id != art.id) {
+    ctx->info("another runner uploaded this key too and the backend names its " + winner->id +
+              ": using that; this upload (" + art.id + ") is a duplicate for `lcake gc --target " +
+              target() + "`");
+    record_duplicate(state, rec);
+    rec = found_upload_record(target(), v.name, layer.name, lp.upload_key, factory.uploader()->name,
+                              *winner);
+    rec.id = state.record_artifact(rec);
+    art = rec.artifact;
+  }
   Event done = event(EventType::layer_finished, v, layer, "upload");
   done.status = "ok", done.key = lp.upload_key, done.artifact = art;
   done.seconds = seconds_since(t0);
@@ -197,6 +220,15 @@ void Runner::Impl::do_publish(const Variant& v, const Layer& layer, Roles& roles
   req.options = layer.publish_options;
   lcake::Artifact art;
   try {
+    // Only the upload the backend names for the key is published: one that lost a
+    // race with another runner's upload of the same key is not.
+    lcake::FindRequest fr{req.layer, layer.uploader_options};
+    if (auto winner = run.forced ? std::optional<lcake::Artifact>() : roles.uploader->find(fr, *ctx);
+        winner && winner->id != uploaded.artifact.id)
+      throw lcake::BuildError("the backend names " + winner->id + " for key " + short_key(uploaded.key) +
+                              " (another runner's upload of it), not " + uploaded.artifact.id +
+                              ": not publishing a duplicate; run `lcake build --target " + target() +
+                              "` again to use, verify and publish that one");
     art = roles.uploader->publish(uploaded.artifact, req, *ctx);
   } catch (...) {
     end_step(*ctx, true);

@@ -29,6 +29,7 @@ void Runner::Impl::run_layer(const Variant& v, const Layer& layer, const LayerPl
                              Roles& roles, std::map<std::string, LayerRun>& runs) {
   std::string scope = v.name + "/" + layer.name;
   LayerRun& run = runs[layer.name];
+  run.forced = lp.forced;
   if (cancel.cancelled()) throw lcake::Cancelled();
   // Build (or reuse).
   if (lp.build_cached) {

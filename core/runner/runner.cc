@@ -226,16 +226,18 @@ int Runner::remove_superseded() {
   // first: an AMI or pushed image is made from a build.
   std::reverse(records.begin(), records.end());
   std::stable_partition(records.begin(), records.end(),
-                        [](const ArtifactRecord& r) { return r.stage == "upload"; });
+                        [](const ArtifactRecord& r) { return r.stage != "build"; });
   for (const auto& rec : records) {
     if (rec.target != im.target() || rec.published) continue;
-    if (rec.stage != "build" && rec.stage != "upload") continue;
-    if (rec.stage == "upload" && (!roles.uploader || !im.cfg.target.uploader)) continue;
-    if (current.count(rec.stage + "/" + rec.variant + "/" + rec.layer + "/" + rec.key)) continue;
+    // A duplicate (an upload that lost a race for its key) of a current key is
+    // remove_duplicates' to judge; of a superseded key it goes like its upload.
+    bool upload = rec.stage == "upload" || rec.stage == "duplicate";
+    if (rec.stage != "build" && !upload) continue;
+    if (upload && (!roles.uploader || !im.cfg.target.uploader)) continue;
+    if (current.count((upload ? "upload/" : "build/") + rec.variant + "/" + rec.layer + "/" + rec.key)) continue;
     Variant v{rec.variant, {}, {}, {}};
     Layer l;
     l.name = rec.layer;
-    bool upload = rec.stage == "upload";
     auto ctx = upload ? im.context(v, l, "gc", *im.cfg.target.uploader, "uploader", {}, {})
                       : im.context(v, l, "gc", im.cfg.target.builder, "builder", {}, {});
     try {

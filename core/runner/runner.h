@@ -3,6 +3,7 @@
 // publish only what verified. Roles come from a RoleFactory, everything that
 // happens goes to an EventSink (and the run's manifest).
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -51,6 +52,12 @@ class Runner {
   // Deletes build artifacts of this target whose key is no longer the current
   // key of their layer and that were never published. Returns how many.
   int remove_superseded();
+  // Deletes the duplicates of each current upload key: the uploads of the key the
+  // backend holds besides the one it names (Uploader::find_all), and this state's
+  // uploads that lost a race for the key. Published ones and ones created less
+  // than `grace_seconds` ago are kept (a runner may still be using them).
+  // Returns how many were deleted.
+  int remove_duplicates(std::int64_t grace_seconds);
 
  private:
   struct Impl;

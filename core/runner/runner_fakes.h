@@ -20,6 +20,11 @@ struct FakeWorld {
   std::string cancel_during_build;                 // layer name: fire `cancel` in finish()
   lcake::testing::ManualCancel* cancel = nullptr;
   bool find_enabled = true;
+  bool unique_upload_ids = false;   // each upload a new id (two runners' uploads of one key differ)
+  std::vector<std::string> removed;  // uploads deleted through remove()
+  std::set<std::string> upload_ids;  // every upload still in the backend (tagged or not)
+  // Another runner's upload of the same key lands right after ours (and wins, as a last push does).
+  bool overtaken_after_upload = false;
 };
 
 class FakeComm : public lcake::Communicator {
@@ -90,8 +95,16 @@ class FakeUploader : public lcake::Uploader {
   lcake::Artifact upload(const lcake::UploadRequest& r, lcake::Context&) override {
     std::lock_guard lock(w_.mu);
     ++w_.uploads;
-    lcake::Artifact a{"fake-image", "img-" + r.layer.upload_key.substr(0, 8), {{"from", r.built.id}}, ""};
-    w_.backend[r.layer.upload_key] = a;
+    std::string id = "img-" + r.layer.upload_key.substr(0, 8);
+    if (w_.unique_upload_ids) id += "-" + std::to_string(w_.uploads);
+    lcake::Artifact a{"fake-image", id, {{"from", r.built.id}}, ""};
+    w_.backend[r.layer.upload_key] = a;  // like a registry tag: the last upload of a key wins
+    w_.upload_ids.insert(id);
+    if (w_.overtaken_after_upload) {
+      lcake::Artifact other{"fake-image", id + "-other-runner", {{"from", "elsewhere"}}, ""};
+      w_.backend[r.layer.upload_key] = other;
+      w_.upload_ids.insert(other.id);
+    }
     return a;
   }
   std::optional<lcake::Artifact> find(const lcake::FindRequest& r, lcake::Context&) override {
@@ -104,9 +117,12 @@ class FakeUploader : public lcake::Uploader {
   }
   bool exists(const lcake::Artifact& a, lcake::Context&) override {
     std::lock_guard lock(w_.mu);
-    for (auto& [k, v] : w_.backend)
-      if (v.id == a.id) return true;
-    return false;
+    return w_.upload_ids.count(a.id) > 0;
+  }
+  void remove(const lcake::Artifact& a, lcake::Context&) override {
+    std::lock_guard lock(w_.mu);
+    w_.removed.push_back(a.id);
+    w_.upload_ids.erase(a.id);
   }
   lcake::Artifact publish(const lcake::Artifact& a, const lcake::PublishRequest&, lcake::Context&) override {
     std::lock_guard lock(w_.mu);

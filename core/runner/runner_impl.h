@@ -53,6 +53,7 @@ struct LayerRun {
   std::optional<ArtifactRecord> built, uploaded;
   bool verified = false;
   bool unverified_by_flag = false;  // verify steps skipped under --no-verify
+  bool forced = false;              // --force: this run's own upload, whatever the backend names
 };
 
 }  // namespace runner_detail

@@ -2,6 +2,7 @@
 // state in a temp dir: cache hits, --force, upload/verify gating, publish only
 // what verified, --on-error, cancellation, --no-verify, find() hits.
 #include <doctest/doctest.h>
+#include <algorithm>
 #include <set>
 
 #include <fstream>
@@ -102,7 +103,7 @@ TEST_CASE("a cold run builds, uploads, verifies and publishes; the next one is a
     CHECK(world.verifies == 1);  // only app has verify steps
     CHECK(world.publishes == 2);
     CHECK(world.reaped.empty());
-    CHECK(world.finds == 2);  // the state knew no upload: the backend was asked
+    CHECK(world.finds == 6);  // the state knew no upload: asked when planning, after uploading, before publishing
     CHECK(r.record("app", "upload")->verified);
     CHECK(r.record("app", "build")->verified);
     CHECK(r.record("app", "upload")->published);
@@ -123,7 +124,7 @@ TEST_CASE("a cold run builds, uploads, verifies and publishes; the next one is a
   CHECK(world.uploads == 2);
   CHECK(world.verifies == 1);
   CHECK(world.publishes == 2);
-  CHECK(world.finds == 2);  // the state knew every upload: not asked again
+  CHECK(world.finds == 6);  // the state knew every upload, published: not asked again
   CHECK(again.events.of(EventType::layer_cached).size() == 4);
   CHECK(again.count(EventType::layer_started) == 0);
   CHECK(again.manifest()["variants"]["v1"]["layers"]["app"]["build"]["cached"] == true);
@@ -360,4 +361,68 @@ TEST_CASE("variants run in parallel, each with its own outcome") {
   CHECK(world.builds == 6);
   auto m = r.manifest();
   for (std::string v : {"v1", "v2", "v3"}) CHECK(m["variants"][v]["status"] == "failed");
+}
+
+TEST_CASE("two runners upload one key: both use the upload the backend names; the other is never published, gc deletes it after --grace") {
+  lcake::test::TempDir a, b;
+  FakeWorld world;
+  world.unique_upload_ids = true;
+  RunOptions no_publish;
+  no_publish.no_publish = true;
+  // Both miss the other's upload (at once, on two runners): both build and upload the keys.
+  world.find_enabled = false;
+  REQUIRE(Run(a, world, make_config(true, true)).build(no_publish) == kExitOk);
+  REQUIRE(Run(b, world, make_config(true, true)).build(no_publish) == kExitOk);
+  REQUIRE(world.uploads == 4);
+  world.find_enabled = true;
+  std::string lost, winner, layer = "base";
+  {
+    // A's next run: the backend names B's upload; A uses it and keeps its own as a duplicate.
+    Run ra(a, world, make_config(true, true));
+    auto own = ra.record(layer, "upload");
+    REQUIRE(own);
+    lost = own->artifact.id;
+    winner = world.backend.at(own->key).id;  // the last upload of the key, as a registry keeps
+    REQUIRE(lost != winner);
+    CHECK(ra.build(no_publish) == kExitOk);
+    CHECK(world.uploads == 4);  // nothing uploaded again
+    CHECK(ra.record(layer, "upload")->artifact.id == winner);
+    REQUIRE(ra.record(layer, "duplicate"));
+    CHECK(ra.record(layer, "duplicate")->artifact.id == lost);
+    // gc: kept while younger than the grace period, then deleted; the winner never.
+    CHECK(ra.runner->remove_duplicates(3600) == 0);
+    CHECK(world.removed.empty());
+    CHECK(ra.runner->remove_duplicates(0) == 2);  // both layers' own uploads lost
+    CHECK(std::find(world.removed.begin(), world.removed.end(), lost) != world.removed.end());
+    CHECK_FALSE(ra.record(layer, "duplicate"));
+    for (auto& [key, art] : world.backend)
+      CHECK(std::find(world.removed.begin(), world.removed.end(), art.id) == world.removed.end());
+  }
+  // Publishing from A's state publishes what B uploaded, never A's own.
+  Run publish(a, world, make_config(true, true));
+  CHECK(publish.build() == kExitOk);
+  for (auto& [key, art] : world.backend)
+    CHECK(std::find(world.published_ids.begin(), world.published_ids.end(), art.id) != world.published_ids.end());
+  CHECK(std::find(world.published_ids.begin(), world.published_ids.end(), lost) == world.published_ids.end());
+}
+
+TEST_CASE("another runner's upload of the key lands right after ours: this run verifies and publishes that one") {
+  lcake::test::TempDir a;
+  FakeWorld world;
+  world.overtaken_after_upload = true;
+  Run r(a, world, make_config(true, true));
+  CHECK(r.build() == kExitOk);
+  CHECK(world.uploads == 2);
+  for (const std::string layer : {"base", "app"}) {
+    auto used = r.record(layer, "upload");
+    REQUIRE(used);
+    CHECK(used->artifact.id == world.backend.at(used->key).id);  // the backend's pick
+    CHECK(used->artifact.id.find("-other-runner") != std::string::npos);
+    auto own = r.record(layer, "duplicate");
+    REQUIRE(own);
+    CHECK(own->artifact.id + "-other-runner" == used->artifact.id);
+    CHECK(std::find(world.published_ids.begin(), world.published_ids.end(), own->artifact.id) == world.published_ids.end());
+  }
+  CHECK(std::find(world.verified_ids.begin(), world.verified_ids.end(), r.record("app", "upload")->artifact.id) !=
+        world.verified_ids.end());
 }

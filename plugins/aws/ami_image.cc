@@ -1,5 +1,8 @@
 #include "ami_image.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace lcake::aws {
 namespace {
 
@@ -91,9 +94,15 @@ Artifact ami_artifact(const std::string& image_id, const std::string& region, co
   return a;
 }
 
-std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key) {
+std::vector<Artifact> find_images(const AwsClient& client, const std::string& upload_key) {
   auto doc = client.ec2("DescribeImages", {{"Owner.1", "self"}, {"Filter.1.Name", "tag:lcake:key"},
                                            {"Filter.1.Value.1", upload_key}});
+  struct Found {
+    bool unpublished;
+    std::string created, id;
+    Artifact artifact;
+  };
+  std::vector<Found> found;
   for (auto n : image_items(doc)) {
     pugi::xml_node img = n.node();
     if (xml_text(img, "imageState") != "available") continue;
@@ -103,20 +112,38 @@ std::optional<Artifact> find_image(const AwsClient& client, const std::string& u
     spec.snapshot_id = snaps.empty() ? "" : snaps.front();
     std::string size = xml_text(img.select_node(".//*[local-name()='blockDeviceMapping']").node(), "volumeSize");
     spec.volume_size_gib = size.empty() ? 0 : std::stoull(size);
-    for (auto t : img.select_nodes("./*[local-name()='tagSet']/*[local-name()='item']"))
+    bool published = xml_text(img, "isPublic") == "true";
+    for (auto t : img.select_nodes("./*[local-name()='tagSet']/*[local-name()='item']")) {
       spec.tags.emplace_back(xml_text(t.node(), "key"), xml_text(t.node(), "value"));
-    Artifact a = ami_artifact(xml_text(img, "imageId"), client.region(), spec);
+      if (spec.tags.back().first == kPublishedTag && spec.tags.back().second == "true") published = true;
+    }
+    std::string id = xml_text(img, "imageId"), created = xml_text(img, "creationDate");
+    Artifact a = ami_artifact(id, client.region(), spec);
     a.metadata["found"] = true;
-    // What the AMI remembers (the host records the found upload so: not verified or published again).
-    bool verified = false, published = false;
+    a.metadata["lcake_created"] = created;
+    // What the AMI remembers (the host records the found upload so: not verified or published
+    // again); a public AMI without lcake's published tag (a publish cut short) is published again.
+    bool verified = false, tagged_published = false;
     for (const auto& [k, v] : spec.tags) {
       if (k == kVerifiedTag && !v.empty()) verified = true;
-      if (k == kPublishedTag && v == "true") published = true;
+      if (k == kPublishedTag && v == "true") tagged_published = true;
     }
-    a.metadata["lcake_found"] = {{"verified", verified}, {"published", published}};
-    return a;
+    a.metadata["lcake_found"] = {{"verified", verified}, {"published", tagged_published}};
+    found.push_back({!published, created, id, std::move(a)});
   }
-  return std::nullopt;
+  // The winner first: published, then created first, then the lowest id (docs/ci.md).
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
+    return std::tie(a.unpublished, a.created, a.id) < std::tie(b.unpublished, b.created, b.id);
+  });
+  std::vector<Artifact> out;
+  for (auto& f : found) out.push_back(std::move(f.artifact));
+  return out;
+}
+
+std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key) {
+  auto all = find_images(client, upload_key);
+  if (all.empty()) return std::nullopt;
+  return all.front();
 }
 
 std::string image_state(const AwsClient& client, const std::string& image_id) {

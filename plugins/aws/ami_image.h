@@ -42,8 +42,12 @@ std::string register_image(const AwsClient& client, const UploaderSettings& sett
 // The artifact for a registered image ("ami", id, metadata region/snapshot_id/name/...).
 Artifact ami_artifact(const std::string& image_id, const std::string& region, const ImageSpec& spec);
 
-// An available image of ours tagged lcake:key=upload_key, as an artifact; its
-// metadata.lcake_found says whether it carries kVerifiedTag / kPublishedTag.
+// The available images of ours tagged lcake:key=upload_key, as artifacts, the
+// winner first (published, then created first, then lowest id); each with
+// metadata lcake_created (creationDate) and lcake_found (whether it carries
+// kVerifiedTag / kPublishedTag).
+std::vector<Artifact> find_images(const AwsClient& client, const std::string& upload_key);
+// The winner of find_images, if any.
 std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key);
 // "available", "pending", ... ; "" when it does not exist.
 std::string image_state(const AwsClient& client, const std::string& image_id);

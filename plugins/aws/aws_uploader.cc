@@ -50,6 +50,10 @@ std::optional<Artifact> AwsUploader::find(const FindRequest& request, Context& c
   return find_image(client(ctx), request.layer.upload_key);
 }
 
+std::vector<Artifact> AwsUploader::find_all(const FindRequest& request, Context& ctx) {
+  return find_images(client(ctx), request.layer.upload_key);
+}
+
 bool AwsUploader::exists(const Artifact& artifact, Context& ctx) {
   auto c = client(ctx, artifact.metadata.value("region", ""));
   return image_state(c, artifact.id) == "available";

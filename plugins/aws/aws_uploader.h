@@ -15,6 +15,7 @@ class AwsUploader : public Uploader {
   explicit AwsUploader(const nlohmann::json& settings);
   Artifact upload(const UploadRequest& request, Context& ctx) override;
   std::optional<Artifact> find(const FindRequest& request, Context& ctx) override;
+  std::vector<Artifact> find_all(const FindRequest& request, Context& ctx) override;
   bool exists(const Artifact& artifact, Context& ctx) override;
   void remove(const Artifact& artifact, Context& ctx) override;
   void reap(const LedgerEntry& entry, Context& ctx) override;

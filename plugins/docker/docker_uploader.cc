@@ -207,24 +207,49 @@ lcake::Artifact DockerUploader::upload(const lcake::UploadRequest& request, lcak
   bool tls_verify = settings_.value("tls_verify", true) &&
                     registry_scheme(settings_.value("scheme", "auto"), registry_) == "https";
   std::string name = registry_ + "/" + repository_;
+  // The per-key tag find() reads is pushed first; the other tags are then put on
+  // the manifest it names, so a runner pushing the same key at the same time
+  // cannot leave the tags split between two images (the registry keeps the last
+  // push of a tag; find() and every runner then use what the per-key tag names).
+  std::size_t primary = key_tag_index();
+  const std::string& tag = tags[primary];
+  engine.tag_image(request.built.id, name, tag);
+  ctx.info("pushing " + name + ":" + tag);
   std::string digest;
-  for (const auto& tag : tags) {
-    engine.tag_image(request.built.id, name, tag);
-    ctx.info("pushing " + name + ":" + tag);
-    std::string pushed;
-    try {
-      pushed = engine.push_image(name, tag, auth, tls_verify, [&](const std::string& s) { ctx.debug(s); });
-    } catch (const lcake::BuildError& e) {
-      throw lcake::BuildError("push of " + name + ":" + tag + " failed: " + e.what());
-    }
-    if (pushed.empty()) pushed = registry_client(ctx, registry_).head_manifest(repository_, tag).value_or("");
-    if (pushed.empty()) throw lcake::BuildError("pushed " + name + ":" + tag + " but the registry does not show it");
-    if (!digest.empty() && pushed != digest) {
-      throw lcake::BuildError("pushing " + name + " gave two digests (" + digest + ", " + pushed + ") for one image");
-    }
-    digest = pushed;
+  try {
+    digest = engine.push_image(name, tag, auth, tls_verify, [&](const std::string& s) { ctx.debug(s); });
+  } catch (const lcake::BuildError& e) {
+    throw lcake::BuildError("push of " + name + ":" + tag + " failed: " + e.what());
   }
-  return pushed_artifact(digest, tags, request.built.id);
+  auto registry = registry_client(ctx, registry_);
+  std::string named = registry.head_manifest(repository_, tag).value_or("");
+  if (digest.empty()) digest = named;
+  if (digest.empty()) throw lcake::BuildError("pushed " + name + ":" + tag + " but the registry does not show it");
+  if (named.empty()) named = digest;
+  if (named != digest)
+    ctx.info("another runner pushed " + name + ":" + tag + " meanwhile (" + named + "): the registry keeps that one");
+  if (tags.size() > 1) {
+    auto manifest = registry.get_manifest(repository_, named);
+    if (!manifest) throw lcake::BuildError("registry " + registry_ + " lost " + name + "@" + named + " right after the push");
+    manifest->digest = named;
+    for (std::size_t i = 0; i < tags.size(); ++i) {
+      if (i == primary) continue;
+      ctx.info("tagging " + name + ":" + tags[i]);
+      registry.put_manifest(repository_, tags[i], *manifest);
+    }
+  }
+  std::vector<std::string> ordered = {tag};
+  for (const auto& t : tags)
+    if (t != tag) ordered.push_back(t);
+  return pushed_artifact(digest, ordered, request.built.id);
+}
+
+// The tag find() reads: the first one made from the key (the first one when none is).
+std::size_t DockerUploader::key_tag_index() const {
+  std::vector<std::string> templates = settings_.value("tags", std::vector<std::string>{"${variant}-${layer}-${key12}"});
+  for (std::size_t i = 0; i < templates.size(); ++i)
+    if (templates[i].find("${key") != std::string::npos) return i;
+  return 0;
 }
 
 std::vector<std::string> DockerUploader::render_tags(const lcake::LayerInfo& layer) const {

@@ -30,7 +30,8 @@ class DockerUploader : public lcake::Uploader {
   lcake::Artifact publish(const lcake::Artifact& uploaded, const lcake::PublishRequest& request,
                           lcake::Context& ctx) override;
   // The per-key tag (the first `tags` template that holds ${key} or ${key12}) in
-  // the registry: a runner with an empty state dir gets a cache hit.
+  // the registry: a runner with an empty state dir gets a cache hit. Runners that
+  // pushed the same key at once all use what this tag names (the last push).
   std::optional<lcake::Artifact> find(const lcake::FindRequest& request, lcake::Context& ctx) override;
   bool exists(const lcake::Artifact& artifact, lcake::Context& ctx) override;
   void remove(const lcake::Artifact& artifact, lcake::Context& ctx) override;
@@ -38,6 +39,7 @@ class DockerUploader : public lcake::Uploader {
  private:
   class RegistryClient registry_client(lcake::Context& ctx, const std::string& registry) const;
   std::vector<std::string> render_tags(const lcake::LayerInfo& layer) const;
+  std::size_t key_tag_index() const;
   lcake::Artifact pushed_artifact(const std::string& digest, const std::vector<std::string>& tags,
                                   const std::string& image_id) const;
   nlohmann::json settings_;

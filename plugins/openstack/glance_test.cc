@@ -332,6 +332,71 @@ TEST_CASE("Glance answering 503: retried, then a clean failure with nothing left
   }
 }
 
+// Two runners (their own uploader and context) uploading one upload key at the same time: both
+// images end up active with the same lcake_key; every find() names the same one (created first,
+// then the lowest id, per the CLI's created_at), find_all() lists it first and the other after it,
+// and removing the other (what `lcake gc --target` does) leaves the winner.
+TEST_CASE("two runners upload one key at once: find() and find_all() agree on the winner; the duplicate goes") {
+  use_test_clouds();
+  lcake::test::TempDir tmp("lcake-glance");
+  auto key_layer = layer("race");
+  lcake::Artifact ua, ub;
+  {
+    FakeContext ca(tmp.path / "a"), cb(tmp.path / "b");
+    GlanceUploader a(settings()), b(settings());
+    std::thread ta([&] { ua = a.upload({key_layer, built(disks().raw, "raw"), std::nullopt, {}}, ca); });
+    std::thread tb([&] { ub = b.upload({key_layer, built(disks().raw, "raw"), std::nullopt, {}}, cb); });
+    ta.join(), tb.join();
+  }
+  REQUIRE(!ua.id.empty());
+  REQUIRE(!ub.id.empty());
+  REQUIRE(ua.id != ub.id);
+  REQUIRE(images_with_key(key_layer.upload_key).size() == 2);
+  json sa = show(ua.id), sb = show(ub.id);
+  CHECK(prop(sa, "lcake_key") == prop(sb, "lcake_key"));
+  auto rank = [](const json& shown) { return std::make_pair(shown["created_at"].get<std::string>(), shown["id"].get<std::string>()); };
+  std::string winner = rank(sa) < rank(sb) ? ua.id : ub.id, loser = winner == ua.id ? ub.id : ua.id;
+  MESSAGE("created " << ua.id << " " << sa["created_at"] << ", " << ub.id << " " << sb["created_at"]);
+
+  // Every runner, fresh or not, names the same one.
+  for (int i = 0; i < 3; ++i) {
+    FakeContext fresh(tmp.path / ("fresh" + std::to_string(i)));
+    auto found = GlanceUploader(settings()).find({key_layer, {}}, fresh);
+    REQUIRE(found);
+    CHECK(found->id == winner);
+    CHECK(fresh.logged("1 duplicate(s)"));
+  }
+  FakeContext ctx(tmp.path / "gc");
+  GlanceUploader gc(settings());
+  auto all = gc.find_all({key_layer, {}}, ctx);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].id == winner);
+  CHECK(all[1].id == loser);
+  CHECK(all[1].metadata["lcake_created"] == (loser == ua.id ? sa : sb)["created_at"]);
+  CHECK(all[1].metadata["lcake_found"]["published"] == false);
+
+  // gc's part: the duplicate is removed, the winner stays and is still what find() names.
+  gc.remove(all[1], ctx);
+  int rc = 0;
+  show(loser, &rc);
+  CHECK(rc != 0);
+  all = gc.find_all({key_layer, {}}, ctx);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].id == winner);
+  CHECK(show(winner)["status"] == "active");
+
+  // A published image of the key wins over an older unpublished one (never a duplicate to delete).
+  lcake::Artifact later = gc.upload({key_layer, built(disks().raw, "raw"), std::nullopt, {}}, ctx);
+  gc.publish(later, {key_layer, json::object()}, ctx);
+  auto found = GlanceUploader(settings()).find({key_layer, {}}, ctx);
+  REQUIRE(found);
+  CHECK(found->id == later.id);
+  all = gc.find_all({key_layer, {}}, ctx);
+  REQUIRE(all.size() == 2);
+  CHECK(all[1].id == winner);
+  openstack_cli(keystone_glance(), "image delete " + winner + " " + later.id);
+}
+
 TEST_CASE("reap deletes a leftover image; a gone one is AlreadyGone") {
   use_test_clouds();
   lcake::test::TempDir tmp("lcake-glance");

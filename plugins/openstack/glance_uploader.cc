@@ -2,8 +2,10 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <tuple>
 
 #include "glance_disk.h"
 #include "glance_naming.h"
@@ -213,24 +215,52 @@ Artifact GlanceUploader::adopt(const UploadRequest& request, const json& spec, c
   return a;
 }
 
-std::optional<Artifact> GlanceUploader::find(const FindRequest& request, Context& ctx) {
+// This project's active images carrying the upload key, the winner first: one
+// not superseded by a later publish (lcake_superseded_by), a published one, then
+// the one created first, then the lowest id, so every runner's find(), publish
+// and gc pick the same one (docs/ci.md).
+std::vector<json> GlanceUploader::keyed_images(const FindRequest& request, Context& ctx) {
   std::string key = request.layer.upload_key.empty() ? request.layer.key : request.layer.upload_key;
   GlanceClient g = glance(ctx);
   std::string project = session(ctx)->project_id(ctx);
-  std::optional<json> best;
+  std::vector<json> out;
   for (const auto& img : g.list_images("lcake_key=" + http::url_escape(key) + "&status=active")) {
     if (img.value("lcake_key", "") != key || img.value("status", "") != "active") continue;
     if (!project.empty() && img.value("owner", "") != project) continue;  // someone else's upload
-    if (!best || img.value("created_at", "") > best->value("created_at", "")) best = img;
+    out.push_back(img);
   }
-  if (!best) return std::nullopt;
-  bool verified = best->contains("lcake_verified"), published = best->contains("lcake_published");
-  ctx.info("Glance already has image " + best->value("name", "") + " (" + best->value("id", "") +
-           ") for this upload key" + (published ? ", published" : verified ? ", verified" : ""));
-  Artifact a = to_artifact(*best, ctx);
+  auto rank = [](const json& img) {
+    return std::make_tuple(img.contains("lcake_superseded_by"), !img.contains("lcake_published"),
+                           img.value("created_at", ""), img.value("id", ""));
+  };
+  std::sort(out.begin(), out.end(), [&](const json& a, const json& b) { return rank(a) < rank(b); });
+  return out;
+}
+
+Artifact GlanceUploader::found_artifact(const json& image, Context& ctx) {
+  bool verified = image.contains("lcake_verified"), published = image.contains("lcake_published");
+  Artifact a = to_artifact(image, ctx);
   // The host records the found upload as verified/published from these (the image's own marks).
   a.metadata["lcake_found"] = {{"verified", verified}, {"published", published}};
+  a.metadata["lcake_created"] = image.value("created_at", "");
   return a;
+}
+
+std::optional<Artifact> GlanceUploader::find(const FindRequest& request, Context& ctx) {
+  auto images = keyed_images(request, ctx);
+  if (images.empty()) return std::nullopt;
+  const json& best = images.front();
+  bool verified = best.contains("lcake_verified"), published = best.contains("lcake_published");
+  ctx.info("Glance already has image " + best.value("name", "") + " (" + best.value("id", "") +
+           ") for this upload key" + (published ? ", published" : verified ? ", verified" : "") +
+           (images.size() > 1 ? " (and " + std::to_string(images.size() - 1) + " duplicate(s) for `lcake gc --target`)" : ""));
+  return found_artifact(best, ctx);
+}
+
+std::vector<Artifact> GlanceUploader::find_all(const FindRequest& request, Context& ctx) {
+  std::vector<Artifact> out;
+  for (const auto& img : keyed_images(request, ctx)) out.push_back(found_artifact(img, ctx));
+  return out;
 }
 
 bool GlanceUploader::exists(const Artifact& artifact, Context& ctx) {

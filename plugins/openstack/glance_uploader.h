@@ -6,6 +6,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "auth.h"
 #include "glance_client.h"
@@ -22,7 +23,9 @@ class GlanceUploader : public Uploader {
  public:
   explicit GlanceUploader(const nlohmann::json& settings);
   Artifact upload(const UploadRequest& request, Context& ctx) override;
+  // The winner among the upload key's images: published first, then created first, then lowest id.
   std::optional<Artifact> find(const FindRequest& request, Context& ctx) override;
+  std::vector<Artifact> find_all(const FindRequest& request, Context& ctx) override;
   Artifact publish(const Artifact& uploaded, const PublishRequest& request, Context& ctx) override;
   bool exists(const Artifact& artifact, Context& ctx) override;
   void remove(const Artifact& artifact, Context& ctx) override;
@@ -36,6 +39,8 @@ class GlanceUploader : public Uploader {
   std::shared_ptr<KeystoneSession> session(Context& ctx);
   GlanceClient glance(Context& ctx, bool cancellable = true);
   Artifact to_artifact(const nlohmann::json& image, Context& ctx);
+  std::vector<nlohmann::json> keyed_images(const FindRequest& request, Context& ctx);
+  Artifact found_artifact(const nlohmann::json& image, Context& ctx);
   Artifact adopt(const UploadRequest& request, const nlohmann::json& spec, const std::string& name, Context& ctx);
   nlohmann::json settings_;
   std::mutex mu_;

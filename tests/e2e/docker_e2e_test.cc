@@ -591,6 +591,227 @@ TEST_CASE("CI matrix: emitted jobs on separate runners, a second wave of cache h
   CHECK(services().containers(true).empty());  // no runner left a container behind
 }
 
+namespace {
+
+// A second podman service: the other runner's machine (its own storage, the same registry).
+struct OtherEngine {
+  fs::path dir = make_temp_dir("lcake-docker-e2e-engine2");
+  fs::path socket = dir / "podman.sock";
+  std::string docker_host;
+  explicit OtherEngine(const std::string& base) {
+    docker_host = services().script("podman-service.sh", {"start", dir.string(), std::to_string(services().port)});
+    services().script("import-busybox.sh", {dir.string(), base});
+  }
+  ~OtherEngine() {
+    run("/bin/sh", {(services().scripts / "podman-service.sh").string(), "stop", dir.string()});
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+
+// The Engine API of the podman at `socket` through curl: the response body.
+std::string engine_at(const fs::path& socket, const std::string& method, const std::string& path,
+                      const std::string& body = "") {
+  std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
+  if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
+  args.push_back("http://d/v1.41" + path);
+  auto r = run("/usr/bin/curl", args);
+  if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
+  return r.out;
+}
+
+// lcake's containers on the podman at `socket` (the filter of Services::containers).
+json lcake_containers(const fs::path& socket) {
+  return json::parse(engine_at(socket, "GET", "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D"));
+}
+
+}  // namespace
+
+// issue 11 item 1, the race: two runners (two machines: each its own podman and state dir) build
+// the same key at the same time (a provisioner holds both builds until both are there, then lets
+// them push together, the registry held until both builds are done). One
+// image ends up used by both (what the per-key tag names), with no second tag; the other runner's
+// push is a duplicate in its state that `lcake gc --target` keeps during --grace and then deletes;
+// the publish job publishes the one the tag names; no container is left.
+TEST_CASE("two runners build one key at the same time: one image used by both, gc deletes the other") {
+  const std::string v = "tiny-dropbear";
+  DockerProject p("race");
+  // Base and newinstall first, by one runner: the race is on the stack layer only.
+  REQUIRE(p.lcake({"--only", v, "--no-publish"}).exit_code == 0);
+  OtherEngine other_engine("localhost/lcake-busybox:" + v);
+  // Runner "a…" and the publish job use the shared podman, runner "b…" the other one.
+  auto host_of = [&](const std::string& state) {
+    return state[0] == 'b' ? other_engine.docker_host : services().docker_host;
+  };
+  auto runner = [&](const std::string& state, std::vector<std::string> extra) {
+    RunSpec spec;
+    spec.args = {"build", "--state-dir", (p.dir / state).string(), "--config-dir", (p.dir / "configs").string(),
+                 "--target", "docker"};
+    spec.args.insert(spec.args.end(), p.settings.begin(), p.settings.end());
+    spec.args.insert(spec.args.end(), extra.begin(), extra.end());
+    spec.cwd = p.dir;
+    spec.env["DOCKER_HOST"] = host_of(state);
+    spec.env["DOCKER_CONFIG"] = (services().dir / "docker-config").string();
+    spec.env["XDG_CONFIG_HOME"] = (p.dir / "xdg").string();
+    auto r = run_process(lcake_binary().string(), spec);
+    MESSAGE("lcake " << spec.args[0] << " (" << state << ") -> " << r.exit_code << "\n"
+                     << r.err.substr(r.err.size() > 4000 ? r.err.size() - 4000 : 0) << r.out);
+    return r;
+  };
+  // A command in a container through the Engine API (curl): its exit code.
+  auto exec_in = [](const fs::path& socket, const std::string& container, const std::string& command) {
+    try {
+      json made = json::parse(engine_at(socket, "POST", "/containers/" + container + "/exec",
+                                        json{{"Cmd", {"/bin/sh", "-c", command}}, {"AttachStdout", true},
+                                             {"AttachStderr", true}}.dump()));
+      std::string id = made["Id"];
+      engine_at(socket, "POST", "/exec/" + id + "/start", json{{"Detach", false}, {"Tty", false}}.dump());
+      return json::parse(engine_at(socket, "GET", "/exec/" + id + "/json")).value("ExitCode", -1);
+    } catch (const std::exception&) {
+      return -1;  // a container that went away meanwhile
+    }
+  };
+  auto digest_exists = [&](const std::string& digest) {
+    auto r = run("/usr/bin/curl", {"-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "-H",
+                                   "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+                                   "http://" + services().registry + "/v2/" + p.repository + "/manifests/" + digest});
+    return r.out == "200";
+  };
+  auto records = [&](const std::string& state, const std::string& stage) {
+    RunSpec spec;
+    spec.args = {"artifacts", "--json", "--state-dir", (p.dir / state).string()};
+    std::vector<json> out;
+    for (auto& a : json::parse(run_process(lcake_binary().string(), spec).out))
+      if (a["variant"] == v && a["layer"] == "stack" && a["stage"] == stage) out.push_back(a);
+    return out;
+  };
+
+  // Up to three attempts (each a new stack key) to make the two pushes overlap.
+  std::vector<std::string> job, extra;
+  std::string loser, winner;
+  for (int attempt = 0; attempt < 3 && loser.empty(); ++attempt) {
+    std::string mark = "/tmp/lcake-race-" + std::to_string(attempt);
+    extra = extra_stack_step({"echo attempt " + std::to_string(attempt), "touch " + mark + "-waiting",
+                              "i=0; while [ ! -e " + mark + "-go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done"});
+    job = {"--only", v, "--no-publish"};
+    job.insert(job.end(), extra.begin(), extra.end());
+    std::string a = "a" + std::to_string(attempt), b = "b" + std::to_string(attempt);
+    ProcessResult ra, rb;
+    std::thread ta([&] { ra = runner(a, job); }), tb([&] { rb = runner(b, job); });
+    // Both builds wait in their provisioner; then both go on at once.
+    for (int i = 0; i < 600; ++i) {
+      std::vector<std::pair<fs::path, std::string>> waiting;
+      for (const fs::path& socket : {services().socket, other_engine.socket})
+        for (auto& c : lcake_containers(socket))
+          if (c.value("State", "") == "running" &&
+              exec_in(socket, c["Id"].get<std::string>(), "test -e " + mark + "-waiting") == 0)
+            waiting.emplace_back(socket, c["Id"].get<std::string>());
+      if (waiting.size() == 2) {
+        // The registry is held (SIGSTOP; this binary started it) while both builds finish, so both
+        // runners' look-ups of the per-key tag wait, miss together and both push: the race, every time.
+        int registry_pid = std::stoi(read_file(services().dir / "registry.pid"));
+        ::kill(registry_pid, SIGSTOP);
+        for (auto& [socket, c] : waiting) exec_in(socket, c, "touch " + mark + "-go");
+        for (int j = 0; j < 150; ++j) {
+          bool building = false;
+          for (const fs::path& socket : {services().socket, other_engine.socket})
+            for (auto& c : lcake_containers(socket)) building = building || c.value("State", "") == "running";
+          if (!building) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        ::kill(registry_pid, SIGCONT);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ta.join(), tb.join();
+    REQUIRE(ra.exit_code == 0);
+    REQUIRE(rb.exit_code == 0);
+    CHECK(ra.err.find("pushing") != std::string::npos);  // the stack layer, by both
+    CHECK(rb.err.find("pushing") != std::string::npos);
+    // The per-key tag of the stack layer: one, naming one image.
+    std::vector<std::string> stack_tags;
+    for (const auto& t : services().tags(p.repository))
+      if (t.rfind(v + "-stack-", 0) == 0) stack_tags.push_back(t);
+    CHECK(stack_tags.size() == static_cast<std::size_t>(attempt + 2));  // the warm-up's key and one per attempt
+    auto ua = records(a, "upload"), ub = records(b, "upload");
+    REQUIRE(ua.size() == 1);
+    REQUIRE(ub.size() == 1);
+    auto da = records(a, "duplicate"), db = records(b, "duplicate");
+    MESSAGE("attempt " << attempt << ": " << ua[0]["artifact"]["id"] << " / " << ub[0]["artifact"]["id"] << ", duplicates "
+                       << da.size() << " / " << db.size());
+    // Raced: two images were pushed (a runner that settled after the other's push already
+    // recorded its own as a duplicate; one that settled before learns it at its next plan).
+    if (ua[0]["artifact"]["id"] == ub[0]["artifact"]["id"] && da.empty() && db.empty()) continue;
+    // Both runners again, on their own state dirs: all cached, and both use the image the tag names.
+    auto again_a = runner(a, job), again_b = runner(b, job);
+    REQUIRE(again_a.exit_code == 0);
+    REQUIRE(again_b.exit_code == 0);
+    for (auto* r : {&again_a, &again_b}) {
+      CHECK(r->err.find("building") == std::string::npos);
+      CHECK(r->err.find("pushing") == std::string::npos);
+    }
+    ua = records(a, "upload"), ub = records(b, "upload");
+    REQUIRE(ua.size() == 1);
+    REQUIRE(ub.size() == 1);
+    CHECK(ua[0]["artifact"]["id"] == ub[0]["artifact"]["id"]);
+    da = records(a, "duplicate"), db = records(b, "duplicate");
+    REQUIRE(da.size() + db.size() == 1);
+    loser = (da.empty() ? db[0] : da[0])["artifact"]["metadata"]["digest"];
+    winner = ua[0]["artifact"]["metadata"]["digest"];
+    std::string tag = ua[0]["artifact"]["metadata"]["tags"][0];
+    CHECK(services().skopeo(p.repository, tag)["Digest"] == winner);
+    CHECK(winner != loser);
+    CHECK(digest_exists(loser));
+    // gc: the duplicate stays during the grace period (a runner may be using it), then goes.
+    std::string owner = da.empty() ? b : a;
+    auto gc_args = [&](const std::string& state, const std::string& grace) {
+      std::vector<std::string> g = {"gc", "--state-dir", (p.dir / state).string(), "--config-dir",
+                                    (p.dir / "configs").string(), "--target", "docker"};
+      g.insert(g.end(), p.settings.begin(), p.settings.end());
+      g.insert(g.end(), extra.begin(), extra.end());  // the job's config flags (its extra step)
+      if (!grace.empty()) g.insert(g.end(), {"--grace", grace});
+      return g;
+    };
+    auto run_gc = [&](const std::string& state, const std::string& grace) {
+      RunSpec spec;
+      spec.args = gc_args(state, grace);
+      spec.cwd = p.dir;
+      spec.env["DOCKER_HOST"] = host_of(state);
+      spec.env["DOCKER_CONFIG"] = (services().dir / "docker-config").string();
+      spec.env["XDG_CONFIG_HOME"] = (p.dir / "xdg").string();
+      auto r = run_process(lcake_binary().string(), spec);
+      MESSAGE("gc (" << state << ", grace " << grace << ") -> " << r.exit_code << "\n" << r.out << r.err);
+      return r;
+    };
+    auto kept = run_gc(owner, "");
+    CHECK(kept.exit_code == 0);
+    CHECK(kept.out.find("gc: 0 duplicate upload(s)") != std::string::npos);
+    CHECK(digest_exists(loser));
+    auto gone = run_gc(owner, "0");
+    CHECK(gone.exit_code == 0);
+    CHECK(gone.out.find("gc: 1 duplicate upload(s)") != std::string::npos);
+    CHECK_FALSE(digest_exists(loser));
+    CHECK(digest_exists(winner));
+    CHECK(records(owner, "duplicate").empty());
+    // The other runner's gc has nothing to delete, and the winner stays.
+    auto other = run_gc(owner == a ? b : a, "0");
+    CHECK(other.out.find("gc: 0 duplicate upload(s)") != std::string::npos);
+    CHECK(digest_exists(winner));
+  }
+  if (loser.empty()) FAIL("the two runners' pushes never overlapped in three attempts: the race was not exercised");
+  // The publish job (a runner of its own) publishes the image both runners use.
+  std::vector<std::string> publish = {"--only", v};
+  publish.insert(publish.end(), extra.begin(), extra.end());
+  auto pub = runner("publish", publish);
+  REQUIRE(pub.exit_code == 0);
+  CHECK(pub.err.find("building") == std::string::npos);
+  CHECK(services().skopeo(p.repository, v + "-stack")["Digest"] == winner);
+  CHECK(services().containers(true).empty());  // no runner left a container behind
+  CHECK(lcake_containers(other_engine.socket).empty());
+}
+
 TEST_CASE("after_publish: the hooks see every layer's pushed image and moving names; a webhook is told; lcake outputs") {
   DockerProject p("hooks");
   WebhookServer webhook;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "lcake/artifact.hpp"
 #include "lcake/communicator.hpp"
@@ -104,9 +105,24 @@ class Uploader : public Role {
   virtual Artifact upload(const UploadRequest& request, Context& ctx) = 0;
   // The artifact uploaded earlier for this upload key, if the backend has it.
   // Must not create anything. Default: the backend keeps no such index.
+  // When several runners uploaded the key, find() returns the same one to all of
+  // them (the winner): among the complete uploads with the key, the one created
+  // first, ties going to the lexically lowest id; a backend whose index holds one
+  // upload per key (a registry tag) returns what the index names.
   virtual std::optional<Artifact> find(const FindRequest& request, Context& ctx) {
     (void)request, (void)ctx;
     return std::nullopt;
+  }
+  // Every complete upload the backend holds for this upload key: the winner
+  // (what find() returns) first, the other duplicates after it. Each may say in
+  // its metadata when it was created ("lcake_created": seconds since the epoch)
+  // and, as find() does, what the backend recorded of it ("lcake_found").
+  // `lcake gc --target` deletes the duplicates that are old enough and not
+  // published (docs/ci.md). Must not create anything. Default: find()'s answer.
+  virtual std::vector<Artifact> find_all(const FindRequest& request, Context& ctx) {
+    std::vector<Artifact> out;
+    if (auto a = find(request, ctx)) out.push_back(*a);
+    return out;
   }
   // Make a verified upload public (moving tags, launch permissions...).
   // Returns the artifact with any metadata the publication added.
