@@ -32,6 +32,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import measure, read_env, say  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -60,50 +63,6 @@ ebs.complete_snapshot(SnapshotId=sid, ChangedBlocksCount=len(blocks))
 print(json.dumps({"snapshot_id": sid}))
 '''
 
-
-def say(*parts):
-    print(*parts, flush=True)
-
-
-def read_env(path):
-    out = {}
-    with open(path) as f:
-        for line in f:
-            if "=" in line and not line.startswith("#"):
-                k, v = line.rstrip("\n").split("=", 1)
-                out[k] = v
-    return out
-
-
-def measure(argv, env):
-    """(seconds, peak RSS bytes, stdout) of one child, via fork + wait4 on its pid."""
-    r, w = os.pipe()
-    errf = tempfile.TemporaryFile()
-    t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        os.dup2(w, 1)
-        os.dup2(errf.fileno(), 2)
-        try:
-            os.execve(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    os.close(w)
-    chunks = []
-    while True:
-        b = os.read(r, 65536)
-        if not b:
-            break
-        chunks.append(b)
-    os.close(r)
-    _, status, usage = os.wait4(pid, 0)
-    secs = time.monotonic() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        errf.seek(0)
-        raise RuntimeError("%s exited %d: %s" % (argv[0], code, errf.read().decode(errors="replace")[-2000:]))
-    return secs, usage.ru_maxrss * 1024, b"".join(chunks).decode()
 
 
 def random_nonzero(rng, n):
