@@ -136,8 +136,10 @@ chmod 755 "$I/init"
 rm -rf "$R"/usr/share/{doc,man,locale,lintian,info} "$R"/usr/lib/x86_64-linux-gnu/gconv "$R"/etc/init.d \
   "$R"/lib/systemd "$R"/usr/lib/systemd "$R"/etc/pam.d "$R"/etc/ssh/sshd_config.d
 # From openssh-client keep scp only (sftp-server comes from openssh-sftp-server).
-(cd "$R" && rm -f usr/bin/ssh usr/bin/ssh-* usr/bin/sftp usr/bin/slogin usr/lib/openssh/ssh-* \
+(cd "$R" && mv usr/bin/ssh-keygen "$W/ssh-keygen" && rm -f usr/bin/ssh usr/bin/ssh-* usr/bin/sftp usr/bin/slogin usr/lib/openssh/ssh-* \
   usr/lib/openssh/agent-launch usr/sbin/sshd-* usr/sbin/rescue-ssh.target)
+# The OpenSSH guest keeps ssh-keygen: a generalized image (host keys removed) makes new ones at boot.
+[ "$SSHD" = openssh ] && mv "$W/ssh-keygen" "$R/usr/bin/ssh-keygen"
 for a in $("$R/bin/busybox" --list-full); do
   [ -e "$R/$a" ] || [ -L "$R/$a" ] || { mkdir -p "$R/${a%/*}"; ln -s /bin/busybox "$R/$a"; }
 done
@@ -208,13 +210,14 @@ PrintMotd no
 PidFile /run/sshd.pid
 Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
-  printf '#!/bin/sh\necho "lcake-guest: starting sshd"\nexec /usr/sbin/sshd -D -e\n' > "$R/etc/init.d/sshd"
+  # A generalized image has no host key: make one, as cloud-init does on a cloud's first boot.
+  printf '#!/bin/sh\n[ -s /etc/ssh/ssh_host_ed25519_key ] || { echo "lcake-guest: no host key, generating one"; /usr/bin/ssh-keygen -q -t ed25519 -N "" -C "" -f /etc/ssh/ssh_host_ed25519_key; }\necho "lcake-guest: starting sshd"\nexec /usr/sbin/sshd -D -e\n' > "$R/etc/init.d/sshd"
 fi
 chmod 755 "$R"/etc/init.d/* "$R/etc/udhcpc/default.script"
 
 # Fail here, not at boot, if a package list above misses a library.
 LDL="$R/lib64/ld-linux-x86-64.so.2 --library-path $R/lib/x86_64-linux-gnu:$R/usr/lib/x86_64-linux-gnu --list"
-for b in usr/sbin/dropbear usr/sbin/sshd usr/lib/openssh/sftp-server usr/bin/scp; do
+for b in usr/sbin/dropbear usr/sbin/sshd usr/bin/ssh-keygen usr/lib/openssh/sftp-server usr/bin/scp; do
   [ -e "$R/$b" ] || continue
   if $LDL "$R/$b" | grep -q 'not found'; then
     echo "build-guest: $b misses libraries in the guest:" >&2; $LDL "$R/$b" | grep 'not found' >&2; exit 1

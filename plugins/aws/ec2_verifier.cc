@@ -1,4 +1,5 @@
 #include "ec2_verifier.h"
+#include "lcake/common/json_text.h"
 
 #include <ctime>
 #include <random>
@@ -150,7 +151,7 @@ class Ec2VerifySession : public VerifySession {
       ssh.port = settings_.ssh_port;
       ssh.user = settings_.ssh_user;
       ssh.private_key = key_dir / "id_ed25519";
-      ssh.expected_host_key = request.built.metadata.value("host_key", std::string());
+      ssh.expected_host_key = lcake::common::text_or(request.built.metadata, "host_key", "");
       ssh.connect_timeout = std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now());
       if (ssh.connect_timeout < 30s) ssh.connect_timeout = 30s;
       auto last_check = std::chrono::steady_clock::now();

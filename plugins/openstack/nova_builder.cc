@@ -1,4 +1,5 @@
 #include "nova_builder.h"
+#include "lcake/common/json_text.h"
 
 #include "glance_client.h"
 #include "nova_server.h"
@@ -131,7 +132,7 @@ std::unique_ptr<BuildSession> NovaBuilder::start(const BuildRequest& request, Co
       throw InputError("the Nova builder builds on Glance images, but the parent of layer " + request.layer.layer +
                        " is a '" + request.parent->type + "': use the openstack builder for every layer");
     image = request.parent->id;
-    ssh_user = request.parent->metadata.value("ssh_user", ssh_user);
+    ssh_user = lcake::common::text_or(request.parent->metadata, "ssh_user", ssh_user);
     auto found = GlanceClient(session, ctx).show_image(image);
     if (!found || found->value("status", "") != "active")
       throw BuildError("parent image " + image + " of layer " + request.layer.layer +

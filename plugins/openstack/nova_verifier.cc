@@ -1,4 +1,5 @@
 #include "nova_verifier.h"
+#include "lcake/common/json_text.h"
 
 #include <ctime>
 
@@ -53,8 +54,8 @@ std::unique_ptr<VerifySession> NovaVerifier::start(const VerifyRequest& request,
   BootRequest boot;
   boot.name = run_unique_name(request.layer, "verify");
   boot.image_id = candidate.id;
-  boot.ssh_user = candidate.metadata.value(
-      "ssh_user", request.built.metadata.value("ssh_user", settings_.ssh_user));
+  boot.ssh_user = lcake::common::text_or(
+      candidate.metadata, "ssh_user", lcake::common::text_or(request.built.metadata, "ssh_user", settings_.ssh_user));
   boot.metadata = {{"lcake_layer", request.layer.layer}, {"lcake_key", request.layer.key}};
   auto session = std::make_shared<KeystoneSession>(settings_.auth, ctx);
   ctx.info("verifying image " + candidate.id + " on a Nova server");
