@@ -33,7 +33,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import measure, read_env, say  # noqa: E402
+from benchlib import find_bench_binary, measure, read_env, say  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
@@ -97,13 +97,8 @@ def main():
     if "P8" in only:
         only.add("P6")
 
-    uploader = a.uploader
-    for cand in ([uploader] if uploader else [os.path.join(REPO, d, "bin", "lcake-bench-aws-upload")
-                                              for d in ("build-bench", "build")]):
-        if cand and os.access(cand, os.X_OK):
-            uploader = os.path.abspath(cand)
-            break
-    else:
+    uploader = find_bench_binary(REPO, "lcake-bench-aws-upload", a.uploader)
+    if not uploader:
         say("ERROR: lcake-bench-aws-upload not found: cmake --build build --target lcake-bench-aws-upload")
         return 1
     for tool in ("/usr/bin/aws", "/usr/bin/qemu-img", "/usr/bin/qemu-io"):

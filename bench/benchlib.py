@@ -50,3 +50,12 @@ def measure(argv, env):
         errf.seek(0)
         raise RuntimeError("%s exited %d: %s" % (argv[0], code, errf.read().decode(errors="replace")[-2000:]))
     return secs, usage.ru_maxrss * 1024, b"".join(chunks).decode()
+
+
+def find_bench_binary(repo, name, given=None):
+    """The bench helper `name`: `given` (--uploader), else REPO/build-bench/bin, else REPO/build/bin;
+    None when none of them is executable."""
+    for cand in [given] if given else [os.path.join(repo, d, "bin", name) for d in ("build-bench", "build")]:
+        if cand and os.access(cand, os.X_OK):
+            return os.path.abspath(cand)
+    return None

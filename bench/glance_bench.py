@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import measure, read_env, say  # noqa: E402
+from benchlib import find_bench_binary, measure, read_env, say  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
@@ -40,13 +40,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     a = ap.parse_args()
 
-    uploader = a.uploader
-    for cand in ([uploader] if uploader else [os.path.join(REPO, d, "bin", "lcake-bench-glance-upload")
-                                              for d in ("build-bench", "build")]):
-        if cand and os.access(cand, os.X_OK):
-            uploader = os.path.abspath(cand)
-            break
-    else:
+    uploader = find_bench_binary(REPO, "lcake-bench-glance-upload", a.uploader)
+    if not uploader:
         say("ERROR: lcake-bench-glance-upload not found: cmake --build build --target lcake-bench-glance-upload")
         return 1
     for tool in ("/usr/bin/openstack", "/usr/bin/keystone-manage", "/usr/bin/glance-api", "/usr/bin/qemu-img"):
