@@ -40,6 +40,19 @@ ProcessResult run(const std::string& program, std::vector<std::string> args, Run
 
 using lcake::test::free_port;
 
+// The Engine API of the podman at `socket` through curl, as an independent client: the response body.
+std::string engine_at(const fs::path& socket, const std::string& method, const std::string& path,
+                      const std::string& body = "") {
+  std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
+  if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
+  args.push_back("http://d/v1.41" + path);
+  auto r = run("/usr/bin/curl", args);
+  if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
+  return r.out;
+}
+// lcake's own containers: filters={"name":["^/?lcake-(build|verify)-"]} (docs/backends/docker.md, Cleanup)
+const char* const kLcakeContainers = "&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D";
+
 // podman + registry + the two base images, for the whole binary. A static
 // object: its destructor stops both at exit, whatever the tests did.
 struct Services {
@@ -81,24 +94,13 @@ struct Services {
   }
 
   // GET on the Engine API through curl, as an independent client.
-  json engine_get(const std::string& path) const {
-    auto r = run("/usr/bin/curl", {"-fsS", "--unix-socket", socket.string(), "http://d/v1.41" + path});
-    if (r.exit_code != 0) throw std::runtime_error("GET " + path + ": " + r.err);
-    return json::parse(r.out);
-  }
+  json engine_get(const std::string& path) const { return json::parse(engine_at(socket, "GET", path)); }
   // Any other call on the Engine API through curl; the response body.
   std::string engine_call(const std::string& method, const std::string& path, const std::string& body = "") const {
-    std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
-    if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
-    args.push_back("http://d/v1.41" + path);
-    auto r = run("/usr/bin/curl", args);
-    if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
-    return r.out;
+    return engine_at(socket, method, path, body);
   }
   json containers(bool lcake_only) const {
-    // lcake's own: filters={"name":["^/?lcake-(build|verify)-"]} (docs/backends/docker.md, Cleanup)
-    return engine_get(std::string("/containers/json?all=1") +
-                      (lcake_only ? "&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D" : ""));
+    return engine_get(std::string("/containers/json?all=1") + (lcake_only ? kLcakeContainers : ""));
   }
   // A container a user creates from an image lcake published (not started).
   std::string user_container(const std::string& image) const {
@@ -609,20 +611,9 @@ struct OtherEngine {
   }
 };
 
-// The Engine API of the podman at `socket` through curl: the response body.
-std::string engine_at(const fs::path& socket, const std::string& method, const std::string& path,
-                      const std::string& body = "") {
-  std::vector<std::string> args = {"-fsS", "-X", method, "--unix-socket", socket.string()};
-  if (!body.empty()) args.insert(args.end(), {"-H", "Content-Type: application/json", "-d", body});
-  args.push_back("http://d/v1.41" + path);
-  auto r = run("/usr/bin/curl", args);
-  if (r.exit_code != 0) throw std::runtime_error(method + " " + path + ": " + r.err);
-  return r.out;
-}
-
-// lcake's containers on the podman at `socket` (the filter of Services::containers).
+// lcake's containers on the podman at `socket`.
 json lcake_containers(const fs::path& socket) {
-  return json::parse(engine_at(socket, "GET", "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2F%3Flcake-%28build%7Cverify%29-%22%5D%7D"));
+  return json::parse(engine_at(socket, "GET", std::string("/containers/json?all=1") + kLcakeContainers));
 }
 
 }  // namespace
