@@ -1,5 +1,6 @@
 """What the Python benchmarks share: output, env files, and measuring one child process."""
 import os
+import subprocess
 import tempfile
 import time
 
@@ -19,37 +20,31 @@ def read_env(path):
     return out
 
 
-def measure(argv, env):
-    """(seconds, peak RSS bytes, stdout) of one child, via fork + wait4 on its pid.
+TIME = "/usr/bin/time"  # GNU time (Debian `time`)
 
+
+def measure(argv, env):
+    """(seconds, peak RSS bytes, stdout) of one child.
+
+    The peak RSS is GNU time's (its wait4 on the child it forks), not ours: a child forked from
+    this Python process carries Python's high-water RSS through execve into its ru_maxrss (Linux
+    folds the old address space's peak into it), so wait4 on our own fork reports
+    max(our RSS, the child's). time is a small process, so its child's peak is the child's own.
     Its stderr is kept aside and quoted (the last 2000 characters) when it exits non-zero."""
-    r, w = os.pipe()
+    if not os.access(TIME, os.X_OK):
+        raise RuntimeError("%s is not installed (Debian package `time`): it measures peak RSS" % TIME)
     errf = tempfile.TemporaryFile()
-    t0 = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        os.dup2(w, 1)
-        os.dup2(errf.fileno(), 2)
-        try:
-            os.execve(argv[0], argv, env)
-        finally:
-            os._exit(127)
-    os.close(w)
-    chunks = []
-    while True:
-        b = os.read(r, 65536)
-        if not b:
-            break
-        chunks.append(b)
-    os.close(r)
-    _, status, usage = os.wait4(pid, 0)
-    secs = time.monotonic() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        errf.seek(0)
-        raise RuntimeError("%s exited %d: %s" % (argv[0], code, errf.read().decode(errors="replace")[-2000:]))
-    return secs, usage.ru_maxrss * 1024, b"".join(chunks).decode()
+    with tempfile.NamedTemporaryFile(mode="r", prefix="rss-") as rss:
+        t0 = time.monotonic()
+        p = subprocess.run([TIME, "-f", "%M", "-o", rss.name, "--"] + list(argv), env=env,
+                           stdout=subprocess.PIPE, stderr=errf)
+        secs = time.monotonic() - t0
+        if p.returncode != 0:
+            errf.seek(0)
+            raise RuntimeError("%s exited %d: %s" % (argv[0], p.returncode, errf.read().decode(errors="replace")[-2000:]))
+        # time -o writes "Command exited with non-zero status" first on failure; the last line is %M (KiB)
+        kib = int(rss.read().strip().splitlines()[-1])
+    return secs, kib * 1024, p.stdout.decode()
 
 
 def find_bench_binary(repo, name, given=None):

@@ -16,8 +16,9 @@ PKGS=(
   qemu-system-x86 qemu-utils openssh-client e2fsprogs cpio gzip busybox-static dosfstools mtools
   syslinux syslinux-common extlinux fdisk genisoimage
   procps curl python3
-  # the man page (help2man) and the Debian packages (cpack -G DEB: dpkg-shlibdeps)
-  help2man dpkg-dev
+  # the man page (help2man) and the Debian packages (cpack -G DEB: dpkg-shlibdeps, and `file`,
+  # which CPackDeb needs to find the binaries whose libraries it lists)
+  help2man dpkg-dev file
 )
 TEST_PKGS=(
   # a real sshd for the SSH communicator tests
@@ -36,8 +37,8 @@ TEST_PKGS=(
   python3-boto3 python3-botocore awscli
   # the real-distribution test guest (scripts/build-distro-guest.sh)
   mmdebstrap
-  # misc tools used by tests and benches
-  sqlite3 hyperfine
+  # misc tools used by tests and benches (GNU time: the benches' peak RSS, bench/benchlib.py)
+  sqlite3 hyperfine time
   # `lcake completion` is tested in the real shells
   fish zsh
 )
