@@ -15,7 +15,7 @@
       Goal >= 1.0x (ratio of medians of the throughputs); lcake's peak RSS <= 64 MiB.
 
 lcake's side is lcake-bench-aws-upload: the plugin's own upload code (AwsUploader::upload in
-mode ebs; upload_multipart of mode import), timed as a whole process, peak RSS from wait4.
+mode ebs; upload_multipart of mode import), timed as a whole process, peak RSS from GNU time (benchlib.measure).
 Run by hand, never by CTest (bench/README.md). Starts its own services
 (tests/services/aws/aws-services.py) in a temp dir, deletes what each run made, and stops
 them and deletes the dir at the end (--keep keeps the dir). Exit 1 when it could not run.
