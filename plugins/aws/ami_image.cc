@@ -1,6 +1,9 @@
 #include "ami_image.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <random>
 #include <tuple>
 
 namespace lcake::aws {
@@ -49,11 +52,9 @@ std::vector<std::pair<std::string, std::string>> image_tags(const UploaderSettin
   return tags;
 }
 
-std::string register_image(const AwsClient& client, const UploaderSettings& s, const ImageSpec& spec,
-                           std::unique_ptr<LedgerScope>& scope) {
-  Context& ctx = client.context();
-  nlohmann::json how = {{"region", client.region()}, {"name", spec.name}, {"snapshot_id", spec.snapshot_id}};
-  scope = std::make_unique<LedgerScope>(ctx.ledger(), kImageKind, "", how);
+namespace {
+
+Pairs register_params(const UploaderSettings& s, const ImageSpec& spec) {
   Pairs p = {{"Name", spec.name},
              {"Description", spec.description.substr(0, 255)},
              {"Architecture", s.architecture},
@@ -67,7 +68,51 @@ std::string register_image(const AwsClient& client, const UploaderSettings& s, c
              {"EnaSupport", s.ena_support ? "true" : "false"},
              {"BootMode", s.boot_mode}};
   if (!s.imds_support.empty()) p.emplace_back("ImdsSupport", s.imds_support);
-  auto doc = client.ec2("RegisterImage", p);
+  return p;
+}
+
+// `taken` with "-<UTC time>-<4 hex>" added, cut from the front to AMI names' 128 characters
+// (the key at the end stays, as in image_name).
+std::string another_name(const std::string& taken) {
+  char when[32];
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  std::strftime(when, sizeof when, "%Y%m%dT%H%M%SZ", &tm);
+  char rnd[8];
+  std::snprintf(rnd, sizeof rnd, "%04x", static_cast<unsigned>(std::random_device{}() & 0xffff));
+  std::string out = taken + "-" + when + "-" + rnd;
+  return out.size() > 128 ? out.substr(out.size() - 128) : out;
+}
+
+}  // namespace
+
+std::string register_image(const AwsClient& client, const UploaderSettings& s, ImageSpec& spec,
+                           std::unique_ptr<LedgerScope>& scope) {
+  Context& ctx = client.context();
+  nlohmann::json how;
+  pugi::xml_document doc;
+  // AMI names are unique per account and region: a second upload of one upload key (another
+  // runner's at the same time, or a --force rebuild) finds its name taken, and registers under
+  // another one. Both AMIs carry the key; the winner rule (docs/ci.md) picks one.
+  for (int attempt = 1;; ++attempt) {
+    how = {{"region", client.region()}, {"name", spec.name}, {"snapshot_id", spec.snapshot_id}};
+    scope = std::make_unique<LedgerScope>(ctx.ledger(), kImageKind, "", how);
+    try {
+      doc = client.ec2("RegisterImage", register_params(s, spec));
+      break;
+    } catch (const AwsError& e) {
+      if (e.code != "InvalidAMIName.Duplicate" || attempt >= 3) throw;
+      scope->deleted();  // refused: nothing was registered under this name
+      std::string taken = spec.name;
+      spec.name = another_name(taken);
+      for (auto& [k, v] : spec.tags)
+        if (k == "Name" && v == taken) v = spec.name;
+      ctx.info("aws: the AMI name " + taken + " is taken in " + client.region() +
+               " (another upload of this key: a runner at the same time, or a --force rebuild); registering as " +
+               spec.name);
+    }
+  }
   std::string id = xml_text(doc.document_element(), "imageId");
   if (id.empty()) throw BuildError("aws ec2 RegisterImage: the answer has no imageId");
   how["image_id"] = id;
@@ -167,6 +212,11 @@ void reap_image(const AwsClient& client, const LedgerEntry& entry) {
                                              {"Filter.1.Value.1", name}}, false);
     auto items = image_items(doc);
     if (items.empty()) throw AlreadyGone(gone);
+    // The name may be another upload's (a runner that registered it first): only an image of
+    // this entry's snapshot is ours to deregister.
+    const std::string snapshot = entry.how.value("snapshot_id", "");
+    auto snaps = image_snapshots(items.first().node());
+    if (!snapshot.empty() && std::find(snaps.begin(), snaps.end(), snapshot) == snaps.end()) throw AlreadyGone(gone);
     id = xml_text(items.first().node(), "imageId");
   }
   // The snapshot is a ledger entry of its own; deregistering is enough here.

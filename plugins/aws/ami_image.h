@@ -35,8 +35,10 @@ std::vector<std::pair<std::string, std::string>> image_tags(const UploaderSettin
                                                             const std::string& name);
 
 // RegisterImage (recorded in the ledger first: `scope`), then the tags on the
-// image and the snapshot. Returns the AMI id.
-std::string register_image(const AwsClient& client, const UploaderSettings& settings, const ImageSpec& spec,
+// image and the snapshot. Returns the AMI id. When the name is taken in the region
+// (InvalidAMIName.Duplicate: another upload of the key), it registers under
+// another_name and updates spec.name and its Name tag.
+std::string register_image(const AwsClient& client, const UploaderSettings& settings, ImageSpec& spec,
                            std::unique_ptr<LedgerScope>& scope);
 
 // The artifact for a registered image ("ami", id, metadata region/snapshot_id/name/...).
@@ -51,7 +53,8 @@ std::vector<Artifact> find_images(const AwsClient& client, const std::string& up
 std::optional<Artifact> find_image(const AwsClient& client, const std::string& upload_key);
 // "available", "pending", ... ; "" when it does not exist.
 std::string image_state(const AwsClient& client, const std::string& image_id);
-// Reaps a kImageKind ledger entry: found by id, or by how.name when the id never came back.
+// Reaps a kImageKind ledger entry: found by id, or by how.name when the id never came back
+// (then only an image of how.snapshot_id: the name may be another upload's).
 // Throws AlreadyGone when there is no such image any more.
 void reap_image(const AwsClient& client, const LedgerEntry& entry);
 

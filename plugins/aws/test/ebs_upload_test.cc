@@ -6,7 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <map>
 #include <set>
+#include <thread>
 
 #include "aws_services.h"
 #include "ami_image.h"
@@ -167,6 +169,105 @@ TEST_CASE("ebs uploader: first layer sparse, child layer only its changed blocks
   CHECK(images_named(up.metadata["name"]).empty());
   CHECK_FALSE(snapshot_listed(child_snap));
   CHECK_FALSE(snapshot_listed(base_snap));
+}
+
+// Two runners (their own uploader and context) uploading one upload key at the same time, as in
+// docs/ci.md: AMI names are unique per region, so the second RegisterImage is refused
+// (InvalidAMIName.Duplicate, which aws-sim enforces as AWS does) and that runner registers under
+// another name. Both AMIs carry the key; every find() names the same one (created first, then the
+// lowest id), find_all() lists it first; removing the other (what `lcake gc --target` does)
+// leaves the winner; a published AMI of the key wins over an older unpublished one.
+TEST_CASE("ebs uploader: two runners upload one key at once; find() and find_all() agree on the winner; the duplicate goes") {
+  aws_test::services();
+  TempDir tmp;
+  fs::path disk = tmp.path / "race.qcow2";
+  run("qemu-img create -q -f qcow2 " + disk.string() + " 16M");
+  run("qemu-io -c 'write -P 0x5a 1M 1M' " + disk.string() + " >/dev/null");
+  lcake::UploadRequest req;
+  req.layer = layer("race", "race");
+  req.built = disk_artifact(disk);
+  lcake::Artifact ua, ub;
+  {
+    FakeContext ca(tmp.path / "a"), cb(tmp.path / "b");
+    AwsUploader a(nlohmann::json{{"workers", 2}}), b(nlohmann::json{{"workers", 2}});
+    std::string ea, eb;
+    std::thread ta([&] {
+      try { ua = a.upload(req, ca); } catch (const std::exception& e) { ea = e.what(); }
+    });
+    std::thread tb([&] {
+      try { ub = b.upload(req, cb); } catch (const std::exception& e) { eb = e.what(); }
+    });
+    ta.join(), tb.join();
+    REQUIRE_MESSAGE(ea.empty(), ea);
+    REQUIRE_MESSAGE(eb.empty(), eb);
+    CHECK(ca.memory_ledger.open_entries().empty());
+    CHECK(cb.memory_ledger.open_entries().empty());
+    CHECK((ca.logged("is taken") || cb.logged("is taken")));
+  }
+  REQUIRE(ua.id != ub.id);
+  auto keyed = aws_test::awscli({"ec2", "describe-images", "--owners", "self", "--filters",
+                                 "Name=tag:lcake:key,Values=" + req.layer.upload_key})["Images"];
+  REQUIRE(keyed.size() == 2);
+  CHECK(keyed[0]["Name"] != keyed[1]["Name"]);
+  std::map<std::string, nlohmann::json> shown;
+  for (const auto& img : keyed) {
+    shown[img["ImageId"]] = img;
+    std::map<std::string, std::string> tags;
+    for (const auto& t : img.value("Tags", nlohmann::json::array())) tags[t["Key"]] = t["Value"];
+    CHECK(tags["Name"] == img["Name"]);  // the Name tag follows the name it was registered under
+  }
+  auto rank = [&](const std::string& id) {
+    return std::make_pair(shown[id]["CreationDate"].get<std::string>(), id);
+  };
+  std::string winner = rank(ua.id) < rank(ub.id) ? ua.id : ub.id, loser = winner == ua.id ? ub.id : ua.id;
+
+  lcake::FindRequest f;
+  f.layer = req.layer;
+  for (int i = 0; i < 3; ++i) {
+    FakeContext fresh(tmp.path / ("fresh" + std::to_string(i)));
+    auto found = AwsUploader(nlohmann::json::object()).find(f, fresh);
+    REQUIRE(found.has_value());
+    CHECK(found->id == winner);
+  }
+  FakeContext ctx(tmp.path / "gc");
+  AwsUploader gc(nlohmann::json::object());
+  // The loser's first RegisterImage was refused before it had an id: a ledger entry holding only
+  // that name (a crash right then) must not deregister the winner, which holds the name.
+  lcake::LedgerEntry by_name;
+  by_name.kind = lcake::aws::kImageKind;
+  by_name.how = {{"region", ua.metadata.value("region", "")},
+                 {"name", shown[winner]["Name"]}, {"snapshot_id", "snap-0123456789abcdef0"}};
+  CHECK_THROWS_AS(gc.reap(by_name, ctx), lcake::AlreadyGone);
+  CHECK(gc.exists(ua.id == winner ? ua : ub, ctx));
+  auto all = gc.find_all(f, ctx);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].id == winner);
+  CHECK(all[1].id == loser);
+  CHECK(all[1].metadata["lcake_found"]["published"] == false);
+  // gc's part: the duplicate goes with its snapshot, the winner stays.
+  std::string loser_snap = all[1].metadata.value("snapshot_id", "");
+  gc.remove(all[1], ctx);
+  CHECK_FALSE(snapshot_listed(loser_snap));
+  all = gc.find_all(f, ctx);
+  REQUIRE(all.size() == 1);
+  CHECK(all[0].id == winner);
+
+  // A published AMI of the key wins over the older unpublished one: a later upload (its name
+  // taken by the winner's, so registered under another), then published.
+  lcake::Artifact later = gc.upload(req, ctx);
+  CHECK(later.metadata["name"] != shown[winner]["Name"]);
+  gc.publish(later, {req.layer, nlohmann::json::object()}, ctx);  // tags it lcake:published
+  auto found = AwsUploader(nlohmann::json::object()).find(f, ctx);
+  REQUIRE(found.has_value());
+  CHECK(found->id == later.id);
+  all = gc.find_all(f, ctx);
+  REQUIRE(all.size() == 2);
+  CHECK(all[1].id == winner);
+  gc.remove(all[1], ctx);
+  gc.remove(later, ctx);  // published: never touched
+  CHECK(gc.exists(later, ctx));
+  aws_test::awscli({"ec2", "deregister-image", "--image-id", later.id});
+  aws_test::awscli({"ec2", "delete-snapshot", "--snapshot-id", later.metadata.value("snapshot_id", "")});
 }
 
 TEST_CASE("ebs uploader: cancelled in the middle, the reaper leaves nothing") {

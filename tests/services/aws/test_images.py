@@ -104,6 +104,27 @@ class Images(unittest.TestCase):
         data = ebs_west.get_snapshot_block(SnapshotId=copied_sid, BlockIndex=1, BlockToken=blocks[0]["BlockToken"])
         self.assertEqual(data["BlockData"].read(), block(1))
 
+    def test_image_names_are_unique_per_region(self):
+        sid = self.snapshot(blocks=(5,))
+        ami = self.register(sid, "one-name")
+        with self.assertRaises(ClientError) as cm:  # AWS: unique among the account's AMIs in a region
+            self.register(sid, "one-name")
+        self.assertEqual(error_code(cm.exception), "InvalidAMIName.Duplicate")
+        self.assertIn(ami, str(cm.exception))
+        self.assertEqual(sum(1 for i in self.ec2.describe_images(Owners=["self"])["Images"]
+                             if i["Name"] == "one-name"), 1)
+        # Another region may use the name once; a second copy under it there is refused.
+        west = self.s.client("ec2", region="eu-west-1")
+        copy = west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="one-name")["ImageId"]
+        with self.assertRaises(ClientError) as cm:
+            west.copy_image(SourceImageId=ami, SourceRegion="us-east-1", Name="one-name")
+        self.assertEqual(error_code(cm.exception), "InvalidAMIName.Duplicate")
+        # A deregistered image's name is free again.
+        self.ec2.deregister_image(ImageId=ami)
+        again = self.register(sid, "one-name")
+        self.ec2.deregister_image(ImageId=again)
+        west.deregister_image(ImageId=copy)
+
     def test_copy_image_encrypted(self):
         sid = self.snapshot(blocks=(4,))
         ami = self.register(sid, "to-encrypt")

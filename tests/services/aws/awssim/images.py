@@ -1,7 +1,7 @@
 """AMIs as AWS keeps them: moto's RegisterImage drops the block-device mapping (it invents a
 snapshot of its own), so the simulator records what was registered or copied and shows it in
 DescribeImages; it also refuses what AWS refuses (an unknown or unfinished root snapshot, deleting
-a snapshot an image still uses)."""
+a snapshot an image still uses, a name already used in the region)."""
 import datetime
 import json
 import os
@@ -20,6 +20,25 @@ class Images:
         self.images = {}
         self.ever = set()  # every image id recorded, deregistered ones too (moto keeps their stand-ins)
         self.lock = threading.Lock()
+        self.naming = set()  # (region, name) of a RegisterImage or CopyImage on its way to moto
+
+    def _claim_name(self, region, name):
+        """AWS: an AMI name is unique among the account's images in a region (RegisterImage and
+        CopyImage answer InvalidAMIName.Duplicate). None when `name` is now reserved for the
+        caller (release it with _release_name), else the error."""
+        with self.lock:
+            user = next((i for i, rec in self.images.items()
+                         if rec["Region"] == region and rec["Name"] == name), None)
+            if user is None and (region, name) in self.naming:
+                user = "an image being registered"
+            if user is not None:
+                return ec2xml.error("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {user}")
+            self.naming.add((region, name))
+            return None
+
+    def _release_name(self, region, name):
+        with self.lock:
+            self.naming.discard((region, name))
 
     def _save(self):
         with open(self.path + ".tmp", "w", encoding="utf-8") as f:
@@ -61,6 +80,17 @@ class Images:
                 entry["VirtualName"] = m["VirtualName"]
             mappings.append(entry)
         root = params.get("RootDeviceName")
+        name = params.get("Name")
+        taken = self._claim_name(req.region, name)
+        if taken is not None:
+            self.log("image-rejected", name=name, body=taken.body.decode())
+            return taken
+        try:
+            return self._register(req, params, mappings, root)
+        finally:
+            self._release_name(req.region, name)
+
+    def _register(self, req, params, mappings, root):
         upstream = self.moto.forward(req)
         if upstream.status >= 300:
             return upstream
@@ -96,11 +126,22 @@ class Images:
         if kms_key and not encrypted:  # checked before moto makes the copy
             return ec2xml.error("InvalidParameterDependency",
                                 "The parameter KmsKeyId requires the parameter Encrypted to be set.")
+        source = self.get(params.get("SourceImageId"))
+        name = params.get("Name", source["Name"] if source else None)
+        taken = self._claim_name(req.region, name) if source else None
+        if taken is not None:
+            return taken
+        try:
+            return self._copy(req, params, source, name, encrypted, kms_key)
+        finally:
+            if source is not None:
+                self._release_name(req.region, name)
+
+    def _copy(self, req, params, source, name, encrypted, kms_key):
         upstream = self.moto.forward(req)
         if upstream.status >= 300:
             return upstream
         new_id = ec2xml.text(ec2xml.parse(upstream.body), "imageId")
-        source = self.get(params.get("SourceImageId"))
         if source is None:
             return upstream
         mappings = json.loads(json.dumps(source["mappings"]))
@@ -121,7 +162,7 @@ class Images:
             if encrypted:  # moto ignores Encrypted/KmsKeyId; AWS encrypts every snapshot of the copy
                 m["Ebs"]["Encrypted"] = "true"
                 m["Ebs"]["KmsKeyId"] = kms_key or "alias/aws/ebs"
-        record = dict(source, ImageId=new_id, Region=req.region, Name=params.get("Name", source["Name"]),
+        record = dict(source, ImageId=new_id, Region=req.region, Name=name,
                       mappings=mappings, SourceImageId=source["ImageId"])
         record.pop("DeprecationTime", None)  # not copied, as in AWS
         with self.lock:
