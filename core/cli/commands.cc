@@ -189,6 +189,7 @@ int cmd_plan(const std::vector<std::string>& args) {
                        {"upload", l.upload_wanted}, {"upload_cached", l.upload_cached},
                        {"verify", l.verify_wanted}, {"verified", l.verified},
                        {"published", l.published}, {"previous_key", l.previous_key.value_or("")},
+                       {"on_parent_upload", l.on_parent_upload}, {"children_on_upload", l.children_on_upload},
                        {"reasons", l.reasons}, {"sensitive", l.sensitive},
                        {"builder_defaults", defaults}});
       }
@@ -209,9 +210,10 @@ int cmd_plan(const std::vector<std::string>& args) {
         if (l.upload_wanted && l.published) action += ", published";
       } else if (!l.build_needed) {
         action = l.upload_found ? "upload found in the backend" : "upload cached";
+        if (l.children_on_upload) action += " (not built: its children are built from its upload)";
         if (l.verify_wanted) action += l.verified ? ", verified" : ", verify";
       } else {
-        action = "build";
+        action = l.on_parent_upload ? "build on its parent's upload" : "build";
         if (l.upload_found) action += " (its upload was found in the backend: a child needs the build)";
         if (l.upload_wanted) action += ", upload";
         if (l.verify_wanted) action += ", verify";

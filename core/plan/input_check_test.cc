@@ -295,7 +295,12 @@ TEST_CASE("cloud target with the real plugins: qemu's generalize; openstack and 
       continue;
     }
     CHECK_MESSAGE(host.load(cloud).info().role.at("uploader").has_capability(kPublishesToCloud), cloud);
+    // The Nova builder boots the parent's Glance image, which the uploader adopted: it builds on uploads.
+    const auto& plugin = host.load(cloud);
+    bool on_uploads = plugin.has_role("builder") && plugin.info().role.at("builder").has_capability(kBuildsOnUpload);
+    CHECK_MESSAGE(on_uploads == (cloud == "openstack"), cloud);
   }
+  CHECK(!qemu.info().role.at("builder").has_capability(kBuildsOnUpload));  // builds on its own qcow2
   // The qemu builder's options of the last layer, as the host hands them to it.
   Project p;
   p.write("configs/pipelines/disk.qcow2", "");

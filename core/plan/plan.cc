@@ -1,5 +1,6 @@
 #include "plan.h"
 
+#include <algorithm>
 #include <map>
 
 #include "selection.h"
@@ -98,7 +99,17 @@ void plan_upload(const PlanInputs& in, const Variant& v, const Layer& layer, Lay
   }
 }
 
+// Can the builder build this layer's children from its upload (its build not being at hand)?
+bool children_build_on_upload(const PlanInputs& in, const LayerPlan& lp) {
+  return in.builder_declared.builds_on_upload && !lp.forced && lp.upload_cached && lp.upload_record &&
+         in.builder_declared.accepts_type(lp.upload_record->artifact.type);
+}
+
 }  // namespace
+
+bool BuilderDeclared::accepts_type(const std::string& type) const {
+  return accepts.empty() || std::find(accepts.begin(), accepts.end(), type) != accepts.end();
+}
 
 std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, StateStore& state,
                                     BackendProbe& probe) {
@@ -143,13 +154,17 @@ std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, Stat
     if (lp.forced) lp.build_record.reset(), lp.upload_record.reset();
     out.push_back(std::move(lp));
   }
-  // A layer whose upload is at hand needs no build unless a child is built from it.
+  // A layer whose upload is at hand needs no build unless a child is built from it; a
+  // builder that builds on uploads builds the child from the upload instead.
   for (std::size_t i = out.size(); i-- > 0;) {
     LayerPlan& lp = out[i];
+    bool on_upload = !lp.build_cached && children_build_on_upload(in, lp);
     bool child_needs = false;
     for (std::size_t j = i + 1; j < out.size(); ++j)
-      if (v.layers[j].from == v.layers[i].name && out[j].selected && out[j].build_needed)
-        child_needs = true;
+      if (v.layers[j].from == v.layers[i].name && out[j].selected && out[j].build_needed) {
+        if (on_upload) out[j].on_parent_upload = lp.children_on_upload = true;
+        else child_needs = true;
+      }
     lp.build_needed = !lp.build_cached && (!lp.upload_cached || child_needs);
   }
   return out;

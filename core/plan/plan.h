@@ -27,6 +27,9 @@ struct LayerPlan {
   bool build_needed = true;  // false when cached, or when its upload was found and no child needs the build
   bool upload_wanted = false, upload_cached = false;
   bool upload_found = false;  // the upload came from the backend (find), not the local state
+  // builds-on-upload: this layer is built from its parent's upload (the parent's build is not
+  // at hand, and not made for it); and: this layer's children are built from its upload.
+  bool on_parent_upload = false, children_on_upload = false;
   bool verify_wanted = false, verified = false, published = false;
   std::optional<ArtifactRecord> build_record, upload_record;  // what the cache holds
   std::optional<std::string> previous_key;   // last key recorded for this layer
@@ -49,9 +52,17 @@ class BackendProbe {
                                                      const lcake::FindRequest& request) = 0;
 };
 
+// What the target's builder declares in its RoleSpec that planning uses.
+struct BuilderDeclared {
+  std::vector<std::string> accepts;  // the parent artifact types it builds on; empty: any
+  bool builds_on_upload = false;     // capability "builds-on-upload" (plugin_host.h kBuildsOnUpload)
+  bool accepts_type(const std::string& type) const;
+};
+
 struct PlanInputs {
   const ResolvedConfig* config = nullptr;
   PluginId builder;
+  BuilderDeclared builder_declared;
   std::optional<PluginId> uploader;  // none: nothing is uploaded
   bool has_verifier = false;
   std::vector<std::string> only;
@@ -83,7 +94,10 @@ ArtifactRecord found_upload_record(const std::string& target, const std::string&
 // --target` deletes it once it is old enough (docs/ci.md, "Two runners, one key").
 void record_duplicate(StateStore& state, ArtifactRecord loser);
 
-// Plans one variant. An upload the backend finds (and the state did not know) is
+// Plans one variant. A layer whose upload is at hand (cached or found) is built only
+// when a selected child must be built from its build; a builder that builds on uploads
+// (builds-on-upload, accepting the upload's type) builds that child from the upload
+// instead, so the parent is not rebuilt for it. An upload the backend finds (and the state did not know) is
 // recorded in the state as an upload of this layer, not verified. When the state's
 // own upload of a key is not the one the backend names for it (another runner
 // uploaded the same key and won), the backend's is used and the state's becomes a

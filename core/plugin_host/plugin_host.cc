@@ -204,8 +204,9 @@ PluginInfo read_descriptor(const fs::path& file, const lcake_plugin_descriptor* 
 }  // namespace
 
 const std::vector<std::string>& known_capabilities(const std::string& role) {
-  static const std::vector<std::string> uploader = {std::string(kPublishesToCloud)}, none;
-  return role == "uploader" ? uploader : none;
+  static const std::vector<std::string> uploader = {std::string(kPublishesToCloud)},
+                                        builder = {std::string(kBuildsOnUpload)}, none;
+  return role == "uploader" ? uploader : role == "builder" ? builder : none;
 }
 
 bool RoleInfo::has_capability(const std::string& word) const {

@@ -29,6 +29,10 @@ struct RoleInfo {
 
 // An uploader whose published images boot as new machines in a cloud (lcake_role_spec.capabilities).
 inline constexpr const char* kPublishesToCloud = "publishes-to-cloud";
+// A builder that can build a child layer from the parent layer's upload artifact when the
+// parent's build is not at hand (the Nova builder boots the parent's Glance image either way),
+// so a parent whose upload is cached or found in the backend is not rebuilt for its children.
+inline constexpr const char* kBuildsOnUpload = "builds-on-upload";
 // The capability words lcake knows for a role; a plugin declaring another is refused at load.
 const std::vector<std::string>& known_capabilities(const std::string& role);
 

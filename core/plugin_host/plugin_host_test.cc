@@ -167,6 +167,13 @@ TEST_CASE("capabilities: known words are read, an unknown one refuses the plugin
             "publishes-to-cloud): fix its RoleSpec (.capabilities)"));
 }
 
+TEST_CASE("capability words are per role: builds-on-upload is a builder's") {
+  using lcake::core::known_capabilities;
+  CHECK(known_capabilities("builder") == std::vector<std::string>{lcake::core::kBuildsOnUpload});
+  CHECK(known_capabilities("uploader") == std::vector<std::string>{lcake::core::kPublishesToCloud});
+  CHECK(known_capabilities("verifier").empty());
+}
+
 TEST_CASE("a file that is not ELF is not a shared library") {
   TempDir dir;
   fs::path junk = dir.path / "lcake-junk.so";

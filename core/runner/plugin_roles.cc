@@ -30,6 +30,11 @@ static std::optional<PluginId> id_of(const LoadedPlugin* p) {
 }
 
 PluginId PluginRoles::builder() const { return *id_of(builder_); }
+BuilderDeclared PluginRoles::builder_declared() const {
+  const RoleInfo& r = builder_->info().role.at("builder");
+  return {r.accepts, r.has_capability(kBuildsOnUpload)};
+}
+
 std::optional<PluginId> PluginRoles::uploader() const { return id_of(uploader_); }
 std::optional<PluginId> PluginRoles::verifier() const { return id_of(verifier_); }
 

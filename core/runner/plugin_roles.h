@@ -13,6 +13,7 @@ class PluginRoles : public RoleFactory {
       : host_(host), loaded_(loaded), target_(target) {}
   void prepare() override;
   PluginId builder() const override;
+  BuilderDeclared builder_declared() const override;
   std::optional<PluginId> uploader() const override;
   std::optional<PluginId> verifier() const override;
   std::unique_ptr<lcake::Builder> make_builder() override;

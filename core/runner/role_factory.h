@@ -17,6 +17,8 @@ class RoleFactory {
   // Loads and checks the target's plugins and settings (InputError on problems).
   virtual void prepare() = 0;
   virtual PluginId builder() const = 0;
+  // What the builder's RoleSpec declares that planning uses (accepts, builds-on-upload).
+  virtual BuilderDeclared builder_declared() const = 0;
   virtual std::optional<PluginId> uploader() const = 0;  // none: the target uploads nothing
   virtual std::optional<PluginId> verifier() const = 0;  // none: the target verifies nothing
   virtual std::unique_ptr<lcake::Builder> make_builder() = 0;

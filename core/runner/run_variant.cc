@@ -21,7 +21,8 @@ static Event planned(Event e, const LayerPlan& lp) {
             {"upload", lp.upload_wanted},    {"upload_cached", lp.upload_cached},
             {"upload_found", lp.upload_found}, {"verify", lp.verify_wanted},
             {"verified", lp.verified},       {"reasons", lp.reasons},
-            {"sensitive", lp.sensitive}};
+            {"sensitive", lp.sensitive},     {"on_parent_upload", lp.on_parent_upload},
+            {"children_on_upload", lp.children_on_upload}};
   return e;
 }
 
@@ -45,7 +46,14 @@ void Runner::Impl::run_layer(const Variant& v, const Layer& layer, const LayerPl
       events.log(lcake::LogLevel::info, scope, "waiting for another lcake building the same layer");
     });
     std::optional<lcake::Artifact> parent;
-    if (layer.from) parent = runs.at(*layer.from).built.value().artifact;
+    // A builder that builds on uploads gets the parent's upload when its build is not at hand.
+    if (layer.from) {
+      const LayerRun& from = runs.at(*layer.from);
+      parent = lp.on_parent_upload ? from.uploaded.value().artifact : from.built.value().artifact;
+      if (lp.on_parent_upload)
+        events.log(lcake::LogLevel::info, scope,
+                   "built on " + *layer.from + "'s upload " + parent->id + " (the builder builds on uploads)");
+    }
     // Another process may have built it while we waited.
     auto rec = state.find_artifact(target(), v.name, layer.name, lp.key, "build");
     auto ctx = context(v, layer, "build", cfg.target.builder, "builder", {}, {});

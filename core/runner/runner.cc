@@ -28,6 +28,7 @@ PlanInputs Runner::Impl::plan_inputs() const {
   PlanInputs in;
   in.config = &cfg;
   in.builder = factory.builder();
+  in.builder_declared = factory.builder_declared();
   in.uploader = factory.uploader();
   in.has_verifier = factory.verifier().has_value() && !options.no_verify;
   in.only = options.only;

@@ -171,6 +171,7 @@ class FakeRoles : public RoleFactory {
   FakeRoles(FakeWorld& w, bool uploader, bool verifier) : w_(w), up_(uploader), ver_(verifier) {}
   void prepare() override {}
   PluginId builder() const override { return {"fake", "1.0"}; }
+  BuilderDeclared builder_declared() const override { return declared; }
   std::optional<PluginId> uploader() const override {
     return up_ ? std::optional<PluginId>(PluginId{"fakeup", "1.0"}) : std::nullopt;
   }
@@ -188,6 +189,9 @@ class FakeRoles : public RoleFactory {
                                          const nlohmann::json&) override {
     return std::make_unique<FakeBuilder>(w_);
   }
+
+  // The fake builder's RoleSpec: accepts anything, no capabilities (tests set them).
+  BuilderDeclared declared;
 
  private:
   FakeWorld& w_;

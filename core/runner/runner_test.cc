@@ -83,6 +83,12 @@ struct Run {
     REQUIRE(m.size() == 1);
     return nlohmann::json::parse(std::ifstream(m[0].message));
   }
+  // What this run built the layer on (the fake builder's "parent" metadata), "" when not built.
+  std::string built_on(const std::string& layer) const {
+    for (const auto& e : events.of(EventType::layer_finished))
+      if (e.layer == layer && e.stage == "build" && e.artifact) return e.artifact->metadata.value("parent", "");
+    return "";
+  }
   std::optional<ArtifactRecord> record(const std::string& layer, const std::string& stage) {
     for (auto& r : state->list_artifacts("t"))
       if (r.layer == layer && r.stage == stage) return r;
@@ -346,6 +352,122 @@ TEST_CASE("a found parent upload is rebuilt when a child must be built from it")
   CHECK(r.build() == kExitOk);
   CHECK(world.builds == 4);  // base (for its child) and app
   CHECK(world.uploads == 3); // base's upload was found
+}
+
+namespace {
+
+// A builder that builds a child on its parent's upload (the Nova builder on a Glance image).
+BuilderDeclared on_uploads(std::vector<std::string> accepts = {"raw", "fake-image"}) {
+  return {std::move(accepts), true};
+}
+
+// The cold run's uploads are in the backend; app's recipe changes, so a fresh runner
+// finds base's upload (same key) and must build app.
+ResolvedConfig changed_child(FakeWorld& world, lcake::test::TempDir& first) {
+  REQUIRE(Run(first, world, make_config(true, true)).build() == kExitOk);
+  REQUIRE(world.builds == 2);
+  auto cfg = make_config(true, true);
+  cfg.variants[0].layers[1].recipe["changed"] = true;
+  return cfg;
+}
+
+// A fresh runner (empty state dir) after a cold run, app's recipe changed, its builder declaring `declared`.
+struct FreshRunner {
+  lcake::test::TempDir first, fresh;
+  FakeWorld world;
+  ResolvedConfig cfg = changed_child(world, first);
+  std::unique_ptr<Run> run;
+  explicit FreshRunner(BuilderDeclared declared) : run(std::make_unique<Run>(fresh, world, cfg)) {
+    run->roles->declared = std::move(declared);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("builds-on-upload: a fresh runner builds the child from the parent's found upload, not the parent") {
+  lcake::test::TempDir first, planned, planned_without, fresh;
+  FakeWorld world;
+  auto cfg = changed_child(world, first);
+  std::string base_upload = Run(first, world, cfg).record("base", "upload")->artifact.id;
+  {
+    // The plan: base not built (its upload stands for it), app built on it.
+    Run p(planned, world, cfg);
+    p.roles->declared = on_uploads();
+    auto plan = p.runner->plan({});
+    REQUIRE(plan[0].layers.size() == 2);
+    const LayerPlan &base = plan[0].layers[0], &app = plan[0].layers[1];
+    CHECK(base.upload_found);
+    CHECK_FALSE(base.build_needed);
+    CHECK(base.children_on_upload);
+    CHECK(app.build_needed);
+    CHECK(app.on_parent_upload);
+    // The keys come from the recipes, not from what the child is built on.
+    Run without(planned_without, world, cfg);
+    auto same = without.runner->plan({});
+    CHECK(same[0].layers[0].key == base.key);
+    CHECK(same[0].layers[1].key == app.key);
+    CHECK(same[0].layers[0].build_needed);  // without the capability: rebuilt for its child
+    CHECK_FALSE(same[0].layers[0].children_on_upload);
+    CHECK_FALSE(same[0].layers[1].on_parent_upload);
+  }
+  Run r(fresh, world, cfg);
+  r.roles->declared = on_uploads();
+  CHECK(r.build() == kExitOk);
+  CHECK(world.builds == 3);  // app only
+  CHECK(world.built_layers.back() == "v1/app");
+  CHECK(world.uploads == 3); // app's new upload
+  CHECK_FALSE(r.record("base", "build"));
+  REQUIRE(r.record("base", "upload"));
+  CHECK(r.record("base", "upload")->artifact.id == base_upload);
+  // The child's parent artifact was the parent's (found) upload.
+  CHECK(r.built_on("app") == base_upload);
+  CHECK(r.record("app", "upload")->published);
+  // The events say why base was not built.
+  auto planned_events = r.events.of(EventType::layer_planned);
+  REQUIRE(planned_events.size() == 2);
+  CHECK(planned_events[0].data["build"] == false);
+  CHECK(planned_events[0].data["children_on_upload"] == true);
+  CHECK(planned_events[1].data["on_parent_upload"] == true);
+  CHECK(planned_events[1].data["build"] == true);
+}
+
+TEST_CASE("builds-on-upload: --only the child still builds it from the parent's found upload") {
+  FreshRunner f(on_uploads());
+  RunOptions o;
+  o.only = {"v1/app"};
+  CHECK(f.run->build(o) == kExitOk);
+  CHECK(f.world.built_layers == std::vector<std::string>{"v1/base", "v1/app", "v1/app"});
+  CHECK(f.run->built_on("app") == f.run->record("base", "upload")->artifact.id);
+}
+
+TEST_CASE("builds-on-upload, but the builder does not accept the upload's type, or --force: the parent is rebuilt") {
+  for (bool force : {false, true}) {
+    CAPTURE(force);
+    FreshRunner f(force ? on_uploads() : on_uploads({"raw"}));  // the uploader makes fake-image
+    RunOptions o;
+    o.force = force;
+    auto plan = f.run->runner->plan(o);
+    CHECK(plan[0].layers[0].build_needed);
+    CHECK_FALSE(plan[0].layers[0].children_on_upload);
+    CHECK_FALSE(plan[0].layers[1].on_parent_upload);
+    CHECK(f.run->build(o) == kExitOk);
+    CHECK(f.world.builds == 4);  // base (for its child) and app, as without the capability
+    CHECK(f.run->built_on("app") == f.run->record("base", "build")->artifact.id);
+  }
+}
+
+TEST_CASE("builds-on-upload: a parent whose build is cached gives its build, not its upload") {
+  lcake::test::TempDir dir;
+  FakeWorld world;
+  REQUIRE(Run(dir, world, make_config(true, true)).build() == kExitOk);
+  auto cfg = make_config(true, true);
+  cfg.variants[0].layers[1].recipe["changed"] = true;
+  Run r(dir, world, cfg);
+  r.roles->declared = on_uploads();
+  CHECK(r.build() == kExitOk);
+  CHECK(world.builds == 3);
+  CHECK(world.built_layers.back() == "v1/app");
+  CHECK(r.built_on("app") == r.record("base", "build")->artifact.id);  // base's one build
 }
 
 TEST_CASE("variants run in parallel, each with its own outcome") {

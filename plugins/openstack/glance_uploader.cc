@@ -97,6 +97,10 @@ Artifact GlanceUploader::to_artifact(const json& image, Context& ctx) {
                 {"visibility", image.value("visibility", "")},
                 {"owner", image.value("owner", "")},
                 {"upload_key", image.value("lcake_key", "")}};
+  // The Nova builder's snapshot says who logs in (lcake_ssh_user): a child built on an
+  // image found in Glance, and the verifier booting it, log in as that user.
+  if (auto u = image.find("lcake_ssh_user"); u != image.end() && u->is_string() && !u->get<std::string>().empty())
+    a.metadata["ssh_user"] = *u;
   return a;
 }
 

@@ -11,6 +11,7 @@
 
 #include "lcake/testing.hpp"
 #include "auth.h"
+#include "glance_uploader.h"
 #include "nova_builder.h"
 #include "nova_client.h"
 #include "nova_server.h"
@@ -169,6 +170,44 @@ TEST_CASE("build a layer and a child on Nova, snapshot to Glance, verify the chi
   builder.remove(built2, ctx);
   CHECK_FALSE(builder.exists(built2, ctx));
   builder.remove(built, ctx);
+}
+
+TEST_CASE("builds-on-upload: a child boots the parent's upload as a fresh runner's find() gives it, with its SSH user") {
+  base_image();
+  Ctx ctx("on-upload");
+  NovaBuilder builder(settings());
+  BuildRequest first;
+  first.layer = layer("base");
+  // An upload key of this run only (a reused stack may hold earlier runs' images).
+  first.layer.upload_key = std::string(48, 'u') + std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 10000000000000000);
+  first.source = {{"image", "lcake-sim-base"}};
+  auto session = builder.start(first, ctx);
+  run(session->communicator(), "echo provisioned-by-lcake > /root/provisioned && sync");
+  auto built = session->finish(ctx);
+  REQUIRE(built.metadata.value("ssh_user", "") == "root");
+  json glance_settings = {{"cloud", "lcake-test"}};
+  GlanceUploader(glance_settings).upload({first.layer, built, std::nullopt, {}}, ctx);  // adopted in place
+
+  // A runner with an empty state: its uploader finds the image by the upload key; the SSH user
+  // comes from the image (lcake_ssh_user), not from a build record it does not have.
+  Ctx fresh("on-upload-fresh");
+  auto found = GlanceUploader(glance_settings).find({first.layer, {}}, fresh);
+  REQUIRE(found);
+  CHECK(found->id == built.id);
+  CHECK(found->type == "glance-image");
+  CHECK(found->metadata.value("ssh_user", "") == "root");
+
+  // The child's builder would log in as someone else without it.
+  NovaBuilder child_builder(settings({{"ssh_user", "nobody-logs-in-as-me"}, {"ssh_timeout", 60}}));
+  BuildRequest child;
+  child.layer = layer("child");
+  child.parent = *found;
+  auto child_session = child_builder.start(child, fresh);
+  CHECK(run(child_session->communicator(), "cat /root/provisioned").find("provisioned-by-lcake") != std::string::npos);
+  child_session->abort(fresh);
+  check_nothing_left(fresh);
+  builder.remove(built, ctx);
+  check_nothing_left(ctx);
 }
 
 TEST_CASE("a server that goes to ERROR: the fault in one line, nothing left") {

@@ -18,6 +18,7 @@ LCAKE_PLUGIN("openstack", "0.1.0",
                                                             .source = lcake::openstack::kNovaSourceSchema,
                                                             .options = lcake::openstack::kNovaBuildOptionsSchema,
                                                             .accepts = "glance-image",
-                                                            .produces = "glance-image"}),
+                                                            .produces = "glance-image",
+                                                            .capabilities = "builds-on-upload"}),
              lcake::verifier<lcake::openstack::NovaVerifier>({.settings = lcake::openstack::nova_settings_schema(),
                                                               .accepts = "glance-image"}))

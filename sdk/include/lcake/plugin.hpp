@@ -42,7 +42,9 @@ struct lcake_role_spec {
   // Space-separated words saying what the role does beyond its interface. Known:
   // uploader "publishes-to-cloud": what it publishes boots as new machines in a cloud
   // (Glance, EC2), so the host turns on the builder's options marked
-  // "x-lcake-cloud-default" for the last layer of each variant it uploads.
+  // "x-lcake-cloud-default" for the last layer of each variant it uploads. Builder
+  // "builds-on-upload": it can build a child from the parent layer's upload artifact (one
+  // its .accepts has), so a parent whose upload is cached or found is not rebuilt for it.
   const char* capabilities;
   lcake_factory factory; // null: the plugin has no such role
 };
