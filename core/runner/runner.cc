@@ -236,7 +236,7 @@ int Runner::remove_superseded() {
     if (rec.stage != "build" && !upload) continue;
     if (upload && (!roles.uploader || !im.cfg.target.uploader)) continue;
     if (current.count((upload ? "upload/" : "build/") + rec.variant + "/" + rec.layer + "/" + rec.key)) continue;
-    Variant v{rec.variant, {}, {}, {}};
+    Variant v{rec.variant, {}, {}, {}, {}};
     Layer l;
     l.name = rec.layer;
     auto ctx = upload ? im.context(v, l, "gc", *im.cfg.target.uploader, "uploader", {}, {})

@@ -503,3 +503,12 @@ TEST_CASE("publish shared: the member project is added and accepts with its own 
   openstack_cli(keystone_glance(), "user delete " + user, nullptr, true);
   openstack_cli(keystone_glance(), "project delete " + project, nullptr, true);
 }
+
+TEST_CASE("a property lcake sets itself is refused in the settings, naming it") {
+  for (const char* own : {"lcake_key", "lcake_verified", "lcake_ssh_user"}) {
+    json s = settings();
+    s["properties"] = {{own, "mine"}};
+    std::string where = std::string("property ") + own + " is lcake's own";  // the host adds /properties/<name>
+    CHECK_THROWS_WITH_AS(GlanceUploader{s}, doctest::Contains(where.c_str()), lcake::ValueError);
+  }
+}

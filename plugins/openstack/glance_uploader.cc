@@ -42,7 +42,7 @@ json image_spec(const json& settings, const json& options) {
 
 // Properties lcake reserves: what find() and gc rely on.
 const char* kReserved[] = {"lcake_key", "lcake_layer_key", "lcake_variant", "lcake_layer", "lcake_pipeline",
-                           "lcake_target", "lcake_published", "lcake_verified"};
+                           "lcake_target", "lcake_published", "lcake_verified", "lcake_ssh_user"};
 
 // lcake's own properties of an uploaded image (find() looks for lcake_key).
 void set_lcake_properties(json& body, const LayerInfo& l) {
