@@ -1,6 +1,5 @@
 #include "plan.h"
 
-#include <algorithm>
 #include <map>
 
 #include "selection.h"
@@ -101,15 +100,11 @@ void plan_upload(const PlanInputs& in, const Variant& v, const Layer& layer, Lay
 
 // Can the builder build this layer's children from its upload (its build not being at hand)?
 bool children_build_on_upload(const PlanInputs& in, const LayerPlan& lp) {
-  return in.builder_declared.builds_on_upload && !lp.forced && lp.upload_cached && lp.upload_record &&
+  return in.builder_declared.has_capability(kBuildsOnUpload) && !lp.forced && lp.upload_cached && lp.upload_record &&
          in.builder_declared.accepts_type(lp.upload_record->artifact.type);
 }
 
 }  // namespace
-
-bool BuilderDeclared::accepts_type(const std::string& type) const {
-  return accepts.empty() || std::find(accepts.begin(), accepts.end(), type) != accepts.end();
-}
 
 std::vector<LayerPlan> plan_variant(const PlanInputs& in, const Variant& v, StateStore& state,
                                     BackendProbe& probe) {

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "lcake/roles.hpp"
 #include "layer_key.h"
+#include "plugin_host/plugin_host.h"
 #include "state/state_store.h"
 
 namespace lcake::core {
@@ -52,12 +53,9 @@ class BackendProbe {
                                                      const lcake::FindRequest& request) = 0;
 };
 
-// What the target's builder declares in its RoleSpec that planning uses.
-struct BuilderDeclared {
-  std::vector<std::string> accepts;  // the parent artifact types it builds on; empty: any
-  bool builds_on_upload = false;     // capability "builds-on-upload" (plugin_host.h kBuildsOnUpload)
-  bool accepts_type(const std::string& type) const;
-};
+// What the target's builder declares in its RoleSpec; planning uses its accepts_type and
+// has_capability(kBuildsOnUpload).
+using BuilderDeclared = RoleInfo;
 
 struct PlanInputs {
   const ResolvedConfig* config = nullptr;

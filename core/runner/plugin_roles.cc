@@ -31,8 +31,7 @@ static std::optional<PluginId> id_of(const LoadedPlugin* p) {
 
 PluginId PluginRoles::builder() const { return *id_of(builder_); }
 BuilderDeclared PluginRoles::builder_declared() const {
-  const RoleInfo& r = builder_->info().role.at("builder");
-  return {r.accepts, r.has_capability(kBuildsOnUpload)};
+  return builder_->info().role.at("builder");
 }
 
 std::optional<PluginId> PluginRoles::uploader() const { return id_of(uploader_); }

@@ -358,7 +358,10 @@ namespace {
 
 // A builder that builds a child on its parent's upload (the Nova builder on a Glance image).
 BuilderDeclared on_uploads(std::vector<std::string> accepts = {"raw", "fake-image"}) {
-  return {std::move(accepts), true};
+  BuilderDeclared d;
+  d.accepts = std::move(accepts);
+  d.capabilities = {kBuildsOnUpload};
+  return d;
 }
 
 // The cold run's uploads are in the backend; app's recipe changes, so a fresh runner
