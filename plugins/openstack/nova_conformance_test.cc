@@ -79,11 +79,13 @@ TEST_CASE("Nova client against real Nova (fake driver)") {
     std::string id = created.at("id");
     CHECK(nova.servers_named("lcake-conf-server") == std::vector<std::string>{id});
 
-    auto active = nova.wait_for_status(id, "ACTIVE", {60s, 500ms});
+    // The fake driver takes ~1 s; the generous waits are for a loaded CI machine, where Nova's
+    // services queue behind each other (nova-fake.sh starts the test only once each consumes).
+    auto active = nova.wait_for_status(id, "ACTIVE", {180s, 500ms});
     CHECK(active.value("key_name", "") == "lcake-conf-kp2");
     CHECK(active.at("metadata").value("lcake_layer", "") == "base");
     nova.stop_server(id);
-    nova.wait_for_status(id, "SHUTOFF", {60s, 500ms});
+    nova.wait_for_status(id, "SHUTOFF", {180s, 500ms});
 
     auto image_id = nova.create_image(id, "lcake-conf-snapshot", {{"lcake_key", "abc"}});
     CHECK(image_id.size() == 36);
@@ -92,7 +94,7 @@ TEST_CASE("Nova client against real Nova (fake driver)") {
     test::openstack_cli(s, "image delete " + image_id);  // the fake driver leaves it queued
 
     CHECK(nova.delete_server(id));
-    nova.wait_deleted(id, {60s, 500ms});
+    nova.wait_deleted(id, {180s, 500ms});
     auto gone = nova.show_server(id);  // real Nova may show it DELETED for a moment
     CHECK((!gone || gone->value("status", "") == "DELETED"));
     nova.delete_keypair("lcake-conf-kp2");

@@ -154,6 +154,31 @@ while [ $SECONDS -lt $deadline ]; do
   sleep 1
 done
 mapped || { echo "nova-fake.sh: the compute host never registered; see $dir/log" >&2; exit 1; }
+# A service is ready when it consumes its RabbitMQ queue, not when its process or its database row
+# exists: oslo.messaging drops a message sent to a queue nobody has declared yet, so a server
+# created before nova-scheduler listens sits in BUILD for rpc_response_timeout (60 s), then ERROR.
+# (The compute host's mapping above implies the conductor answered it; the scheduler is
+# independent of both and, on a loaded machine, can be the last to start.)
+rabbitctl() {
+  env HOME="$dir/rabbit/home" ERL_EPMD_PORT=$EPMD_PORT \
+    /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "lcake$RABBIT_PORT@localhost" "$@"
+}
+consumed() { # consumed QUEUE...: each QUEUE exists with at least one consumer
+  local q n listed; listed=$(rabbitctl list_queues name consumers 2>/dev/null) || return 1
+  for q in "$@"; do
+    n=$(awk -v q="$q" '$1 == q { print $2 }' <<<"$listed")
+    [ -n "$n" ] && [ "$n" -ge 1 ] || return 1
+  done
+}
+deadline=$((SECONDS + 180))
+QUEUES="conductor scheduler compute.lcake-fake-compute-$NV_PORT"
+until consumed $QUEUES; do
+  [ $SECONDS -lt $deadline ] || { echo "nova-fake.sh: not every Nova service consumes its queue ($QUEUES) after 180 s; see $dir/log" >&2; exit 1; }
+  for svc in conductor scheduler compute; do
+    kill -0 "$(cat "$dir/nova-$svc.pid")" 2>/dev/null || { echo "nova-fake.sh: nova-$svc exited; see $dir/log" >&2; exit 1; }
+  done
+  sleep 1
+done
 # Nova starts with no flavors: two small public ones, named like the simulator's.
 for f in "m1.tiny 512 1" "ds512M 512 5"; do set -- $f
   env $(cat "$ks/admin-env") OS_COMPUTE_API_VERSION=2.1 openstack flavor create --public --ram $2 --disk $3 --vcpus 1 $1 \
