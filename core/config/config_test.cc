@@ -337,7 +337,9 @@ TEST_CASE("load: a missing target or site names the dirs searched and what exist
   box.write("configs/sites/slac.json", "{}");
   std::string error = load_error(box.options("qemuu"));
   CHECK(error.starts_with("--target: target \"qemuu\" not found: searched "));
-  CHECK(contains(error, (box.root / "configs/targets").string()));
+  // Shown relative to the working directory when it is under it (a test run by hand from the source tree).
+  auto dir = box.root / "configs/targets";
+  CHECK((contains(error, dir.string()) || contains(error, fs::relative(dir).string())));
   CHECK(contains(error, "available: docker, qemu"));
 
   auto options = box.options();

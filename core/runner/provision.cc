@@ -1,6 +1,11 @@
 #include "provision.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -54,20 +59,53 @@ CommandRun run_logged(lcake::Communicator& comm, lcake::Context& ctx, const std:
   return r;
 }
 
-// The command that runs `body` (shell text) as `how` says: as is for the SSH user; else the
-// body goes to a file in the machine (`remote`), run through sudo or the execute_command
-// template, and removed afterwards.
-std::string command_for(const RunAs& how, const std::string& body, const std::string& remote,
-                        lcake::Communicator& comm, lcake::Context& ctx) {
-  if (how.plain()) return body;
-  auto local = ctx.work_dir() / std::filesystem::path(remote).filename();
-  std::filesystem::create_directories(ctx.work_dir());
-  {
-    std::ofstream out(local, std::ios::binary | std::ios::trunc);
-    out << body;
-    if (!out) throw lcake::BuildError("cannot write " + local.string());
+// Shell text that overwrites the file at `path` (quoted) in place with zeros, syncs and deletes
+// it: the same blocks, so no copy of what it held is left in the freed space of the disk.
+std::string scrub_text(const std::string& path) {
+  return "if [ -f " + path + " ]; then n=$(($(wc -c < " + path + "))); if [ \"$n\" -gt 0 ]; then dd if=/dev/zero of=" +
+         path + " bs=\"$n\" count=1 conv=notrunc 2>/dev/null || exit 1; fi; sync; fi; rm -f " + path +
+         " && sync && [ ! -e " + path + " ]";
+}
+
+// Writes `text` to a new local file readable by its owner only (lcake's copy of a step that may
+// hold a secret, for the moment it takes to upload it).
+void write_private(const std::filesystem::path& local, const std::string& text) {
+  std::filesystem::create_directories(local.parent_path());
+  std::error_code ec;
+  std::filesystem::remove(local, ec);
+  int fd = ::open(local.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw lcake::BuildError("cannot write " + local.string() + ": " + std::strerror(errno));
+  for (std::size_t done = 0; done < text.size();) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      ::close(fd);
+      throw lcake::BuildError("cannot write " + local.string() + ": " + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
   }
-  comm.upload(local, remote);
+  ::close(fd);
+}
+
+// The command that runs `body` (shell text) as `how` says: as is for the SSH user; else the body
+// goes to a file in the machine (`remote`), run through sudo or the execute_command template, and
+// deleted afterwards, overwritten with zeros first when it holds a secret, so the disk that becomes
+// the artifact keeps no copy of it in its free space. `cleanup` (shell text, may be empty) runs as
+// the SSH user after the body, whatever it exited with.
+std::string command_for(const RunAs& how, const std::string& body, const std::string& remote,
+                        lcake::Communicator& comm, lcake::Context& ctx, const std::string& cleanup = "") {
+  if (how.plain()) return cleanup.empty() ? body : "{ " + body + "\n}; rc=$?; " + cleanup + "; exit $rc";
+  const bool secret = Redactor::instance().apply(body) != body;
+  auto local = ctx.work_dir() / std::filesystem::path(remote).filename();
+  write_private(local, body);
+  try {
+    comm.upload(local, remote);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(local, ec);
+    throw;
+  }
   std::error_code ec;
   std::filesystem::remove(local, ec);
   auto path = shell_quote(remote);
@@ -80,7 +118,8 @@ std::string command_for(const RunAs& how, const std::string& body, const std::st
     run = "if [ \"$(id -un)\" = " + user + " ]; then sh " + path + "; else sudo -n -H -u " + user + " sh " + path +
           "; fi";
   }
-  return "chmod 0755 " + path + " && { " + run + "\n}; rc=$?; rm -f " + path + "; exit $rc";
+  return "chmod 0755 " + path + " && { " + run + "\n}; rc=$?; " + (cleanup.empty() ? "" : cleanup + "; ") +
+         (secret ? scrub_text(path) : "rm -f " + path) + "; exit $rc";
 }
 
 std::string describe(const Provisioner& p) {
@@ -124,14 +163,9 @@ void upload_path(lcake::Communicator& comm, lcake::Context& ctx, const std::file
   }
 }
 
-// Overwrites a secret file in place (same blocks: no copy of it left in the freed
-// space of the disk), then deletes it.
+// Overwrites a secret file in place, then deletes it.
 void scrub(lcake::Communicator& comm, const std::string& path) {
-  std::string f = shell_quote(path);
-  std::string command = "if [ -f " + f + " ]; then n=$(($(wc -c < " + f + "))); if [ \"$n\" -gt 0 ]; then dd if=/dev/zero of=" + f +
-                        " bs=\"$n\" count=1 conv=notrunc 2>/dev/null || exit 1; fi; sync; fi; rm -f " + f +
-                        " && sync && [ ! -e " + f + " ]";
-  if (comm.run(command, nullptr, std::chrono::seconds(120)) != 0)
+  if (comm.run(scrub_text(shell_quote(path)), nullptr, std::chrono::seconds(120)) != 0)
     throw lcake::BuildError("cannot delete the sensitive file " + path + " from the machine; the layer is not kept");
 }
 
@@ -195,23 +229,19 @@ void run_provisioner_steps(const std::vector<Provisioner>& steps, lcake::Communi
           last_error.clear();
           break;
         }
-        std::string script;
+        std::string script, before, cleanup;
         if (p.script) {
-          std::string remote = "/tmp/lcake-provision-" + std::to_string(i) + ".sh";
-          comm.upload(*p.script, remote);
-          if (p.run_as.plain())
-            script = exports(env) + "sh " + shell_quote(remote) + "; rc=$?; rm -f " + shell_quote(remote) +
-                     "; exit $rc";
-          else
-            script = "chmod 0644 " + shell_quote(remote) + "; " +
-                     command_for(p.run_as, exports(env) + "sh " + shell_quote(remote) + "; rc=$?; rm -f " +
-                                               shell_quote(remote) + "; exit $rc\n",
-                                 "/tmp/lcake-run-" + std::to_string(i) + ".sh", comm, ctx);
+          // Uploaded as is; run, and removed afterwards by the SSH user, who owns it.
+          std::string remote = shell_quote("/tmp/lcake-provision-" + std::to_string(i) + ".sh");
+          comm.upload(*p.script, "/tmp/lcake-provision-" + std::to_string(i) + ".sh");
+          script = exports(env) + "sh " + remote + "\n";
+          cleanup = "rm -f " + remote;
+          if (!p.run_as.plain()) before = "chmod 0644 " + remote + " && ";
         } else {
           script = "set -e\n" + exports(env);
           for (const auto& c : p.inline_commands) script += c + "\n";
-          script = command_for(p.run_as, script, "/tmp/lcake-run-" + std::to_string(i) + ".sh", comm, ctx);
         }
+        script = before + command_for(p.run_as, script, "/tmp/lcake-run-" + std::to_string(i) + ".sh", comm, ctx, cleanup);
         CommandRun r = run_logged(comm, ctx, script, p.timeout);
         if (r.exit_code == 0) {
           last_error.clear();

@@ -1,5 +1,6 @@
 // Provisioners and secrets: output split across chunks is redacted as whole lines;
-// a sensitive file is deleted after the layer's provisioners, also when one fails.
+// a sensitive file is deleted after the layer's provisioners, also when one fails; a step run as
+// another user that holds a secret is overwritten before its file is deleted.
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -99,5 +100,53 @@ TEST_CASE("a sensitive file is scrubbed and deleted after the last provisioner, 
     ChunkComm comm;
     CHECK_THROWS(run_provisioners({file, shell({"exit 7"})}, comm, ctx, [](const std::string&) {}));
     CHECK(deleted(comm) == 1);
+  }
+}
+
+TEST_CASE("a step run as another user goes through a file, overwritten with zeros before it is deleted when it holds a secret") {
+  std::string secret = "run-as-secret-0123456789";
+  Redactor::instance().add(secret);
+  lcake::test::TempDir tmp;
+  lcake::testing::FakeContext ctx(tmp.path);
+  ctx.echo = false;
+  auto as_root = [](Provisioner p) {
+    p.run_as.user = "root";
+    return p;
+  };
+  {  // the secret in the step itself
+    ChunkComm comm;
+    run_provisioners({as_root(shell({"echo " + secret}))}, comm, ctx, [](const std::string&) {});
+    REQUIRE(comm.uploads == std::vector<std::string>{"/tmp/lcake-run-0.sh"});
+    REQUIRE(comm.commands.size() == 1);
+    CHECK(comm.commands[0].find(secret) == std::string::npos);  // the command only names the file
+    CHECK(comm.commands[0].find("sudo -n -H -u 'root' sh '/tmp/lcake-run-0.sh'") != std::string::npos);
+    CHECK(comm.commands[0].find("of='/tmp/lcake-run-0.sh' bs=\"$n\" count=1 conv=notrunc") != std::string::npos);
+    CHECK(comm.commands[0].find("rm -f '/tmp/lcake-run-0.sh' && sync") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(ctx.work_dir() / "lcake-run-0.sh"));  // lcake's copy is gone too
+  }
+  {  // the secret from an env step, in a script step's exports; the script file is removed by the SSH user
+    Provisioner env;
+    env.type = "env", env.env = {{"TOKEN", secret}}, env.pointer = "/pipeline/layers/l/provisioners/0";
+    Provisioner script;
+    script.type = "shell", script.script = tmp.path / "step.sh", script.pointer = "/pipeline/layers/l/provisioners/1";
+    std::ofstream(*script.script) << "echo \"$TOKEN\" >/dev/null\n";
+    ChunkComm comm;
+    run_provisioners({env, as_root(script)}, comm, ctx, [](const std::string&) {});
+    CHECK(comm.uploads == std::vector<std::string>{"/tmp/lcake-provision-1.sh", "/tmp/lcake-run-1.sh"});
+    REQUIRE(comm.commands.size() == 1);
+    const auto& c = comm.commands[0];
+    CHECK(c.find(secret) == std::string::npos);
+    CHECK(c.rfind("chmod 0644 '/tmp/lcake-provision-1.sh' && ", 0) == 0);
+    auto after_run = c.find("rc=$?");
+    REQUIRE(after_run != std::string::npos);
+    CHECK(c.find("rm -f '/tmp/lcake-provision-1.sh'", after_run) != std::string::npos);
+    CHECK(c.find("conv=notrunc", after_run) != std::string::npos);
+  }
+  {  // no secret: deleted, not overwritten
+    ChunkComm comm;
+    run_provisioners({as_root(shell({"echo nothing secret"}))}, comm, ctx, [](const std::string&) {});
+    REQUIRE(comm.commands.size() == 1);
+    CHECK(comm.commands[0].find("conv=notrunc") == std::string::npos);
+    CHECK(comm.commands[0].find("rm -f '/tmp/lcake-run-0.sh'; exit $rc") != std::string::npos);
   }
 }
