@@ -63,7 +63,9 @@ struct Session {
   core::LoadedConfig loaded;
   core::ResolvedConfig resolved;
 
-  void open(bool needs_config) {
+  // `needs_verifier` false: a command that never verifies (gc, outputs); the target's verifier is
+  // left out, so what only it uses (a variable like SSH_CIDR) need not be given.
+  void open(bool needs_config, bool needs_verifier = true) {
     core::Redactor::instance().add_known_environment();
     auto level = core::parse_log_level(opts.log_level);
     if (opts.json) {
@@ -81,7 +83,7 @@ struct Session {
     plugins = std::make_unique<core::PluginHost>(core::PluginHost::default_search_path(paths));
     if (needs_config) {
       loaded = core::load_config(opts.load);
-      resolved = core::resolve_config(loaded);
+      resolved = core::resolve_config(loaded, {.without_verifier = !needs_verifier});
     }
   }
 
@@ -255,7 +257,7 @@ int cmd_gc(const std::vector<std::string>& args) {
   if (!parse("gc", "[--target T [CONFIG OPTIONS]] [--grace SECONDS] [OPTIONS]", args, desc)) return 0;
   if (grace < 0) throw lcake::InputError("gc --grace " + std::to_string(grace) + ": give a number of seconds, 0 or more");
   finish_options(s.opts, false);
-  s.open(!s.opts.load.target.empty());
+  s.open(!s.opts.load.target.empty(), false);
   std::vector<core::LedgerRow> rows;
   int skipped = 0;
   for (auto& row : s.state->ledger_open()) {
@@ -335,7 +337,7 @@ int cmd_outputs(const std::vector<std::string>& args) {
   if (format != "json" && format != "shell" && format != "tfvars")
     throw InputError("--format: '" + format + "' is not json, shell or tfvars");
   finish_options(s.opts, true);
-  s.open(true);
+  s.open(true, false);
   auto doc = core::collect_outputs(*s.state, s.resolved, "", {});
   std::string text = format == "shell"    ? core::outputs_as_shell(doc)
                      : format == "tfvars" ? core::outputs_as_tfvars(doc).dump(2) + "\n"

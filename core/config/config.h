@@ -210,7 +210,13 @@ struct ResolvedConfig {
 // Validates the merged tree against the core schema, substitutes variables
 // per variant and builds the model. Errors name the JSON pointer and the
 // file (and line) that set the value. An undefined ${var.X} names where it is used.
-ResolvedConfig resolve_config(const LoadedConfig& loaded);
+struct ResolveOptions {
+  // Leave /target/verifier out (not interpolated, no Target::verifier): for the commands that
+  // never verify (gc, outputs), so a variable only the verifier uses (SSH_CIDR) need not be given.
+  // Keys do not depend on the verifier, so they are the same as a build's.
+  bool without_verifier = false;
+};
+ResolvedConfig resolve_config(const LoadedConfig& loaded, const ResolveOptions& options = {});
 
 // Validates `value` (found at `pointer` of the merged tree) against a JSON Schema
 // text (a plugin's settings schema). Throws InputError naming the first failing

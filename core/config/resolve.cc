@@ -18,9 +18,11 @@ RoleConfig build_role(const nlohmann::json& role, const std::string& pointer) {
 
 // The target is shared by every variant, so it sees variable defaults, $env and
 // /vars, but no variant's variables and no ${variant}.
-Target build_target(const LoadedConfig& loaded) {
+Target build_target(const LoadedConfig& loaded, const ResolveOptions& options) {
   Interpolator interpolator(loaded, "");
-  nlohmann::json target = interpolator.apply(loaded.tree.at("target"), "/target", "");
+  nlohmann::json raw = loaded.tree.at("target");
+  if (options.without_verifier) raw.erase("verifier");
+  nlohmann::json target = interpolator.apply(raw, "/target", "");
   Target out;
   out.name = target.value("name", loaded.target_file.stem().string());
   out.builder = build_role(target.at("builder"), "/target/builder");
@@ -56,14 +58,14 @@ Target build_target(const LoadedConfig& loaded) {
 
 }  // namespace
 
-ResolvedConfig resolve_config(const LoadedConfig& loaded) {
+ResolvedConfig resolve_config(const LoadedConfig& loaded, const ResolveOptions& options) {
   static const nlohmann::json core_schema = nlohmann::json::parse(core_schema_text());
   check_against_schema(loaded.provenance, "", loaded.tree, core_schema, "");
 
   ResolvedConfig out;
   const auto& pipeline = loaded.tree.at("pipeline");
   out.pipeline_name = pipeline.at("name").get<std::string>();
-  out.target = build_target(loaded);
+  out.target = build_target(loaded, options);
 
   // A pipeline without variants still builds: one column named "default".
   std::vector<std::string> names;

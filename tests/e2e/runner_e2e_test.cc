@@ -328,6 +328,31 @@ TEST_CASE("gc --target removes superseded, unpublished artifacts only: the uploa
   CHECK(p.count(again.err, "building") == 0);
 }
 
+TEST_CASE("gc --target and outputs need no value that only the verifier uses") {
+  Project p;
+  REQUIRE(p.lcake({"--target", "local", "--only", "a"}).exit_code == 0);
+  REQUIRE(p.lcake({"--target", "local", "--only", "a", "--var", "TAG=tag-2", "--var", "VALUE=9"}).exit_code == 1);
+  // As aws-ami's SSH_CIDR: a variable without a value, used by the verifier's settings only.
+  const std::vector<std::string> cidr = {"--set", "/pipeline/variables/VERIFY_DIR={}", "--set",
+                                         "/target/verifier/settings/resource_dir=${var.VERIFY_DIR}"};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), cidr.begin(), cidr.end());
+    return args;
+  };
+  auto plan = p.lcake(with({"plan", "--target", "local"}));
+  CHECK(plan.exit_code == 2);  // a build, plan or verify needs it
+  CHECK(plan.err.find("/target/verifier/settings/resource_dir: ${var.VERIFY_DIR} has no value") != std::string::npos);
+  auto gc = p.lcake(with({"gc", "--target", "local"}));
+  CHECK(gc.exit_code == 0);
+  CHECK(gc.out.find("2 superseded artifact(s)") != std::string::npos);  // the keys are a build's
+  auto outputs = p.lcake(with({"outputs", "--target", "local"}));
+  CHECK(outputs.exit_code == 0);
+  CHECK(outputs.out.find("\"a\"") != std::string::npos);
+  auto again = p.lcake({"--target", "local", "--only", "a"});
+  CHECK(again.exit_code == 0);
+  CHECK(p.count(again.err, "building") == 0);
+}
+
 TEST_CASE("two lcake processes building the same layers at once agree") {
   Project p;
   RunSpec slow;

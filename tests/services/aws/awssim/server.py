@@ -151,17 +151,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.sim.log("sim-error", service=req.service, operation=req.operation, path=req.path,
                              error=f"{type(e).__name__}: {e}", trace=traceback.format_exc())
                 resp = ec2xml.error("InternalError", f"aws-sim failed: {type(e).__name__}: {e}", 500)
+            self.log_answered(req, req.operation, resp.status, started)
             self.reply(resp.status, resp.headers, resp.body)
-            status = resp.status
         else:
             conn, upstream = self.sim.moto.stream(req, self.rfile, length)
             try:
+                self.log_answered(req, req.operation, upstream.status, started)
                 self.relay(upstream)
             finally:
                 conn.close()
-            status = upstream.status
-        self.sim.log("request", service=req.service, region=req.region, operation=req.operation,
-                     method=req.method, path=req.path, status=status, seconds=round(time.time() - started, 3))
+
+    def log_answered(self, req, operation, status, started, **extra):
+        """Logs before the answer is sent: a client that has its answer finds the request in the log."""
+        self.sim.log("request", service=req.service, region=req.region, operation=operation, method=req.method,
+                     path=req.path, status=status, seconds=round(time.time() - started, 3), **extra)
 
     def fault(self, req, length, chunked, started):
         """Answers req from a matching fault rule (True), or leaves it alone (False)."""
@@ -184,13 +187,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if rule.kind == "hang":
             rule.released.wait(rule.seconds)
             self.close_connection = True
-            status = None
+            self.log_answered(req, operation, None, started, fault=rule.id)
         else:
             resp = fault_answer(rule, req.service)
+            self.log_answered(req, operation, resp.status, started, fault=rule.id)
             self.reply(resp.status, resp.headers, resp.body)
-            status = resp.status
-        self.sim.log("request", service=req.service, region=req.region, operation=operation, method=req.method,
-                     path=req.path, status=status, seconds=round(time.time() - started, 3), fault=rule.id)
         return True
 
     def reply(self, status, headers, body):

@@ -330,6 +330,12 @@ class Handler(BaseHTTPRequestHandler):
                 mv = parse_microversion(self.headers)
             except ApiError:
                 mv = None
+        # logged before the answer is sent: a client that has its answer finds the request in the log
+        sim.log({"kind": "request", "method": self.command, "path": url.path, "query": url.query,
+                 "op": op, "microversion": vstr(mv) if mv else None, "status": reply.status,
+                 "request": redact(body), "response": redact(reply.body),
+                 "headers": {k: v for k, v in reply.headers.items()}, "request_id": request_id,
+                 "seconds": round(time.time() - started, 3)})
         data = json.dumps(reply.body).encode() if reply.body is not None else b""
         self.send_response(reply.status)
         headers = {"Content-Type": "application/json", "Content-Length": str(len(data)),
@@ -344,11 +350,6 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        sim.log({"kind": "request", "method": self.command, "path": url.path, "query": url.query,
-                 "op": op, "microversion": vstr(mv) if mv else None, "status": reply.status,
-                 "request": redact(body), "response": redact(reply.body),
-                 "headers": {k: v for k, v in reply.headers.items()}, "request_id": request_id,
-                 "seconds": round(time.time() - started, 3)})
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
 
